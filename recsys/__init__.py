@@ -1,0 +1,37 @@
+"""recsys: "readers of this post also read" recommendations from nginx/openresty access logs.
+
+The pipeline, one module per stage:
+
+- :mod:`recsys.formats`: nginx ``log_format`` strings compiled into parsers
+- :mod:`recsys.logs`: reading log files into a table of requests
+- :mod:`recsys.views`: from requests to article page views (bots, assets, handshakes dropped)
+- :mod:`recsys.accounting`: where every log line went
+- :mod:`recsys.simulate`: seeded synthetic openresty logs
+- :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS``
+"""
+
+from .accounting import Accounting
+from .errors import LogFormatError, LogParseError, RecsysError
+from .formats import PRESETS, LogFormat
+from .logs import detect_format, iter_logs, log_files, read_logs
+from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accounting",
+    "ARTICLE_PATTERNS",
+    "LogFormat",
+    "LogFormatError",
+    "LogParseError",
+    "PRESETS",
+    "RecsysError",
+    "detect_format",
+    "is_bot",
+    "iter_logs",
+    "log_files",
+    "normalize_urls",
+    "page_views",
+    "read_logs",
+    "read_page_views",
+]

@@ -1,0 +1,455 @@
+"""From requests to article page views: what a reader actually read.
+
+:func:`page_views` keeps successful ``GET`` views of article URLs by visitors, drops everything
+else with a reason, and counts each line once in the :class:`recsys.Accounting`. The reasons, in
+the order they are tested (a line gets the first that applies):
+
+``bot``
+    the user agent is in the crawler list of the ``crawler-user-agents`` project, or is missing;
+``method``
+    not one of ``methods`` (``GET``);
+``handshake``
+    a redirect without visitor cookie: the cookie-setting ``302`` of the openresty setup, and the
+    redirect loops of clients that refuse cookies;
+``status``
+    any other status not in ``statuses`` (200 and 304);
+``asset``
+    a static file (stylesheet, script, image, font, media);
+``not_article``
+    a URL that does not match the article pattern (home page, feeds, ``robots.txt``, ...);
+``no_visitor``
+    an article view without visitor id;
+``robots_txt``
+    an article view by a client (IP address and user agent, or visitor id) that fetched
+    ``/robots.txt``, which browsers never do;
+``too_fast``
+    an article view by a visitor who read more than ``max_per_minute`` articles within a minute.
+
+URLs are normalized first (see :func:`normalize_urls`), so that ``/archives/12?utm_source=x``,
+``//archives/12/`` and ``/archives/%31%32`` are one article.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pandas.api.types import union_categoricals
+
+from .accounting import Accounting
+from .logs import _iter_tables, _to_pandas
+
+__all__ = [
+    "page_views", "read_page_views", "normalize_urls", "is_bot", "ARTICLE_PATTERNS",
+    "DROP_REASONS", "VIEW_COLUMNS",
+]
+
+#: Article URL patterns of common blogs (regex, trailing-slash form), matched against the
+#: normalized URL. Any other regular expression can be given instead.
+ARTICLE_PATTERNS: dict[str, tuple[str, str]] = {
+    "openresty": (r"^/archives/\d+$", "strip"),
+    "hugo": (r"^/posts/[^/]+/$", "add"),
+    "hexo": (r"^/\d{4}/\d{2}/\d{2}/[^/]+/$", "add"),
+    "wordpress": (r"^/\d{4}/\d{2}/(?:\d{2}/)?[^/]+/$", "add"),
+}
+DROP_REASONS = (
+    "bot", "method", "handshake", "status", "asset", "not_article", "no_visitor", "robots_txt",
+    "too_fast",
+)
+VIEW_COLUMNS = ("ts", "visitor", "url", "ip", "user_agent", "referer")
+TRACKING = re.compile(r"^(?:utm_|relatedposts|replytocom$|fbclid$|gclid$|msclkid$|mc_[ce]id$|_ga$|ref$)")
+ASSET = re.compile(
+    r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|bmp|tiff?|woff2?|ttf|otf|eot"
+    r"|mp3|mp4|m4a|webm|ogg|wav|pdf|zip|gz)$|^/wp-(?:content|includes)/)"
+)
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+_CANONICAL = r"^[A-Za-z0-9/:@!$&'()*+,;=._~-]*$"
+
+
+@dataclass(frozen=True)
+class _Rules:
+    article: re.Pattern
+    trailing_slash: str
+    keep_query: frozenset
+    statuses: tuple
+    methods: tuple
+    visitor: str
+    drop_bots: bool
+    max_per_minute: int | None
+
+
+def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
+    if article_pattern in ARTICLE_PATTERNS:
+        article_pattern, default_slash = ARTICLE_PATTERNS[article_pattern]
+    else:
+        default_slash = "strip"
+    try:
+        article = re.compile(article_pattern)
+    except (re.error, TypeError) as e:
+        raise ValueError(
+            f"article_pattern must be one of {', '.join(ARTICLE_PATTERNS)} or a regular expression; "
+            f"{article_pattern!r} is neither ({e})"
+        ) from None
+    slash = trailing_slash or default_slash
+    if slash not in ("strip", "add", "keep"):
+        raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
+    if visitor not in ("cookie", "ip+ua"):
+        raise ValueError(f"visitor must be 'cookie' or 'ip+ua'; got {visitor!r}")
+    if max_per_minute is not None and (not isinstance(max_per_minute, int) or max_per_minute < 1):
+        raise ValueError(f"max_per_minute must be a positive integer or None; got {max_per_minute!r}")
+    return _Rules(
+        article, slash, frozenset(keep_query), tuple(int(s) for s in statuses),
+        tuple(m.upper() for m in methods), visitor, drop_bots, max_per_minute,
+    )
+
+
+# URLs ------------------------------------------------------------------------------------------
+def _canonical_path(path: str, slash: str) -> str:
+    path = quote(unquote(path, errors="replace"), safe=_PATH_SAFE)
+    if "/." in path:  # RFC 3986 dot segments
+        keep = path.endswith(("/", "/.", "/.."))
+        path = posixpath.normpath(path) + ("/" if keep else "")
+        path = path.replace("//", "/")
+    return path
+
+
+def normalize_urls(
+    paths: Iterable[str | None],
+    queries: Iterable[str | None] | None = None,
+    *,
+    trailing_slash: str = "strip",
+    keep_query: Iterable[str] = (),
+) -> list[str | None]:
+    """Canonical URLs: one spelling per page.
+
+    Percent-escapes are decoded then re-encoded one way (UTF-8, upper-case hex, unreserved
+    characters plain), duplicate slashes and dot segments are removed, the trailing slash is
+    stripped or added (``"keep"`` leaves it), and the query keeps only the parameters named in
+    ``keep_query`` (tracking parameters such as ``utm_*`` never), sorted.
+
+    >>> normalize_urls(["//archives/%31%32/", "/posts/café"], ["utm_source=x&p=3", None],
+    ...                keep_query=["p"])
+    ['/archives/12?p=3', '/posts/caf%C3%A9']
+    """
+    paths = list(paths)
+    queries = [None] * len(paths) if queries is None else list(queries)
+    keep = frozenset(keep_query)
+    out = []
+    for p, q in zip(paths, queries):
+        if p is None or (isinstance(p, float) and np.isnan(p)):
+            out.append(None)
+            continue
+        p = re.sub("/{2,}", "/", p)
+        if not re.match(_CANONICAL, p) or "/." in p:
+            p = _canonical_path(p, trailing_slash)
+        p = _slash(p, trailing_slash)
+        out.append(p + _query(q, keep))
+    return out
+
+
+def _slash(p: str, mode: str) -> str:
+    if mode == "strip" and len(p) > 1 and p.endswith("/"):
+        return p.rstrip("/") or "/"
+    if mode == "add" and not p.endswith("/"):
+        return p + "/"
+    return p
+
+
+def _query(q, keep: frozenset) -> str:
+    if not keep or not isinstance(q, str) or not q:
+        return ""
+    pairs = [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if k in keep and not TRACKING.match(k)]
+    return "?" + urlencode(sorted(pairs)) if pairs else ""
+
+
+def _path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
+    """The canonical URL of each category of ``paths`` (vectorized; Python only for odd ones)."""
+    cats = pa.array(paths.categories.astype(object), pa.string())
+    cats = pc.replace_substring_regex(cats, "/{2,}", "/")
+    odd = pc.invert(pc.match_substring_regex(cats, _CANONICAL))
+    odd = pc.or_(odd, pc.match_substring(cats, "/."))
+    values = cats.to_numpy(zero_copy_only=False).astype(object)
+    for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
+        values[i] = _canonical_path(values[i], slash)
+    if slash == "strip":
+        arr = pa.array(values, pa.string())
+        trimmed = pc.utf8_rtrim(arr, "/")
+        values = pc.if_else(pc.equal(trimmed, ""), "/", trimmed).to_numpy(zero_copy_only=False)
+    elif slash == "add":
+        arr = pa.array(values, pa.string())
+        values = pc.if_else(pc.ends_with(arr, "/"), arr, pc.binary_join_element_wise(arr, "/", "")).to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=object)
+
+
+# bots ------------------------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _crawler_patterns() -> tuple[str, ...]:
+    from crawleruseragents import CRAWLER_USER_AGENTS_DATA
+
+    pats = [d["pattern"] for d in CRAWLER_USER_AGENTS_DATA]
+    return tuple("|".join(f"(?:{p})" for p in pats[i : i + 200]) for i in range(0, len(pats), 200))
+
+
+def is_bot(user_agents: Iterable[str | None]) -> np.ndarray:
+    """True for user agents of the crawler list of the ``crawler-user-agents`` project, or missing.
+
+    >>> is_bot(["Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    ...         "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", None])
+    array([ True, False,  True])
+    """
+    arr = pa.array(list(user_agents), pa.string())
+    hit = pc.is_null(arr)
+    for pattern in _crawler_patterns():
+        hit = pc.or_(hit, pc.fill_null(pc.match_substring_regex(arr, pattern), True))
+    return hit.to_numpy(zero_copy_only=False)
+
+
+# the filters -----------------------------------------------------------------------------------
+def _cat(col: pd.Series) -> pd.Categorical:
+    cat = (col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")).array
+    return cat if cat.categories.dtype == "str" else _str_cat(cat.codes, cat.categories)
+
+
+def _str_cat(codes: np.ndarray, categories) -> pd.Categorical:
+    """A categorical whose categories are pandas strings, whatever they were made from."""
+    return pd.Categorical.from_codes(codes, pd.Index(np.asarray(categories, dtype=object), dtype="str"))
+
+
+def _per_category(col: pd.Series, fn) -> np.ndarray:
+    """``fn(categories) -> bool array``, spread to rows; missing values give False."""
+    cat = _cat(col)
+    per = np.append(np.asarray(fn(cat.categories), bool), False)  # code -1 (missing): last slot
+    return per[cat.codes]
+
+
+def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
+    if rules.visitor == "cookie":
+        return _cat(requests["visitor"])
+    ip, ua = _cat(requests["ip"]), _cat(requests["user_agent"])
+    pair = ip.codes.astype(np.int64) * (len(ua.categories) + 1) + ua.codes + 1
+    codes, uniques = pd.factorize(pair)
+    ids = []
+    for u in uniques:
+        i, j = divmod(int(u), len(ua.categories) + 1)
+        key = f"{ip.categories[i] if i >= 0 else ''}\x00{ua.categories[j - 1] if j else ''}"
+        ids.append(hashlib.blake2b(key.encode(), digest_size=8).hexdigest())
+    codes[ip.codes < 0] = -1
+    return _str_cat(codes, ids)
+
+
+def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categorical:
+    """The canonical URL of the given rows, computed once per distinct path (and query)."""
+    path = _cat(requests["path"])
+    url_of_path = _path_urls(path, rules.trailing_slash)
+    pcodes = path.codes[rows]
+    if not rules.keep_query:
+        codes, uniq = pd.factorize(url_of_path)
+        return _str_cat(np.append(codes, -1)[pcodes], uniq)
+    query = _cat(requests["query"])
+    qcodes = query.codes[rows]
+    pair = pcodes.astype(np.int64) * (len(query.categories) + 1) + qcodes + 1
+    uniq_pairs, inverse = np.unique(pair, return_inverse=True)
+    urls = []
+    for u in uniq_pairs:
+        pi, qi = divmod(int(u), len(query.categories) + 1)
+        urls.append(None if pi < 0 else url_of_path[pi] + _query(query.categories[qi - 1] if qi else None, rules.keep_query))
+    codes, uniq = pd.factorize(np.array(urls, dtype=object))
+    return _str_cat(codes[inverse], uniq)
+
+
+def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
+    """Drop by the line rules; return the candidate views and what the behaviour rules need."""
+    n = len(requests)
+    reason = np.full(n, -1, np.int8)
+
+    def mark(mask: np.ndarray, name: str) -> None:
+        reason[mask & (reason < 0)] = DROP_REASONS.index(name)
+
+    if rules.drop_bots:
+        mark(_per_category(requests["user_agent"], is_bot) | requests["user_agent"].isna().to_numpy(), "bot")
+    mark(~_per_category(requests["method"], lambda c: np.isin(c, rules.methods)), "method")
+    visitor = _visitor_ids(requests, rules)
+    no_visitor = visitor.codes < 0
+    status = requests["status"].to_numpy(dtype=float, na_value=np.nan)
+    mark(np.isin(status, (301, 302, 303, 307)) & no_visitor, "handshake")
+    mark(~np.isin(status, rules.statuses), "status")
+    asset = lambda c: pc.match_substring_regex(pa.array(c, pa.string()), ASSET.pattern)
+    mark(_per_category(requests["path"], asset), "asset")
+    alive = np.flatnonzero(reason < 0)
+    url = _urls(requests, alive, rules)
+    is_article = np.append(np.array([bool(rules.article.search(u)) for u in url.categories], bool), False)
+    not_article = np.zeros(n, bool)
+    not_article[alive] = ~is_article[url.codes]
+    mark(not_article, "not_article")
+    mark(no_visitor, "no_visitor")
+    for i, name in enumerate(DROP_REASONS):
+        acc.drop(name, int(np.count_nonzero(reason == i)))
+    # what the behaviour rules need from all lines, not only from the candidates
+    robots = _per_category(requests["path"], lambda c: np.asarray(c == "/robots.txt"))
+    ip, ua = np.asarray(_cat(requests["ip"])[robots]), np.asarray(_cat(requests["user_agent"])[robots])
+    robots_pairs = set(zip(ip, ua))
+    robots_visitors = {v for v in np.asarray(visitor[robots]) if isinstance(v, str)}
+    keep = reason < 0
+    kept_alive = keep[alive]
+    cand = pd.DataFrame(
+        {
+            "ts": requests["ts"].array[keep],
+            "visitor": visitor[keep],
+            "url": url[kept_alive],
+            "ip": _cat(requests["ip"])[keep],
+            "user_agent": _cat(requests["user_agent"])[keep],
+            "referer": _cat(requests["referer"])[keep],
+        }
+    )
+    return cand, robots_pairs, robots_visitors
+
+
+def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: _Rules, acc: Accounting) -> pd.DataFrame:
+    n = len(cand)
+    drop = np.zeros(n, np.int8)
+    if n and (robots_pairs or robots_visitors):
+        pairs = pd.MultiIndex.from_arrays([cand["ip"], cand["user_agent"]])
+        hit = pairs.isin(list(robots_pairs)) if robots_pairs else np.zeros(n, bool)
+        drop[hit | cand["visitor"].isin(robots_visitors).to_numpy()] = 1
+    k = rules.max_per_minute
+    if k and n > k:
+        vis = cand["visitor"].cat.codes.to_numpy()
+        ts = cand["ts"].dt.as_unit("ms").array.asi8
+        order = np.lexsort((ts, vis))
+        v, t = vis[order], ts[order]
+        burst = (v[k:] == v[:-k]) & (t[k:] - t[:-k] < 60_000)
+        hit = np.isin(vis, np.unique(v[k:][burst])) & (drop == 0)
+        drop[hit] = 2
+    acc.drop("robots_txt", int(np.count_nonzero(drop == 1)))
+    acc.drop("too_fast", int(np.count_nonzero(drop == 2)))
+    views = cand[drop == 0].reset_index(drop=True)
+    for col in ("visitor", "url", "ip", "user_agent", "referer"):
+        views[col] = views[col].cat.remove_unused_categories()
+    acc.views += len(views)
+    return views
+
+
+def _accounting_for(requests: pd.DataFrame, accounting: Accounting | None) -> Accounting:
+    if accounting is not None:
+        pending = accounting.requests - sum(accounting.dropped.values()) - accounting.views
+        if pending != len(requests):
+            raise ValueError(
+                f"accounting counts {pending} requests not yet dropped or kept, but requests has "
+                f"{len(requests)} rows; pass the Accounting that read_logs filled for this frame"
+            )
+        return accounting
+    base = requests.attrs.get("accounting")
+    if isinstance(base, Accounting) and base.requests == len(requests) and not base.dropped and not base.views:
+        return base.copy()
+    return Accounting(lines=len(requests))
+
+
+def page_views(
+    requests: pd.DataFrame,
+    *,
+    article_pattern: str = "openresty",
+    trailing_slash: str | None = None,
+    keep_query: Iterable[str] = (),
+    statuses: Iterable[int] = (200, 304),
+    methods: Iterable[str] = ("GET",),
+    visitor: str = "cookie",
+    drop_bots: bool = True,
+    max_per_minute: int | None = 20,
+    accounting: Accounting | None = None,
+) -> pd.DataFrame:
+    """Article page views of real readers, from the requests of :func:`recsys.read_logs`.
+
+    Parameters
+    ----------
+    requests : pandas.DataFrame
+        As :func:`recsys.read_logs` returns it.
+    article_pattern : str, default "openresty"
+        A preset of :data:`ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``, ``hugo``,
+        ``hexo``, ``wordpress``) or a regular expression matched against the normalized URL.
+    trailing_slash : {"strip", "add", "keep"}, optional
+        The canonical form of URLs; the preset's by default (``strip`` for a custom pattern).
+    keep_query : iterable of str
+        Query parameters that are part of a page's identity (e.g. ``p`` for WordPress's
+        ``/?p=123``); all others are dropped.
+    statuses, methods
+        What counts as a successful view.
+    visitor : {"cookie", "ip+ua"}
+        Who a reader is: the ``UT_ID`` cookie, or (for logs without it) a hash of address and
+        user agent.
+    drop_bots : bool
+        Drop user agents of the crawler list.
+    max_per_minute : int or None
+        Drop visitors who read more articles than this within a minute.
+    accounting : Accounting, optional
+        Counted into; by default a copy of ``requests.attrs["accounting"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order, with the
+        accounting in ``attrs["accounting"]``.
+
+    Examples
+    --------
+    >>> req = pd.DataFrame({"ts": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:01"], utc=True),
+    ...     "visitor": ["v1", None], "ip": ["::1", "::1"], "method": ["GET", "GET"],
+    ...     "path": ["/archives/1/", "/archives/2"], "query": [None, None], "status": [200, 200],
+    ...     "referer": [None, None], "user_agent": ["Firefox/128.0", "Firefox/128.0"]})
+    >>> v = page_views(req)
+    >>> v["url"].tolist(), v.attrs["accounting"].dropped
+    (['/archives/1'], {'no_visitor': 1})
+    """
+    rules = _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute)
+    acc = _accounting_for(requests, accounting)
+    cand, pairs, visitors = _line_filter(requests, rules, acc)
+    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
+    views.attrs["accounting"] = acc
+    return views
+
+
+def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if not parts:
+        cols = {c: pd.Categorical([]) for c in VIEW_COLUMNS}
+        cols["ts"] = pd.to_datetime([], utc=True).as_unit("ms")
+        return pd.DataFrame(cols)
+    out = {"ts": pd.concat([p["ts"] for p in parts], ignore_index=True)}
+    for col in VIEW_COLUMNS[1:]:
+        out[col] = union_categoricals([p[col].array for p in parts], ignore_order=True)
+    return pd.DataFrame(out)
+
+
+def read_page_views(paths, *, accounting: Accounting | None = None, progress: bool | None = None, read_options: dict | None = None, **view_options) -> pd.DataFrame:
+    """:func:`recsys.read_logs` then :func:`page_views`, block by block: memory stays bounded.
+
+    Only the page views are held, never all requests; the behaviour rules, which need the whole
+    logs, run at the end. ``read_options`` go to :func:`recsys.read_logs`, the other keyword
+    arguments to :func:`page_views`; the result is the same as theirs.
+    """
+    acc = Accounting() if accounting is None else accounting
+    rules = _rules(
+        view_options.pop("article_pattern", "openresty"), view_options.pop("trailing_slash", None),
+        view_options.pop("keep_query", ()), view_options.pop("statuses", (200, 304)),
+        view_options.pop("methods", ("GET",)), view_options.pop("visitor", "cookie"),
+        view_options.pop("drop_bots", True), view_options.pop("max_per_minute", 20),
+    )
+    if view_options:
+        raise TypeError(f"unexpected options: {', '.join(view_options)}")
+    parts, pairs, visitors = [], set(), set()
+    for table in _iter_tables(paths, accounting=acc, progress=progress, **(read_options or {})):
+        cand, p, v = _line_filter(_to_pandas(table), rules, acc)
+        parts.append(cand)
+        pairs |= p
+        visitors |= v
+    cand = _concat_candidates(parts)
+    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
+    views.attrs["accounting"] = acc
+    return views

@@ -1,0 +1,273 @@
+import gzip
+import io
+import os
+import shutil
+import sys
+import zlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from recsys import Accounting, LogFormat, LogParseError, RecsysError, log_files, read_logs
+from recsys.logs import STANDARD_COLUMNS
+
+DATA = Path(__file__).parent / "data"
+V1 = "6f1c2d3e-0000-4000-8000-000000000001"
+PARSERS = ["auto", "regex"]
+
+
+def ts(text):
+    return pd.Timestamp(text, tz="UTC")
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_combined_ut(parser):
+    df = read_logs(DATA / "combined_ut.log", parser=parser)
+    acc = df.attrs["accounting"]
+    assert acc.lines == 18 and acc.malformed == 3
+    assert acc.malformed_kinds == {"request": 2, "format": 1}
+    assert list(df.columns) == list(STANDARD_COLUMNS) + ["remote_user"]
+    assert len(df) == 15
+    first = df.iloc[0]
+    assert first.ts == ts("2024-03-01 10:00:00") and pd.isna(first.visitor) and first.status == 302
+    assert (first.method, first.path, first.ip, first.bytes) == ("GET", "/archives/101", "203.0.113.5", 145)
+    assert first.referer == "https://www.google.com/"
+    assert df.iloc[1].visitor == V1
+    # query split off the path; +0100 converted to UTC
+    row = df[df.path == "/archives/102"].iloc[0]
+    assert row.query == "utm_source=twitter"
+    assert df[df.method == "HEAD"].iloc[0].ts == ts("2024-03-01 09:03:20")
+    # IPv6, escaped quotes and UTF-8 in the user agent
+    assert "2001:db8::1" in set(df.ip)
+    assert 'Mozilla/5.0 "Quoted" Browser/1.0 é' in set(df.user_agent)
+    assert df.status.dtype == "Int16" and str(df.ts.dtype) == "datetime64[ms, UTC]"
+    assert df.visitor.dtype == "category"
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_malformed_lines_are_kept_as_examples_with_line_numbers(parser):
+    acc = read_logs(DATA / "combined_ut.log", parser=parser).attrs["accounting"]
+    lines = (DATA / "combined_ut.log").read_text().splitlines()
+    assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(13, "request"), (14, "format"), (15, "request")]
+    for e in acc.examples:
+        assert e["text"] == lines[e["line"] - 1]
+        assert e["path"] == str(DATA / "combined_ut.log")
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_tsv(parser):
+    df = read_logs(DATA / "tsv.log", log_format="tsv", parser=parser)
+    assert df.attrs["accounting"].malformed == 0
+    assert df.ts.tolist()[:2] == [ts("2024-03-01 10:00:01.123"), ts("2024-03-01 10:03:00.500")]
+    assert df.path.tolist() == ["/archives/101", "/archives/102", "/posts/café", "/archives/103"]
+    assert df["query"].tolist()[1] == "p=1&utm_medium=x"
+    assert df.user_agent.tolist()[2] == "Mozilla/5.0 with\ttab"
+    assert df.iloc[3].isna()[["visitor", "referer", "user_agent"]].all()
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_json(parser):
+    df = read_logs(DATA / "json.log", parser=parser)  # auto-detected
+    acc = df.attrs["accounting"]
+    assert acc.files[0]["format"] == "json"
+    assert (acc.lines, acc.malformed, acc.malformed_kinds) == (5, 1, {"format": 1})
+    assert df.ts.tolist()[:2] == [ts("2024-03-01 10:00:01"), ts("2024-03-01 10:03:00")]
+    assert df.user_agent.tolist()[1] == 'Mozilla/5.0 "Quoted" \\ back\x01slash é'
+    assert pd.isna(df.referer.iloc[1]) and pd.isna(df.visitor.iloc[2])
+    assert df.status.tolist() == [200, 200, 302, 200]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_custom_format_keeps_extra_variables(parser):
+    fmt = ('$host $remote_addr [$time_iso8601] "$request_method $request_uri" $status $request_time '
+           '"$http_user_agent" "$upstream_addr" uid=$cookie_UT_ID')
+    df = read_logs(DATA / "custom.log", log_format=fmt, parser=parser)
+    assert df.attrs["accounting"].malformed == 0
+    assert list(df.columns) == list(STANDARD_COLUMNS) + ["host", "request_time", "upstream_addr"]
+    assert df.host.tolist() == ["blog.example.org", "blog.example.org", "www.example.org"]
+    assert df.request_time.tolist() == [0.012, 0.004, 0.1]
+    assert df.upstream_addr.tolist()[0] == "10.0.0.2:8080, 10.0.0.3:8080"
+    assert pd.isna(df.upstream_addr.tolist()[1])
+    assert df.visitor.tolist()[:2] == [V1, V1] and pd.isna(df.visitor.iloc[2])
+    assert df["query"].tolist()[1] == "replytocom=7"
+    assert df.bytes.isna().all() and df.referer.isna().all()
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_nginx_conf_format_with_every_kind_of_malformed_line(parser):
+    df = read_logs(DATA / "recsys_format.log", nginx_conf=DATA / "nginx" / "nginx.conf", parser=parser)
+    acc = df.attrs["accounting"]
+    assert acc.lines == 6  # the last line has no newline
+    assert acc.malformed_kinds == {"format": 1, "encoding": 1, "time": 1}
+    assert df.path.tolist() == ["/archives/101", "/archives/103", "/archives/104"]
+    assert df.request_time.tolist() == [0.012, 0.001, 0.002]
+    ex = {e["kind"]: e for e in acc.examples}
+    assert ex["encoding"]["line"] == 3 and ex["encoding"]["text"].startswith("\\xff\\xfe junk")
+    assert ex["time"]["line"] == 4 and "31/Feb/2024" in ex["time"]["text"]
+    assert ex["format"]["line"] == 2
+
+
+def _rotated(tmp_path):
+    src = (DATA / "combined_ut.log").read_bytes().splitlines(keepends=True)
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "access.log").write_bytes(b"".join(src[12:]))
+    (d / "access.log.1").write_bytes(b"".join(src[6:12]))
+    with gzip.open(d / "access.log.2.gz", "wb") as f:
+        f.writelines(src[3:6])
+    with gzip.open(d / "access.log.10.gz", "wb") as f:
+        f.writelines(src[:3])
+    (d / "error.log").write_text("2024/03/01 10:00:00 [error] 1#1: oops\n")
+    (d / ".hidden.log").write_text("x\n")
+    return d
+
+
+def test_directories_are_read_oldest_first(tmp_path):
+    d = _rotated(tmp_path)
+    assert [Path(p).name for p in log_files(d)] == ["access.log.10.gz", "access.log.2.gz", "access.log.1", "access.log"]
+    whole = read_logs(DATA / "combined_ut.log")
+    rotated = read_logs(d)
+    pd.testing.assert_frame_equal(rotated.astype(str), whole.astype(str))
+    acc = rotated.attrs["accounting"]
+    assert acc.lines == 18 and [f["lines"] for f in acc.files] == [3, 3, 6, 6]
+
+
+def test_dateext_rotation_order(tmp_path):
+    for name in ["access.log", "access.log-20240302.gz", "access.log-20240301.gz", "blog.log"]:
+        (tmp_path / name).write_bytes(b"")
+    assert [Path(p).name for p in log_files(tmp_path)] == [
+        "access.log-20240301.gz", "access.log-20240302.gz", "access.log", "blog.log"]
+
+
+def test_standard_input(monkeypatch):
+    data = (DATA / "combined_ut.log").read_bytes()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    df = read_logs("-")
+    assert len(df) == 15 and df.attrs["accounting"].files[0]["path"] == "-"
+
+
+def test_missing_path_is_a_clear_error(tmp_path):
+    with pytest.raises(RecsysError, match="nope.log: no such file or directory"):
+        read_logs(tmp_path / "nope.log")
+    with pytest.raises(RecsysError, match="no access logs found"):
+        read_logs(tmp_path)
+
+
+def test_wrong_format_stops_with_the_failing_line_and_what_to_do():
+    with pytest.raises(LogParseError) as e:
+        read_logs(DATA / "combined_ut.log", log_format="tsv")
+    msg = str(e.value)
+    assert "most of the first 18 lines do not match the log format tsv" in msg
+    assert "line 1 is: '203.0.113.5 - - [01/Mar/2024:10:00:00 +0000]" in msg
+    assert "--log-format '$remote_addr" in msg and "--nginx-conf" in msg
+    assert e.value.line_number == 1 and e.value.path.endswith("combined_ut.log")
+
+
+def test_auto_detection_failure_names_the_presets(tmp_path):
+    p = tmp_path / "x.log"
+    p.write_text("hello world\nnot a log\n")
+    with pytest.raises(LogParseError, match="do not match any preset .combined_ut, combined, tsv, json."):
+        read_logs(p)
+
+
+@pytest.mark.parametrize("block_size", [64, 300, 1000])
+def test_block_boundaries_change_nothing(block_size):
+    for name in ["combined_ut.log", "recsys_format.log"]:
+        fmt = {"recsys_format.log": {"nginx_conf": DATA / "nginx" / "nginx.conf"}}.get(name, {})
+        whole = read_logs(DATA / name, **fmt)
+        small = read_logs(DATA / name, block_size=block_size, **fmt)
+        pd.testing.assert_frame_equal(small.astype(str), whole.astype(str))
+        a, b = small.attrs["accounting"], whole.attrs["accounting"]
+        assert (a.lines, a.malformed_kinds, a.examples) == (b.lines, b.malformed_kinds, b.examples)
+
+
+def test_accounting_is_added_to_a_given_one():
+    acc = Accounting()
+    read_logs(DATA / "combined_ut.log", accounting=acc)
+    read_logs(DATA / "combined.log", accounting=acc)
+    assert acc.lines == 24 and len(acc.files) == 2
+
+
+# property tests -------------------------------------------------------------------------------
+FMT = LogFormat.preset("combined_ut")
+text = st.text(st.characters(codec="utf-8", exclude_characters="\n\r"), max_size=30)
+request = st.builds(lambda m, p: f"{m} /{p} HTTP/1.1", st.sampled_from(["GET", "POST", "HEAD"]),
+                    st.text("abc/%?=&é-_.", max_size=20))
+valid = st.fixed_dictionaries({
+    "remote_addr": st.sampled_from(["203.0.113.5", "2001:db8::1", "::1"]),
+    "time_local": st.builds(lambda d, h: f"{d:02d}/Mar/2024:{h:02d}:00:00 +0000", st.integers(1, 28), st.integers(0, 23)),
+    "request": request,
+    "status": st.sampled_from(["200", "304", "302", "404"]),
+    "body_bytes_sent": st.integers(0, 10**9).map(str),
+    "http_referer": st.one_of(st.none(), text),
+    "http_user_agent": st.one_of(st.none(), text),
+    "cookie_UT_ID": st.one_of(st.none(), st.uuids().map(str)),
+})
+junk = st.one_of(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"")),
+                 valid.map(lambda v: FMT.render(v).encode()[: len(FMT.render(v)) // 2]))
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(valid, min_size=1, max_size=25), st.lists(junk, max_size=8), st.randoms(use_true_random=False))
+def test_every_line_is_counted_once_and_valid_lines_parse_exactly(tmp_path, rows, junk_lines, rnd):
+    lines = [(FMT.render(r).encode(), r) for r in rows] + [(j, None) for j in junk_lines]
+    rnd.shuffle(lines)
+    p = tmp_path / "access.log"
+    p.write_bytes(b"\n".join(line for line, _ in lines) + b"\n")
+    results = []
+    for parser in PARSERS:
+        try:
+            df = read_logs(p, log_format=FMT, parser=parser, block_size=256)
+        except LogParseError:
+            assert 2 * len(rows) <= len(lines[:1000])
+            return
+        acc = df.attrs["accounting"]
+        assert acc.lines == len(lines)
+        assert acc.malformed + len(df) == acc.lines
+        assert len(df) >= len(rows)
+        results.append(df)
+    pd.testing.assert_frame_equal(results[0].astype(str), results[1].astype(str))
+    parsed = results[0]
+    got = set(zip(parsed.visitor.astype(object).where(parsed.visitor.notna(), None), parsed.bytes))
+    for r in rows:
+        assert (r["cookie_UT_ID"], int(r["body_bytes_sent"])) in got
+
+
+def test_a_truncated_archive_is_read_up_to_the_damage(tmp_path, caplog):
+    data = gzip.compress((DATA / "combined_ut.log").read_bytes() * 50, mtime=0)
+    p = tmp_path / "access.log.2.gz"
+    p.write_bytes(data[: len(data) * 2 // 3])
+    df = read_logs(p)
+    acc = df.attrs["accounting"]
+    assert 0 < acc.lines < 18 * 50
+    assert acc.malformed + len(df) == acc.lines
+    assert acc.files[0]["warnings"] == ["the compressed file ends early (truncated); read up to the damage"]
+    assert "ends early" in caplog.text
+    # every byte zlib can decode is read: the lines before the damage, and the cut one
+    decodable = zlib.decompressobj(wbits=31).decompress(data[: len(data) * 2 // 3])
+    assert acc.lines == decodable.count(b"\n") + (not decodable.endswith(b"\n"))
+
+
+def test_empty_files_are_fine(tmp_path):
+    (tmp_path / "access.log").write_bytes(b"")
+    df = read_logs(tmp_path)
+    assert len(df) == 0 and list(df.columns)[:10] == list(STANDARD_COLUMNS)
+    assert df.attrs["accounting"].lines == 0
+
+
+def test_concatenated_gzip_members_and_bzip2_xz(tmp_path):
+    import bz2, lzma
+    lines = (DATA / "combined_ut.log").read_bytes()
+    half = len(lines) // 2
+    cut = lines.rindex(b"\n", 0, half) + 1
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(lines[:cut]) + gzip.compress(lines[cut:]))
+    (tmp_path / "b.log.bz2").write_bytes(bz2.compress(lines))
+    (tmp_path / "c.log.xz").write_bytes(lzma.compress(lines))
+    whole = read_logs(DATA / "combined_ut.log").astype(str)
+    for name in ["a.log.gz", "b.log.bz2", "c.log.xz"]:
+        df = read_logs(tmp_path / name, block_size=200)
+        pd.testing.assert_frame_equal(df.astype(str), whole)
+        assert df.attrs["accounting"].files[0]["warnings"] == []

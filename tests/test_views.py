@@ -1,0 +1,193 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
+
+DATA = Path(__file__).parent / "data"
+V1 = "6f1c2d3e-0000-4000-8000-000000000001"
+V3 = "0c1d2e3f-0000-4000-8000-000000000003"
+V4 = "1e2f3a4b-0000-4000-8000-000000000004"
+
+
+def test_every_drop_reason_on_the_combined_ut_fixture():
+    views = page_views(read_logs(DATA / "combined_ut.log"))
+    acc = views.attrs["accounting"].check()
+    assert acc.lines == 18 and acc.malformed == 3 and acc.views == 5
+    assert acc.dropped == {
+        "handshake": 1, "asset": 1, "bot": 1, "method": 2, "status": 1, "not_article": 2,
+        "no_visitor": 1, "robots_txt": 1,
+    }
+    assert list(zip(views.visitor, views.url)) == [
+        (V1, "/archives/101"), (V1, "/archives/102"), (V3, "/archives/103"), (V3, "/archives/101"),
+        (V4, "/archives/102"),
+    ]
+    assert list(views.columns) == ["ts", "visitor", "url", "ip", "user_agent", "referer"]
+    assert views.ts.is_monotonic_increasing
+
+
+def test_streaming_reader_gives_the_same_views_and_accounting(tmp_path):
+    lines = (DATA / "combined_ut.log").read_bytes()
+    (tmp_path / "access.log").write_bytes(lines * 3)
+    whole = page_views(read_logs(tmp_path / "access.log"))
+    streamed = read_page_views(tmp_path, read_options={"block_size": 700})
+    pd.testing.assert_frame_equal(streamed.astype(str), whole.astype(str))
+    a, b = streamed.attrs["accounting"], whole.attrs["accounting"]
+    assert a.to_dict() | {"files": None} == b.to_dict() | {"files": None}
+    assert a.check().lines == 54
+
+
+def test_visitor_from_address_and_user_agent_for_logs_without_cookie():
+    requests = read_logs(DATA / "combined.log")
+    assert requests.visitor.isna().all()
+    assert page_views(requests).attrs["accounting"].dropped["no_visitor"] == 4
+    views = page_views(requests, visitor="ip+ua")
+    assert views.attrs["accounting"].dropped == {"asset": 1, "bot": 1}
+    assert views.url.tolist() == ["/archives/101", "/archives/102", "/archives/101", "/archives/102"]
+    v = views.visitor.tolist()
+    assert v[0] == v[1] != v[2] == v[3] and len(v[0]) == 16
+
+
+def test_article_presets_and_trailing_slash():
+    req = pd.DataFrame({
+        "ts": pd.to_datetime(["2024-03-01 10:00"] * 5, utc=True), "visitor": ["v"] * 5,
+        "ip": ["::1"] * 5, "method": ["GET"] * 5,
+        "path": ["/posts/hello-world", "/2024/03/01/hello/", "/2024/03/hello/", "/tags/x/", "/posts/a/b/"],
+        "query": [None] * 5, "status": [200] * 5, "referer": [None] * 5, "user_agent": ["Firefox/128.0"] * 5,
+    })
+    hugo = page_views(req, article_pattern="hugo")
+    assert hugo.url.tolist() == ["/posts/hello-world/"]
+    assert page_views(req, article_pattern="hexo").url.tolist() == ["/2024/03/01/hello/"]
+    assert page_views(req, article_pattern="wordpress").url.tolist() == ["/2024/03/01/hello/", "/2024/03/hello/"]
+    custom = page_views(req, article_pattern=r"^/tags/[^/]+$")
+    assert custom.url.tolist() == ["/tags/x"]
+    with pytest.raises(ValueError, match="article_pattern must be one of openresty, hugo, hexo, wordpress or a regular expression"):
+        page_views(req, article_pattern="(")
+
+
+def test_keep_query_for_wordpress_plain_permalinks():
+    req = pd.DataFrame({
+        "ts": pd.to_datetime(["2024-03-01 10:00"] * 4, utc=True), "visitor": ["v"] * 4, "ip": ["::1"] * 4,
+        "method": ["GET"] * 4, "path": ["/", "/", "/", "/"],
+        "query": ["p=12&utm_source=x", "utm_source=y&p=12", "page_id=3", None], "status": [200] * 4,
+        "referer": [None] * 4, "user_agent": ["Firefox/128.0"] * 4,
+    })
+    views = page_views(req, article_pattern=r"^/\?p=\d+$", keep_query=["p"], trailing_slash="keep")
+    assert views.url.tolist() == ["/?p=12", "/?p=12"]
+    assert views.attrs["accounting"].dropped == {"not_article": 2}
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("/archives/12/", "/archives/12"),
+        ("//archives///12", "/archives/12"),
+        ("/archives/%31%32", "/archives/12"),
+        ("/posts/café", "/posts/caf%C3%A9"),
+        ("/posts/caf%c3%a9", "/posts/caf%C3%A9"),
+        ("/posts/a%20b", "/posts/a%20b"),
+        ("/posts/a b", "/posts/a%20b"),
+        ("/posts/x/../y/./z", "/posts/y/z"),
+        ("/", "/"),
+        ("/posts/%E9t%E9", "/posts/%EF%BF%BDt%EF%BF%BD"),
+    ],
+)
+def test_normalize_urls(raw, expected):
+    assert normalize_urls([raw]) == [expected]
+
+
+@settings(max_examples=300)
+@given(st.text(min_size=1).map(lambda s: "/" + s.replace("?", "").replace("#", "")))
+def test_normalization_is_idempotent_and_ascii(path):
+    once = normalize_urls([path])[0]
+    assert normalize_urls([once]) == [once]
+    assert once.isascii() and once.startswith("/") and " " not in once
+
+
+def test_normalize_drops_tracking_and_unknown_parameters():
+    assert normalize_urls(["/a"], ["utm_source=x&b=2&a=1&replytocom=3"], keep_query=["a", "b", "replytocom"]) == ["/a?a=1&b=2"]
+    assert normalize_urls(["/a/"], ["x=1"], trailing_slash="add") == ["/a/"]
+
+
+def test_too_fast_readers_are_dropped_and_only_they():
+    t0 = pd.Timestamp("2024-03-01 10:00", tz="UTC")
+    fast = [t0 + pd.Timedelta(seconds=2 * i) for i in range(25)]  # 25 articles in 50 s
+    slow = [t0 + pd.Timedelta(minutes=i) for i in range(25)]  # one a minute
+    n = 50
+    req = pd.DataFrame({
+        "ts": fast + slow, "visitor": ["scraper"] * 25 + ["reader"] * 25, "ip": ["::1"] * n,
+        "method": ["GET"] * n, "path": [f"/archives/{i}" for i in range(25)] * 2, "query": [None] * n,
+        "status": [200] * n, "referer": [None] * n, "user_agent": ["Firefox/128.0"] * n,
+    })
+    views = page_views(req)
+    assert set(views.visitor) == {"reader"} and views.attrs["accounting"].dropped == {"too_fast": 25}
+    assert len(page_views(req, max_per_minute=30)) == 50
+    assert len(page_views(req, max_per_minute=None)) == 50
+
+
+def test_exactly_the_limit_is_allowed():
+    t0 = pd.Timestamp("2024-03-01 10:00", tz="UTC")
+    ts = [t0 + pd.Timedelta(seconds=3 * i) for i in range(20)]  # 20 articles within 57 s: allowed
+    req = pd.DataFrame({"ts": ts, "visitor": ["a"] * 20, "ip": ["::1"] * 20, "method": ["GET"] * 20,
+                        "path": [f"/archives/{i}" for i in range(20)], "query": [None] * 20,
+                        "status": [200] * 20, "referer": [None] * 20, "user_agent": ["Firefox/1"] * 20})
+    assert len(page_views(req)) == 20
+    req.loc[20] = [t0 + pd.Timedelta(seconds=59), "a", "::1", "GET", "/archives/20", None, 200, None, "Firefox/1"]
+    assert len(page_views(req)) == 0
+
+
+def test_is_bot_uses_the_maintained_list():
+    uas = [
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+        "curl/8.5.0",
+        "python-requests/2.31.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Mobile/15E148 Safari/604.1",
+        None,
+    ]
+    assert is_bot(uas).tolist() == [True, True, True, False, False, True]
+
+
+def test_accounting_must_match_the_frame():
+    requests = read_logs(DATA / "combined_ut.log")
+    subset = requests[requests.status == 200]
+    # a filtered frame starts a fresh accounting of its own rows
+    views = page_views(subset)
+    acc = views.attrs["accounting"].check()
+    assert acc.lines == len(subset) and acc.malformed == 0
+    with pytest.raises(ValueError, match="accounting counts 15 requests .* but requests has 11 rows"):
+        page_views(subset, accounting=requests.attrs["accounting"])
+    # the frame's own accounting is copied, not changed
+    assert requests.attrs["accounting"].dropped == {}
+
+
+def test_an_explicit_accounting_is_filled():
+    acc = Accounting()
+    requests = read_logs(DATA / "combined_ut.log", accounting=acc)
+    page_views(requests, accounting=acc)
+    assert acc.check().views == 5
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["GET", "POST", "HEAD"]), st.sampled_from([200, 302, 304, 404, 500]),
+                          st.sampled_from(["/archives/1", "/archives/2/", "/", "/robots.txt", "/a.css", "/archives/x"]),
+                          st.sampled_from(["v1", "v2", None]), st.sampled_from(["Firefox/1", "curl/8.0", None]),
+                          st.integers(0, 3600)), max_size=60))
+def test_every_request_gets_exactly_one_outcome(rows):
+    t0 = pd.Timestamp("2024-03-01", tz="UTC")
+    req = pd.DataFrame({
+        "ts": [t0 + pd.Timedelta(seconds=r[5]) for r in rows], "visitor": [r[3] for r in rows],
+        "ip": ["::1"] * len(rows), "method": [r[0] for r in rows], "path": [r[2] for r in rows],
+        "query": [None] * len(rows), "status": pd.array([r[1] for r in rows], dtype="Int16"),
+        "referer": [None] * len(rows), "user_agent": [r[4] for r in rows],
+    })
+    views = page_views(req, max_per_minute=3)
+    acc = views.attrs["accounting"].check()
+    assert acc.lines == len(rows) and acc.views == len(views)
+    # an independent statement of the line rules
+    bot = np.array([r[4] in (None, "curl/8.0") for r in rows], bool)
+    assert acc.dropped.get("bot", 0) == bot.sum()
