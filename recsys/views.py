@@ -206,7 +206,8 @@ def is_bot(user_agents: Iterable[str | None]) -> np.ndarray:
     ...         "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0", None])
     array([ True, False,  True])
     """
-    arr = pa.array(list(user_agents), pa.string())
+    values = [ua if isinstance(ua, str) else None for ua in user_agents]  # NaN, None: missing
+    arr = pa.array(values, pa.string())
     hit = pc.is_null(arr)
     for pattern in _crawler_patterns():
         hit = pc.or_(hit, pc.fill_null(pc.match_substring_regex(arr, pattern), True))

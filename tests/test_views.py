@@ -150,6 +150,7 @@ def test_is_bot_uses_the_maintained_list():
         None,
     ]
     assert is_bot(uas).tolist() == [True, True, True, False, False, True]
+    assert is_bot(pd.Series(uas)).tolist() == [True, True, True, False, False, True]  # NaN too
 
 
 def test_accounting_must_match_the_frame():
