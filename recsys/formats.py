@@ -84,7 +84,7 @@ _NO_SPACE = {
 _NO_SPACE_PREFIXES = ("cookie_", "arg_")
 # Variables that differ on nearly every line: stored as plain strings, not dictionaries.
 HIGH_CARDINALITY = {
-    "msec", "body_bytes_sent", "bytes_sent", "request_length", "request_time", "connection",
+    "msec", "time_local__date", "time_iso8601", "body_bytes_sent", "bytes_sent", "request_length", "request_time", "connection",
     "connection_requests", "request_id", "remote_port", "upstream_response_time",
     "upstream_connect_time", "upstream_header_time",
 }

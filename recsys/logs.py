@@ -18,8 +18,10 @@ import io
 import logging
 import lzma
 import os
+import queue
 import re
 import sys
+import threading
 import zlib
 from functools import lru_cache
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +36,7 @@ import pyarrow.csv as pacsv
 
 from .accounting import Accounting
 from .errors import LogParseError, RecsysError
-from .formats import PRESETS, LogFormat, resolve_log_format, unescape
+from .formats import HIGH_CARDINALITY, PRESETS, LogFormat, resolve_log_format, unescape
 from .progress import progress_bar
 
 __all__ = ["read_logs", "iter_logs", "log_files", "detect_format", "STANDARD_COLUMNS"]
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 STANDARD_COLUMNS = (
     "ts", "visitor", "ip", "method", "path", "query", "status", "bytes", "referer", "user_agent",
 )
-BLOCK_SIZE = 32 << 20
+BLOCK_SIZE = 16 << 20
 PROBE_LINES = 1000
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _MISSING = pa.array(["-", ""])
@@ -172,19 +174,28 @@ class _Decompressed(io.RawIOBase):
             self.warning = f"the compressed file is damaged ({e}); read up to the damage"
 
 
+_COMPRESSIONS = (
+    (b"\x1f\x8b", lambda: zlib.decompressobj(wbits=31)),
+    (b"BZh", bz2.BZ2Decompressor),
+    (b"\xfd7zXZ\x00", lzma.LZMADecompressor),
+)
+
+
 def _open(path: str) -> tuple[BinaryIO, Callable[[], int]]:
     """A binary stream of the decompressed file, and a function telling the raw bytes read."""
     if path == "-":
         return sys.stdin.buffer, lambda: 0
     raw = open(path, "rb")
-    magic = raw.read(6)
+    head = raw.read(1 << 16)
     raw.seek(0)
-    if magic.startswith(b"\x1f\x8b"):
-        return _Decompressed(raw, lambda: zlib.decompressobj(wbits=31)), raw.tell
-    if magic.startswith(b"BZh"):
-        return _Decompressed(raw, bz2.BZ2Decompressor), raw.tell
-    if magic.startswith(b"\xfd7zXZ\x00"):
-        return _Decompressed(raw, lzma.LZMADecompressor), raw.tell
+    for magic, new in _COMPRESSIONS:
+        if head.startswith(magic):
+            try:  # a text file may start with these bytes too: only an archive decodes
+                new().decompress(head, 1)
+            except (zlib.error, OSError, EOFError, lzma.LZMAError):
+                log.warning("%s starts like a compressed file but is not one: read as text", path)
+                break
+            return _Decompressed(raw, new), raw.tell
     return raw, raw.tell
 
 
@@ -231,17 +242,19 @@ class _Chunk:
         return bytes(self.buf[start:end]).decode("utf-8", "backslashreplace")
 
 
-def _blocks(stream: BinaryIO, size: int, warnings: list[str]) -> Iterator[_Chunk]:
-    """Blocks of about ``size`` bytes of whole lines, read into one reused buffer.
+def _blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) -> Iterator[_Chunk]:
+    """Blocks of about ``size`` bytes of whole lines, read into reused buffers.
 
-    A block is valid until the next one is read; a newline is added after a last unterminated
-    line. A line longer than the buffer makes the buffer grow. Read errors of a damaged archive
-    end the stream early and are appended to ``warnings``.
+    A block is valid until ``buffers`` more blocks are read (one buffer: until the next), so a
+    reader thread can work ahead; a newline is added after a last unterminated line. A line
+    longer than the buffer makes it grow. Read errors of a damaged archive end the stream early
+    and are appended to ``warnings``.
     """
-    buf = bytearray(size)
+    pool = [bytearray(size) for _ in range(buffers)]
+    turn = 0
+    buf = pool[0]
     end = 0  # bytes held in buf
-    eof = False
-    while not eof:
+    while True:
         with memoryview(buf) as mv:
             try:
                 n = stream.readinto(mv[end:]) if end < len(buf) else 0
@@ -249,26 +262,69 @@ def _blocks(stream: BinaryIO, size: int, warnings: list[str]) -> Iterator[_Chunk
                 warnings.append(f"stopped reading early: {e}")
                 n = 0
         if not n:
-            eof = True
-            if not end:
-                break
-            if buf[end - 1] != 10:
-                if end == len(buf):
-                    buf = buf + bytearray(1)
-                buf[end] = 10
-                end += 1
-            yield _Chunk(buf, end)
-            break
+            if end:
+                if buf[end - 1] != 10:
+                    if end == len(buf):
+                        buf = buf + bytearray(1)
+                    buf[end] = 10
+                    end += 1
+                yield _Chunk(buf, end)
+            return
         end += n
         cut = buf.rfind(b"\n", 0, end)
         if cut < 0:
             if end == len(buf):
-                buf = buf + bytearray(len(buf))  # a new, larger buffer; the old one may be in use
+                buf = pool[turn] = buf + bytearray(len(buf))  # a new, larger buffer
             continue
         yield _Chunk(buf, cut + 1)
+        turn = (turn + 1) % buffers
         tail = end - cut - 1
-        buf[:tail] = buf[cut + 1 : end]
-        end = tail
+        nxt = pool[turn]
+        if len(nxt) < tail + size // 2:
+            nxt = pool[turn] = bytearray(max(size, tail + size // 2))
+        nxt[:tail] = buf[cut + 1 : end]
+        buf, end = nxt, tail
+
+
+def _in_background(items: Iterator, depth: int = 1) -> Iterator:
+    """Iterate ``items`` in a thread of its own, ``depth`` items ahead of the consumer."""
+    done = object()
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((done, e))
+
+    worker = threading.Thread(target=produce, name="recsys-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a blocked producer see the stop
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)
 
 
 def _read_head(stream: BinaryIO, warnings: list[str], size: int = 1 << 20) -> bytes:
@@ -309,47 +365,54 @@ def _match_rate(fmt: LogFormat, lines: list[str]) -> tuple[int, int | None]:
     return ok, first_bad
 
 
-def detect_format(lines: list[str]) -> LogFormat | None:
-    """The preset that parses most of ``lines`` (more than half of them), or ``None``.
-
-    >>> detect_format(['::1 - - [01/Feb/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl" "-"']).name
-    'combined_ut'
-    """
-    best, best_ok = None, 0
+def _best_preset(lines: list[str]) -> tuple[LogFormat, int]:
+    best, best_ok = LogFormat.preset(next(iter(PRESETS))), -1
     for name in PRESETS:
         fmt = LogFormat.preset(name)
         ok, _ = _match_rate(fmt, lines)
         if ok > best_ok:
             best, best_ok = fmt, ok
-    return best if lines and 2 * best_ok > len(lines) else None
+    return best, best_ok
+
+
+def _most_parse(ok: int, lines: list[str]) -> bool:
+    """At least half of the probed lines parse (an error needs *most* of them to fail)."""
+    return bool(lines) and 2 * ok >= len(lines)
+
+
+def detect_format(lines: list[str]) -> LogFormat | None:
+    """The preset that parses most of ``lines`` (at least half of them), or ``None``.
+
+    >>> detect_format(['::1 - - [01/Feb/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl" "-"']).name
+    'combined_ut'
+    """
+    best, ok = _best_preset(lines)
+    return best if _most_parse(ok, lines) else None
 
 
 def _choose_format(fmt: LogFormat | None, head: bytes, path: str) -> LogFormat:
     lines = _probe_lines(head)
-    tried = fmt
     if fmt is None:
-        fmt = detect_format(lines)
-        if fmt is not None:
-            log.info("%s: detected log format %s", path, fmt.name)
-            return fmt
+        found = detect_format(lines)
+        if found is not None:
+            log.info("%s: detected log format %s", path, found.name)
+            return found
+        closest = _best_preset(lines)[0]
+        shown = f"any preset ({', '.join(PRESETS)})"
     else:
-        ok, _ = _match_rate(fmt, lines)
-        if 2 * ok > len(lines):
+        if _most_parse(_match_rate(fmt, lines)[0], lines):
             return fmt
-    shown = (
-        f"the log format {tried.name or 'given'} ({tried.template!r})"
-        if tried
-        else f"any preset ({', '.join(PRESETS)})"
-    )
-    first_bad = _match_rate(tried, lines)[1] if tried else 0
-    line = lines[first_bad or 0]
+        closest = fmt
+        shown = f"the log format {fmt.name or 'given'} ({fmt.template!r})"
+    first_bad = _match_rate(closest, lines)[1] or 0
+    line = lines[first_bad] if lines else ""
     raise LogParseError(
         f"{path}: most of the first {len(lines)} lines do not match {shown}; "
-        f"line {(first_bad or 0) + 1} is: {line[:300]!r}. Pass the log_format your nginx writes, "
+        f"line {first_bad + 1} is: {line[:300]!r}. Pass the log_format your nginx writes, "
         "as in nginx.conf: --log-format '$remote_addr - $remote_user [$time_local] \"$request\" ...' "
         "(or --nginx-conf /etc/nginx/nginx.conf --format-name NAME)",
         path=path,
-        line_number=(first_bad or 0) + 1,
+        line_number=first_bad + 1,
         line=line,
     )
 
@@ -403,16 +466,14 @@ def _bool_rows(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
 # the two parsers of a block ---------------------------------------------------------------------
 @dataclass
 class _Block:
-    """A parsed block: raw group values per row, and where each row came from."""
+    """A parsed block: raw values per row, and the lines that gave no row.
+
+    Rows are the block's lines in order, without the ``skipped`` ones.
+    """
 
     columns: dict[str, pa.Array]
     n_lines: int
-    row_lines: np.ndarray | None  # line index of each row; None means row i is line i
-    bad_lines: list[tuple[int, str, str]]  # (line index, kind, text) of malformed lines
-
-
-def _line_text(chunk: _Chunk, nl: np.ndarray, i: int) -> str:
-    return chunk.text(0 if i == 0 else int(nl[i - 1]) + 1, int(nl[i]))
+    skipped: list[tuple[int, str, str]]  # (byte offset of the line in the chunk, kind, text)
 
 
 def _trivial(field) -> bool:
@@ -424,26 +485,94 @@ def _accepts_empty_line(fmt: LogFormat) -> bool:
     return all(re.match(f.regex, "") for f in fmt.fields)
 
 
-def _fast_path(chunk: _Chunk, fmt: LogFormat) -> _Block | None:
-    """Split ``chunk`` with pyarrow's CSV tokenizer; ``None`` when the regex must decide."""
-    fields = fmt.fields
-    if fields is None:
-        return None
-    if chunk.array().max() >= 0x80 or chunk.find(b"\r") >= 0:
-        return None  # raw non-ASCII or CR: nginx never writes them with escape=default
-    if _accepts_empty_line(fmt) and (chunk.buf[0] == 10 or chunk.find(b"\n\n") >= 0):
-        return None  # the CSV reader would read an empty line as a row of empty fields
+def _invalid_utf8_lines(chunk: _Chunk, most: int = 2000) -> list[tuple[int, int, str]] | None:
+    """``(start, end, "encoding")`` of lines that are not UTF-8; ``None`` if too many to check."""
+    arr = chunk.array()
+    stripe = 1 << 16
+    whole = len(arr) // stripe * stripe
+    hot = np.flatnonzero(arr[:whole].reshape(-1, stripe).max(axis=1) >= 0x80) if whole else np.zeros(0, np.int64)
+    if not len(hot) and (whole == len(arr) or arr[whole:].max() < 0x80):
+        return []  # pure ASCII, as nginx writes with escape=default: nothing to check
+    parts = [np.flatnonzero(arr[a * stripe : (a + 1) * stripe] >= 0x80) + a * stripe for a in hot.tolist()]
+    parts.append(np.flatnonzero(arr[whole:] >= 0x80) + whole)
+    high = np.concatenate(parts)
+    bad: list[tuple[int, int, str]] = []
+    i = checked = 0
+    while i < len(high):
+        checked += 1
+        if checked > most:
+            return None  # much non-ASCII text (escape=none): the regex path checks every line
+        p = int(high[i])
+        start = chunk.buf.rfind(b"\n", 0, p) + 1
+        end = chunk.find(b"\n", p)
+        try:
+            bytes(chunk.buf[start:end]).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append((start, end, "encoding"))
+        i = int(np.searchsorted(high, end, side="right"))
+    return bad
+
+
+class _Without:
+    """The chunk's bytes without some lines, and the way back to offsets in the chunk."""
+
+    _spare = bytearray()  # reused between blocks, like the chunk's own buffer
+
+    def __init__(self, chunk: _Chunk, aside: list[tuple[int, int, str]]) -> None:
+        if not aside:
+            self.data, self.size = chunk.buf, chunk.size
+            self.buffer = pa.py_buffer(chunk.view())
+            self.cut_at = self.cut_len = np.zeros(0, np.int64)
+            return
+        src = memoryview(chunk.buf)
+        if len(_Without._spare) < chunk.size:
+            _Without._spare = bytearray(chunk.size)
+        out = _Without._spare
+        pos = got = 0
+        for start, end, _ in aside + [(chunk.size, chunk.size - 1, "")]:
+            out[got : got + start - pos] = src[pos:start]
+            got += start - pos
+            pos = end + 1
+        self.data, self.size = out, got
+        self.buffer = pa.py_buffer(memoryview(out)[:got])
+        self.cut_len = np.array([end + 1 - start for start, end, _ in aside], np.int64)
+        at = np.array([start for start, _, _ in aside], np.int64)
+        self.cut_at = at - np.concatenate([[0], np.cumsum(self.cut_len)[:-1]])
+
+    def original(self, q: int) -> int:
+        return q + int(self.cut_len[: np.searchsorted(self.cut_at, q, side="right")].sum())
+
+    def line_of(self, pos: int) -> tuple[int, int]:
+        """The original (start, end) of the line holding position ``pos`` of the data."""
+        start = self.data.rfind(b"\n", 0, pos) + 1
+        end = self.data.find(b"\n", pos, self.size)
+        return self.original(start), self.original(start) + (end - start)
+
+    def text(self, start: int, end: int) -> str:
+        return bytes(self.data[start:end]).decode("utf-8", "backslashreplace")
+
+    def find_line(self, text: str, after: int = 0) -> int:
+        """Where a whole line ``text`` starts in the data (from ``after``), or -1."""
+        needle = text.encode("utf-8", "surrogateescape") + b"\n"
+        pos = self.data.find(needle, after, self.size)
+        while pos > 0 and self.data[pos - 1] != 10:
+            pos = self.data.find(needle, pos + 1, self.size)
+        return pos
+
+
+def _read_fields(buffer, fmt: LogFormat) -> tuple[pa.Table, list[str]] | None:
     invalid: list[str] = []
 
     def on_invalid(row) -> str:
         invalid.append(row.text)
         return "skip"
 
+    fields = fmt.fields
     names = [f"f{i}" for i in range(len(fields))]
     try:
         table = pacsv.read_csv(
-            pa.BufferReader(pa.py_buffer(chunk.view())),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=4 << 20),
+            pa.BufferReader(buffer),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=2 << 20),
             parse_options=pacsv.ParseOptions(
                 delimiter=fmt.delimiter,
                 quote_char='"' if any(f.quoted for f in fields) else False,
@@ -462,21 +591,156 @@ def _fast_path(chunk: _Chunk, fmt: LogFormat) -> _Block | None:
         )
     except pa.ArrowInvalid:  # e.g. a quote left open at the end of the block
         return None
-    table = table.unify_dictionaries().combine_chunks()
-    # Rows and skipped lines count every line once, unless an unbalanced quote made the reader
-    # join lines: then a quoted value, or a skipped text, holds a newline.
-    if any("\n" in text for text in invalid):
-        return None
-    for name, field in zip(names, fields):
+    return table.unify_dictionaries().combine_chunks(), invalid
+
+
+def _joined_lines(table: pa.Table, invalid: list[str], fmt: LogFormat, kept: _Without) -> list[tuple[int, int, str]] | None:
+    """First lines of the spans the CSV reader joined (a quote left open), or None if unfound.
+
+    A line with a quote left open cannot match the format (values hold no quote), so it is
+    malformed; the lines after it were swallowed into its row and must be read again.
+    """
+    found = []
+    cursor = 0
+    for text in invalid:
+        if "\n" in text:
+            pos = kept.find_line(text, cursor)
+            if pos < 0:
+                pos = kept.find_line(text)
+            if pos < 0:
+                return None
+            cursor = pos + 1
+            found.append((*kept.line_of(pos), "format"))
+    for name, field in zip(table.column_names, fmt.fields):
         if field.quoted and table.num_rows:
             col = table.column(name).chunk(0)
             values = col.dictionary if pa.types.is_dictionary(col.type) else col
-            if pc.any(pc.match_substring(values, "\n")).as_py():
-                return None
-    n_lines = table.num_rows + len(invalid)
+            for v in values.filter(pc.match_substring(values, "\n")).to_pylist():
+                pos = kept.data.find(b'"' + v.encode("utf-8", "surrogateescape"), 0, kept.size)
+                if pos < 0:
+                    return None
+                found.append((*kept.line_of(pos), "format"))
+    return found
+
+
+def _wrong_length(table: pa.Table, fields, kept: "_Without", invalid: list[str], invalid_at: list[int]):
+    """Rows whose line is not exactly their values, delimiters and quotes: ``(rows, starts, ends)``.
+
+    The CSV reader cannot tell a quoted value from an unquoted one (``""`` from nothing at the
+    end of a cut line), so a row is checked against the length of its line. The total over the
+    block is compared first; lines are looked at one by one only if it differs.
+    """
+    n = table.num_rows
+    quotes = 2 * sum(f.quoted for f in fields)
+    expected = np.full(n, len(fields) - 1 + quotes, np.int64)
+    for name in table.column_names:
+        col = table.column(name).chunk(0) if n else None
+        if col is None:
+            break
+        if pa.types.is_dictionary(col.type):
+            lengths = pc.binary_length(col.dictionary).to_numpy(zero_copy_only=False)
+            expected += lengths[col.indices.to_numpy(zero_copy_only=False)]
+        else:
+            expected += pc.binary_length(col).to_numpy(zero_copy_only=False)
+    invalid_bytes = sum(len(t.encode("utf-8", "surrogateescape")) + 1 for t in invalid)
+    if int(expected.sum()) == kept.size - invalid_bytes - n:
+        return ()
+    nl = np.flatnonzero(np.frombuffer(kept.data, np.uint8, count=kept.size) == 10)
+    starts = np.concatenate([[0], nl[:-1] + 1])
+    row_lines = np.delete(np.arange(len(nl)), np.searchsorted(starts, invalid_at))
+    rows = np.flatnonzero(nl[row_lines] - starts[row_lines] != expected)
+    return rows, starts[row_lines[rows]], nl[row_lines[rows]]
+
+
+@dataclass
+class _Tokens:
+    """A block split into fields by the CSV tokenizer: one row per well-formed line."""
+
+    table: pa.Table
+    n_lines: int
+    skipped: list[tuple[int, str, str]]
+
+
+def _fast_path(chunk: _Chunk, fmt: LogFormat) -> _Block | None:
+    """Split ``chunk`` with pyarrow's CSV tokenizer; ``None`` when the regex must decide."""
+    tokens = _tokenize(chunk, fmt)
+    return None if tokens is None else _fields_to_columns(tokens, fmt)
+
+
+def _tokenize(chunk: _Chunk, fmt: LogFormat) -> _Tokens | None:
+    """The fields of each line, by pyarrow's multi-threaded CSV tokenizer (None: use the regex).
+
+    Lines the tokenizer would misread are set aside first (invalid UTF-8), or after a first read
+    (a quote left open joins lines; a quote missing), as malformed; the rest is read again. Only
+    ``chunk`` is read: this runs in a thread of its own, ahead of the rest.
+    """
+    fields = fmt.fields
+    if fields is None or chunk.find(b"\r") >= 0:
+        return None  # CR: the CSV reader would end a row there
+    if _accepts_empty_line(fmt) and (chunk.buf[0] == 10 or chunk.find(b"\n\n") >= 0):
+        return None  # the CSV reader would read an empty line as a row of empty fields
+    aside = _invalid_utf8_lines(chunk)
+    if aside is None:
+        return None
+    for _ in range(8):
+        kept = _Without(chunk, aside)
+        read = _read_fields(kept.buffer, fmt)
+        if read is None:
+            return None
+        table, invalid = read
+        joined = _joined_lines(table, invalid, fmt, kept)
+        if joined is None:
+            return None
+        if not joined:
+            break
+        aside = sorted(set(aside) | set(joined))
+    else:
+        return None
+    skipped = [(start, kind, chunk.text(start, end)) for start, end, kind in aside]
+    seen: dict[str, int] = {}
+    cursor = 0
+    invalid_at = []
+    for text in invalid:  # where each skipped line is: mostly in order, identical lines in turn
+        pos = kept.find_line(text, max(cursor, seen.get(text, 0)))
+        if pos < 0:
+            pos = kept.find_line(text, seen.get(text, 0))
+        if pos < 0:
+            return None
+        seen[text] = cursor = pos + 1
+        invalid_at.append(pos)
+        skipped.append((kept.original(pos), "format", text))
+    wrong = _wrong_length(table, fields, kept, invalid, invalid_at)
+    if len(wrong):  # rows the CSV reader read leniently (a quote missing): malformed
+        rows, starts, ends = wrong
+        skipped += [(kept.original(int(a)), "format", kept.text(int(a), int(b))) for a, b in zip(starts, ends)]
+        keep = np.ones(table.num_rows, bool)
+        keep[rows] = False
+        table = table.filter(pa.array(keep))
+        # dictionaries keep the values of the dropped rows: encode again, with only those in use
+        table = pa.table({
+            name: c.chunk(0).dictionary_decode().dictionary_encode()
+            if table.num_rows and pa.types.is_dictionary(c.type) else c
+            for name, c in zip(table.column_names, table.columns)
+        })
+    n_wrong = len(wrong[0]) if wrong else 0
+    return _Tokens(table, table.num_rows + len(invalid) + len(aside) + n_wrong, skipped)
+
+
+def _fields_to_columns(tokens: _Tokens, fmt: LogFormat) -> _Block | None:
+    """Validate each field (once per distinct value) and take the variables out of it."""
+    table = tokens.table
     columns: dict[str, pa.Array] = {}
-    for name, field in zip(names, fields):
+    for name, field in zip(table.column_names, fmt.fields):
         arr = table.column(name).chunk(0) if table.num_rows else pa.array([], _DICT)
+        if field.variables == ("time_local__date",) and field.items[-1][0] == "var":
+            # read the time at once, every character checked: no regex needed (an impossible
+            # date goes to the regex path, which counts it as a time error)
+            prefix = field.items[0][1] if field.items[0][0] == "lit" else ""
+            seconds = _local_seconds(_TEMPLATES["time_local"], prefix)(arr)
+            if seconds.null_count:
+                return None
+            columns["time_local__date"] = seconds
+            continue
         if not _trivial(field):
             if field.regex == r"^(?P<%s>\d+)$" % field.items[0][1]:
                 check = pc.ascii_is_decimal  # the same test, several times faster
@@ -500,24 +764,7 @@ def _fast_path(chunk: _Chunk, fmt: LogFormat) -> _Block | None:
                 if var not in columns:
                     child = pc.struct_field(structs, var)
                     columns[var] = child if field.high_cardinality else child.dictionary_encode()
-    row_lines = None
-    bad: list[tuple[int, str, str]] = []
-    if invalid:
-        nl = chunk.newlines()
-        starts = np.concatenate([[0], nl[:-1] + 1])
-        idx = []
-        seen: dict[str, int] = {}
-        for text in invalid:  # find each skipped line (identical lines in turn)
-            needle = text.encode("utf-8", "surrogateescape") + b"\n"
-            pos = chunk.find(needle, seen.get(text, 0))
-            while pos > 0 and chunk.buf[pos - 1] != 10:
-                pos = chunk.find(needle, pos + 1)
-            seen[text] = pos + 1
-            line = int(np.searchsorted(starts, pos, side="right") - 1) if pos >= 0 else -1
-            idx.append(line)
-            bad.append((line, "format", text))
-        row_lines = np.delete(np.arange(n_lines), [i for i in idx if i >= 0])
-    return _Block(columns, n_lines, row_lines, bad)
+    return _Block(columns, tokens.n_lines, tokens.skipped)
 
 
 def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
@@ -529,7 +776,7 @@ def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
         pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chunk.view())]
     )
     raw = pc.binary_slice(raw, 0, -1)  # drop the newline; a copy, free of the reused buffer
-    bad: list[tuple[int, str, str]] = []
+    skipped: list[tuple[int, str, str]] = []
     keep = np.ones(n, bool)
     try:
         lines = raw.cast(pa.large_string())
@@ -541,43 +788,110 @@ def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
                 text.decode("utf-8")
             except UnicodeDecodeError:
                 keep[i] = False
-                bad.append((int(i), "encoding", text.decode("utf-8", "backslashreplace")))
+                skipped.append((int(offsets[i]), "encoding", text.decode("utf-8", "backslashreplace")))
         raw = pc.if_else(pa.array(keep), raw, pa.scalar(b"", pa.large_binary()))
         lines = raw.cast(pa.large_string())
     lines = pc.utf8_rtrim(lines, characters="\r")
     structs = pc.extract_regex(lines, fmt.regex)
     matched = structs.is_valid().to_numpy(zero_copy_only=False) & keep
     for i in np.flatnonzero(~matched & keep):
-        bad.append((int(i), "format", lines[int(i)].as_py()))
+        skipped.append((int(offsets[i]), "format", lines[int(i)].as_py()))
     rows = np.flatnonzero(matched)
     structs = structs.take(pa.array(rows)) if len(rows) < n else structs
     columns = {}
     for name in fmt.groups:
         child = pc.struct_field(structs, name).cast(pa.string())
-        high = name in ("msec", "body_bytes_sent", "bytes_sent", "request_length", "request_time")
+        high = name in HIGH_CARDINALITY
         columns[name] = child if high else child.dictionary_encode()
-    return _Block(columns, n, None if len(rows) == n else rows, bad)
+    return _Block(columns, n, skipped)
 
 
 # from raw values to the standard columns --------------------------------------------------------
-def _strict_time(fmt: str) -> Callable[[pa.Array], pa.Array]:
-    """Parse local times strictly: 31/Feb is an error, not 2 March (pyarrow is lenient)."""
+_MONTHS = {m.encode(): i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+# Fixed-width local times, one letter per character: Y year, N month digit, L month letter, D day,
+# h hour, m minute, s second; anything else must be that very character.
+_TEMPLATES = {"time_local": "DD/LLL/YYYY:hh:mm:ss", "iso8601": "YYYY-NN-DDThh:mm:ss"}
+
+
+def _local_seconds(template: str, prefix: str = "") -> Callable[[pa.Array], pa.Array]:
+    """Seconds since the epoch of fixed-width local times, read from their bytes.
+
+    Every character is checked against ``template`` (digits, month letters, separators) after
+    the literal ``prefix``, and the date must exist: 31/Feb gives null, where pyarrow's lenient
+    ``strptime`` gives 2 March. Values of another width are null too.
+    """
+    skip = len(prefix.encode())
+    width = skip + len(template)
+    where = lambda c: [skip + i for i, t in enumerate(template) if t == c]
+    digits_at = np.array([skip + i for i, t in enumerate(template) if t in "YNDhms"])
+    literal_at = np.array(list(range(skip)) + [skip + i for i, t in enumerate(template) if t not in "YNDhmsL"])
+    literal = np.frombuffer(prefix.encode() + "".join(t for t in template if t not in "YNDhmsL").encode(), np.uint8)
 
     def parse(values: pa.Array) -> pa.Array:
-        t = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-        same = pc.equal(pc.strftime(t, format=fmt), values)
-        return pc.if_else(pc.fill_null(same, False), t, pa.scalar(None, t.type)).cast(pa.int64())
+        values = values.cast(pa.string())
+        n = len(values)
+        lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+        ok = lengths == width
+        raw = np.zeros((n, width), np.uint8)
+        if ok.any():
+            fixed = values.filter(pa.array(ok)) if not ok.all() else values
+            offsets = np.frombuffer(fixed.buffers()[1], np.int32)[fixed.offset : fixed.offset + len(fixed) + 1]
+            data = np.frombuffer(fixed.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+            raw[ok] = data.reshape(-1, width)
+        d = raw.astype(np.int32) - 48
+        ok &= (d[:, digits_at] >= 0).all(axis=1) & (d[:, digits_at] <= 9).all(axis=1)
+        ok &= (raw[:, literal_at] == literal).all(axis=1)
+
+        def num(c: str) -> np.ndarray:  # the number written at the positions of letter c
+            v = np.zeros(n, np.int64)
+            for i in where(c):
+                v = v * 10 + d[:, i]
+            return v
+
+        if "L" in template:
+            month = _month_numbers(raw[:, where("L")])
+        else:
+            month = num("N")
+        year, day, hour, minute, second = num("Y"), num("D"), num("h"), num("m"), num("s")
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        mdays = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
+        mdays = mdays + ((month == 2) & leap)
+        ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= mdays)
+        ok &= (hour < 24) & (minute < 60) & (second < 61)  # a leap second stays
+        # days since 1970-01-01 (Howard Hinnant's days_from_civil)
+        y = year - (month <= 2)
+        era = y // 400
+        yoe = y - era * 400
+        doy = (153 * (month + np.where(month > 2, -3, 9)) + 2) // 5 + day - 1
+        days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+        return pa.array(days * 86400 + hour * 3600 + minute * 60 + second, pa.int64(), mask=~ok)
 
     return parse
 
 
+def _month_numbers(names: np.ndarray) -> np.ndarray:
+    """Month numbers (0 when unknown) of rows of 3 letters, vectorized."""
+    code = names[:, 0].astype(np.int64) << 16 | names[:, 1].astype(np.int64) << 8 | names[:, 2]
+    known = np.array([int.from_bytes(m, "big") for m in _MONTHS])
+    order = np.argsort(known)
+    pos = np.clip(np.searchsorted(known[order], code), 0, 11)
+    hit = known[order][pos] == code
+    return np.where(hit, order[pos] + 1, 0)
+
+
+_ZONE = re.compile(r"^([+-])(\d\d):?(\d\d)$")
+
+
 def _zone_seconds(values: pa.Array) -> pa.Array:
-    """UTC offsets in seconds from ``+0100``, ``-07:00`` or ``Z``."""
+    """UTC offsets in seconds from ``+0100``, ``-07:00`` or ``Z`` (null for anything else)."""
     out = []
     for z in values.to_pylist():
-        digits = z.replace(":", "")
-        sign = -1 if digits.startswith("-") else 1
-        out.append(0 if z == "Z" else sign * (int(digits[1:3]) * 3600 + int(digits[3:5]) * 60))
+        m = _ZONE.match(z or "")
+        if m:
+            out.append((-1 if m[1] == "-" else 1) * (int(m[2]) * 3600 + int(m[3]) * 60))
+        else:
+            out.append(0 if z == "Z" else None)
     return pa.array(out, pa.int64())
 
 
@@ -590,10 +904,14 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
         return ts, ts.is_null().to_numpy(zero_copy_only=False)
     if "time_iso8601" in cols:
         iso = cols["time_iso8601"]
-        local = _apply(iso, lambda v: _strict_time("%Y-%m-%dT%H:%M:%S")(pc.utf8_slice_codeunits(v, 0, 19)), encode=False)
+        local = _apply(iso, lambda v: _local_seconds(_TEMPLATES["iso8601"])(pc.utf8_slice_codeunits(v, 0, 19)), encode=False)
         offset = _apply(iso, lambda v: _zone_seconds(pc.utf8_slice_codeunits(v, 19)), encode=False)
     elif "time_local__date" in cols:
-        local = _apply(cols["time_local__date"], _strict_time("%d/%b/%Y:%H:%M:%S"), encode=False)
+        date = cols["time_local__date"]
+        if pa.types.is_integer(date.type):  # read by the fast path already
+            local = date
+        else:
+            local = _apply(date, _local_seconds(_TEMPLATES["time_local"]), encode=False)
         offset = _apply(cols["time_local__zone"], _zone_seconds, encode=False)
     else:
         return pa.nulls(n, ms_type), np.zeros(n, bool)
@@ -734,8 +1052,12 @@ def _iter_tables(
                     continue
                 fmt = _choose_format(fixed, head, path)
                 stats["format"] = fmt.name or fmt.template
-                for block in _blocks(_Prefixed(head, stream), block_size, stats["warnings"]):
-                    table = _parse_block(block, fmt, cookie, parser, path, stats, accounting)
+                # the tokenizer reads block k+1 in a thread while block k is converted here
+                chunks = _blocks(_Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
+                fast = parser == "auto" and fmt.fields is not None
+                work = ((c, _tokenize(c, fmt) if fast else None) for c in chunks)
+                for block, tokens in _in_background(work):
+                    table = _parse_block(block, tokens, fmt, cookie, path, stats, accounting)
                     if table.num_rows:
                         yield table
                     now = tell()
@@ -753,33 +1075,41 @@ def _iter_tables(
             log.info("%s: %d lines, %d malformed", path, stats["lines"], stats["malformed"])
 
 
-def _parse_block(block, fmt, cookie, parser, path, stats, accounting) -> pa.Table:
+def _parse_block(chunk, tokens, fmt, cookie, path, stats, accounting) -> pa.Table:
     first_line = stats["lines"]
-    parsed = _fast_path(block, fmt) if parser == "auto" else None
+    parsed = None if tokens is None else _fields_to_columns(tokens, fmt)
     if parsed is None:
-        parsed = _regex_path(block, fmt)
+        parsed = _regex_path(chunk, fmt)
     n_rows = len(next(iter(parsed.columns.values()))) if parsed.columns else 0
     table, bad_time, bad_request = _standardize(parsed.columns, fmt, cookie, n_rows)
-    bad = list(parsed.bad_lines)
+    skipped = list(parsed.skipped)
     drop = bad_time | bad_request
     if drop.any():
         rows = np.flatnonzero(drop)
-        lines = rows if parsed.row_lines is None else parsed.row_lines[rows]
-        nl = None
-        for r, ln in zip(rows, lines):
+        starts = ends = None
+        if (bad_time.any() and accounting.wants_example("time")) or (
+            (bad_request & ~bad_time).any() and accounting.wants_example("request")
+        ):
+            nl = chunk.newlines()  # where each row's line is: only to show examples
+            line_starts = np.concatenate([[0], nl[:-1] + 1])
+            gone = np.searchsorted(line_starts, [off for off, _, _ in skipped if off >= 0])
+            row_line = np.delete(np.arange(parsed.n_lines), gone)[rows]
+            starts, ends = line_starts[row_line], nl[row_line]
+        for k, r in enumerate(rows):
             kind = "time" if bad_time[r] else "request"
-            text = ""
-            if accounting.wants_example(kind):
-                nl = block.newlines() if nl is None else nl
-                text = _line_text(block, nl, int(ln))
-            bad.append((int(ln), kind, text))
+            if starts is None:
+                skipped.append((-1, kind, ""))
+            else:
+                skipped.append((int(starts[k]), kind, chunk.text(int(starts[k]), int(ends[k]))))
         table = table.filter(pa.array(~drop))
-    for ln, kind, text in sorted(bad, key=lambda b: b[0]):
+    for offset, kind, text in sorted(skipped, key=lambda b: b[0]):
         accounting.add_malformed(kind)
-        accounting.add_example(path, first_line + ln + 1, kind, text)
+        if accounting.wants_example(kind) and offset >= 0:
+            line = first_line + chunk.buf.count(b"\n", 0, offset) + 1
+            accounting.add_example(path, line, kind, text)
     accounting.lines += parsed.n_lines
     stats["lines"] += parsed.n_lines
-    stats["malformed"] += len(bad)
+    stats["malformed"] += len(skipped)
     return table
 
 
@@ -791,7 +1121,7 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 def _concat(tables: list[pa.Table]) -> pa.Table:
     if not tables:
         return _SCHEMA.empty_table()
-    return pa.concat_tables(tables, promote_options="default").unify_dictionaries().combine_chunks()
+    return pa.concat_tables(tables, promote_options="default").unify_dictionaries()
 
 
 def read_logs(

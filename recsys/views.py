@@ -191,6 +191,9 @@ def _path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
 
 
 # bots ------------------------------------------------------------------------------------------
+_BOT_CACHE: dict[str, bool] = {}
+
+
 @lru_cache(maxsize=1)
 def _crawler_patterns() -> tuple[str, ...]:
     from crawleruseragents import CRAWLER_USER_AGENTS_DATA
@@ -207,11 +210,16 @@ def is_bot(user_agents: Iterable[str | None]) -> np.ndarray:
     array([ True, False,  True])
     """
     values = [ua if isinstance(ua, str) else None for ua in user_agents]  # NaN, None: missing
-    arr = pa.array(values, pa.string())
-    hit = pc.is_null(arr)
-    for pattern in _crawler_patterns():
-        hit = pc.or_(hit, pc.fill_null(pc.match_substring_regex(arr, pattern), True))
-    return hit.to_numpy(zero_copy_only=False)
+    new = [ua for ua in set(values) if ua is not None and ua not in _BOT_CACHE]
+    if new:  # each user agent is tested once per process
+        if len(_BOT_CACHE) > 500_000:
+            _BOT_CACHE.clear()
+        arr = pa.array(new, pa.string())
+        hit = pc.match_substring_regex(arr, _crawler_patterns()[0])
+        for pattern in _crawler_patterns()[1:]:
+            hit = pc.or_(hit, pc.match_substring_regex(arr, pattern))
+        _BOT_CACHE.update(zip(new, hit.to_pylist()))
+    return np.array([True if ua is None else _BOT_CACHE[ua] for ua in values], bool)
 
 
 # the filters -----------------------------------------------------------------------------------
@@ -267,8 +275,12 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categor
     return _str_cat(codes[inverse], uniq)
 
 
-def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
-    """Drop by the line rules; return the candidate views and what the behaviour rules need."""
+def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, compact: bool = False):
+    """Drop by the line rules; return the candidate views and what the behaviour rules need.
+
+    ``compact`` keeps only the categories in use: blocks read one by one must not each keep
+    every address and referer they saw.
+    """
     n = len(requests)
     reason = np.full(n, -1, np.int8)
 
@@ -301,14 +313,15 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
     robots_visitors = {v for v in np.asarray(visitor[robots]) if isinstance(v, str)}
     keep = reason < 0
     kept_alive = keep[alive]
+    cat = (lambda c: c.remove_unused_categories()) if compact else (lambda c: c)
     cand = pd.DataFrame(
         {
             "ts": requests["ts"].array[keep],
-            "visitor": visitor[keep],
-            "url": url[kept_alive],
-            "ip": _cat(requests["ip"])[keep],
-            "user_agent": _cat(requests["user_agent"])[keep],
-            "referer": _cat(requests["referer"])[keep],
+            "visitor": cat(visitor[keep]),
+            "url": cat(url[kept_alive]),
+            "ip": cat(_cat(requests["ip"])[keep]),
+            "user_agent": cat(_cat(requests["user_agent"])[keep]),
+            "referer": cat(_cat(requests["referer"])[keep]),
         }
     )
     return cand, robots_pairs, robots_visitors
@@ -446,7 +459,7 @@ def read_page_views(paths, *, accounting: Accounting | None = None, progress: bo
         raise TypeError(f"unexpected options: {', '.join(view_options)}")
     parts, pairs, visitors = [], set(), set()
     for table in _iter_tables(paths, accounting=acc, progress=progress, **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc)
+        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
         parts.append(cand)
         pairs |= p
         visitors |= v

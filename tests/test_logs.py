@@ -271,3 +271,43 @@ def test_concatenated_gzip_members_and_bzip2_xz(tmp_path):
         df = read_logs(tmp_path / name, block_size=200)
         pd.testing.assert_frame_equal(df.astype(str), whole)
         assert df.attrs["accounting"].files[0]["warnings"] == []
+
+
+def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wrong(tmp_path):
+    import recsys.logs as logs
+
+    good = (DATA / "combined_ut.log").read_text().splitlines()[1]
+    cut_in_quotes = good[: good.index("(X11") + 3]  # a quote left open: joins the next line
+    cut_after_field = good[: good.rindex('"6f1c')]  # ends with a space: an empty unquoted field
+    unquoted = good.replace('"https://www.google.com/"', "https://www.google.com/")  # quotes missing
+    bad_utf8 = good.encode()[:60] + b"\xff\xfe" + good.encode()[62:]
+    lines = [good.encode()] * 3 + [cut_in_quotes.encode(), good.encode(), cut_after_field.encode(),
+                                   good.encode(), unquoted.encode(), bad_utf8, good.encode()] * 4
+    p = tmp_path / "access.log"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
+    assert logs._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
+    fast, ref = read_logs(p, parser="auto"), read_logs(p, parser="regex")
+    pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
+    a, b = fast.attrs["accounting"], ref.attrs["accounting"]
+    assert a.malformed_kinds == b.malformed_kinds == {"format": 12, "encoding": 4}
+    assert len(fast) == 3 + 4 * 3 and a.lines == len(lines)
+    assert sorted(e["line"] for e in a.examples) == sorted(e["line"] for e in b.examples)
+
+
+def test_a_text_log_starting_with_archive_magic_is_read_as_text(tmp_path, caplog):
+    good = (DATA / "combined_ut.log").read_bytes()
+    p = tmp_path / "access.log"
+    p.write_bytes(b"\xfd7zXZ\x00junk\n" + good)
+    acc = read_logs(p).attrs["accounting"]
+    assert acc.lines == 19 and acc.malformed_kinds == {"encoding": 1, "format": 1, "request": 2}
+    assert "starts like a compressed file but is not one" in caplog.text
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_empty_lines_between_valid_ones(tmp_path, parser):
+    good = (DATA / "combined_ut.log").read_text().splitlines()[1]
+    p = tmp_path / "access.log"
+    p.write_text(f"{good}\n\n{good}\n\n\n{good}\n")
+    df = read_logs(p, parser=parser)
+    assert len(df) == 3 and df.attrs["accounting"].malformed_kinds == {"format": 3}

@@ -19,7 +19,10 @@ from hypothesis import strategies as st
 
 import recsys
 from recsys.formats import PRESETS, LogFormat
-from recsys.simulate import OUTCOMES, Simulation, _generate, _Renderer, _Tables, main, simulate
+from recsys.simulate import OUTCOMES, Simulation, main, simulate
+from recsys.simulate.generate import _generate
+from recsys.simulate.render import _Renderer
+from recsys.simulate.state import _Tables
 
 SMALL = dict(visitors=120, days=3, articles=30, seed=5)
 ARTICLE = re.compile(r"^/+archives/\d+/?$")
