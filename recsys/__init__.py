@@ -14,6 +14,7 @@ from .accounting import Accounting
 from .errors import LogFormatError, LogParseError, RecsysError
 from .formats import PRESETS, LogFormat
 from .logs import detect_format, iter_logs, log_files, read_logs
+from .itemsets import apriori, eclat
 from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
 
 __version__ = "0.1.0"
@@ -26,6 +27,8 @@ __all__ = [
     "LogParseError",
     "PRESETS",
     "RecsysError",
+    "apriori",
+    "eclat",
     "detect_format",
     "is_bot",
     "iter_logs",
