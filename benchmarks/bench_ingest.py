@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import DATA, child_main, machine, measure, table  # noqa: E402
+from common import DATA, entry, machine, measure, table  # noqa: E402
 
 
 def make_log(lines: int) -> Path:
@@ -187,7 +187,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child_main(TASKS)
-    else:
-        raise SystemExit(main())
+    entry(main, TASKS)

@@ -18,16 +18,25 @@ SHARED = HERE.parent.parent / "shared" / "data"  # the FIMI benchmark sets
 def child_main(tasks: dict) -> None:
     """In a child: run ``tasks[argv[2]](*json args)``, print seconds, peak memory and the result."""
     name, args = sys.argv[2], json.loads(sys.argv[3])
-    prepare = tasks[name]
-    run = prepare(*args)  # load inputs outside the timed part
+    prepared = tasks[name](*args)  # load inputs outside the timed part
+    # a task gives the function to time, or (it, a function summarizing its output untimed)
+    run, summarize = prepared if isinstance(prepared, tuple) else (prepared, lambda out: out)
     best = None
     for _ in range(int(os.environ.get("BENCH_REPEAT", "1"))):
         t0 = time.perf_counter()
-        result = run()
+        output = run()
         seconds = time.perf_counter() - t0
         best = seconds if best is None else min(best, seconds)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": best, "peak_bytes": peak, "result": result}))
+    print(json.dumps({"seconds": best, "peak_bytes": peak, "result": summarize(output)}))
+
+
+def entry(main, tasks: dict) -> None:
+    """A benchmark script's entry point: ``--child TASK ARGS`` runs one measurement, else ``main``."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child_main(tasks)
+    else:
+        raise SystemExit(main())
 
 
 def measure(script: str, task: str, *args, repeat: int = 1, timeout: float = 3600) -> dict:

@@ -6,6 +6,9 @@ The pipeline, one module per stage:
 - :mod:`recsys.logs`: reading log files into a table of requests
 - :mod:`recsys.views`: from requests to article page views (bots, assets, handshakes dropped)
 - :mod:`recsys.accounting`: where every log line went
+- :mod:`recsys.sessions`: page views grouped into baskets (sessions or whole visitors)
+- :mod:`recsys.itemsets`: frequent itemsets, Eclat and Apriori
+- :mod:`recsys.rules`: association rules, measures, significance and pruning
 - :mod:`recsys.simulate`: seeded synthetic openresty logs
 - :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS``
 """
@@ -15,12 +18,15 @@ from .errors import LogFormatError, LogParseError, RecsysError
 from .formats import PRESETS, LogFormat
 from .logs import detect_format, iter_logs, log_files, read_logs
 from .itemsets import apriori, eclat
+from .rules import MEASURES, association_rules
+from .sessions import baskets, sessionize
 from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Accounting",
+    "MEASURES",
     "ARTICLE_PATTERNS",
     "LogFormat",
     "LogFormatError",
@@ -28,6 +34,8 @@ __all__ = [
     "PRESETS",
     "RecsysError",
     "apriori",
+    "association_rules",
+    "baskets",
     "eclat",
     "detect_format",
     "is_bot",
@@ -37,4 +45,5 @@ __all__ = [
     "page_views",
     "read_logs",
     "read_page_views",
+    "sessionize",
 ]

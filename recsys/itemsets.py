@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Iterable
 from itertools import chain
@@ -59,8 +60,15 @@ def encode_baskets(transactions) -> tuple[sp.csr_matrix, pd.Index]:
     >>> X.toarray().astype(int).tolist(), list(labels)
     ([[1, 1], [0, 0], [0, 1]], ['x', 'y'])
     """
+    C, labels = _columns(transactions)
+    return C.tocsr(), labels
+
+
+def _columns(transactions) -> tuple[sp.csc_matrix, pd.Index]:
+    """The baskets by column (CSC, rows increasing within each column, no duplicates)."""
     if isinstance(transactions, pd.DataFrame):
-        return _encode_onehot(transactions)
+        X, labels = _encode_onehot(transactions)
+        return X.tocsc(), labels
     if isinstance(transactions, (str, bytes)) or not isinstance(transactions, Iterable):
         raise TypeError(
             "transactions must be baskets: an iterable of iterables of items, a pandas Series of "
@@ -79,20 +87,28 @@ def encode_baskets(transactions) -> tuple[sp.csr_matrix, pd.Index]:
         baskets = [b if hasattr(b, "__len__") else list(b) for b in baskets]
     lens = np.fromiter(map(len, baskets), np.int64, len(baskets)) if baskets else np.zeros(0, np.int64)
     total = int(lens.sum())
-    flat = list(chain.from_iterable(baskets))
-    try:
-        values = np.asarray(flat, dtype=np.int64) if flat and all(type(x) is int for x in flat[:64]) else None
-    except (OverflowError, ValueError, TypeError):
-        values = None
+    values = None
+    head = [x for b in baskets[:64] for x in b][:64]
+    if head and all(type(x) is int for x in head):
+        try:
+            values = np.fromiter(chain.from_iterable(baskets), np.int64, total)
+        except (OverflowError, ValueError, TypeError):
+            values = None
     if values is None:
-        values = np.empty(total, dtype=object)
-        values[:] = flat
+        values = np.fromiter(chain.from_iterable(baskets), object, total)
     codes, labels = pd.factorize(values)
     indptr = np.concatenate([[0], np.cumsum(lens)])
     X = sp.csr_matrix((np.ones(total, np.float32), codes, indptr), shape=(len(baskets), len(labels)))
-    X.sum_duplicates()
-    X.data[:] = 1
-    return X, pd.Index(labels)
+    C = X.tocsc()  # a linear transpose: rows come in order within each column
+    dup = np.zeros(C.nnz, bool)
+    dup[1:] = C.indices[1:] == C.indices[:-1]
+    dup[C.indptr[1:-1][C.indptr[1:-1] < C.nnz]] = False  # the first entry of a column
+    if dup.any():  # an item twice in a basket counts once
+        col = np.repeat(np.arange(C.shape[1]), np.diff(C.indptr))[~dup]
+        C = sp.csc_matrix((np.ones(len(col), np.float32), C.indices[~dup],
+                           np.concatenate([[0], np.cumsum(np.bincount(col, minlength=C.shape[1]))])),
+                          shape=C.shape)
+    return C, pd.Index(labels)
 
 
 def _encode_onehot(df: pd.DataFrame) -> tuple[sp.csr_matrix, pd.Index]:
@@ -138,14 +154,13 @@ def _check_max_len(max_len) -> int:
 
 def _prepare(transactions, min_support, max_len):
     limit = _check_max_len(max_len)
-    X, labels = encode_baskets(transactions)
-    n = X.shape[0]
+    C, labels = _columns(transactions)
+    n = C.shape[0]
     mincount = _min_count(min_support, n)
-    counts = np.bincount(X.indices, minlength=X.shape[1])
+    counts = np.diff(C.indptr)
     freq = np.flatnonzero(counts >= mincount)
     freq = freq[np.argsort(counts[freq], kind="stable")]  # ascending support: smaller classes
-    S = X[:, freq].tocsr()
-    S.sort_indices()
+    S = C[:, freq].tocsr()  # each row's columns come out in order: sorted by support rank
     return S, labels, freq, counts[freq], n, mincount, limit
 
 
@@ -155,15 +170,21 @@ def _frame(levels: list[tuple[np.ndarray, np.ndarray]], labels, freq, n: int, mi
     lab = np.empty(len(labels), dtype=object)
     lab[:] = list(labels)
     parts_sets, parts_counts = [], []
-    for items, counts in levels:
-        if not len(counts):
-            continue
-        codes = freq[items]  # first-appearance order of the labels
-        codes.sort(axis=1)
-        order = np.lexsort(tuple(codes[:, c] for c in range(codes.shape[1] - 1, -1, -1)) + (-counts,))
-        codes, counts = codes[order], counts[order]
-        parts_sets += [frozenset(row) for row in lab[codes].tolist()]
-        parts_counts.append(counts)
+    collecting = gc.isenabled()
+    gc.disable()  # frozensets cannot form cycles: no need for collections of the whole heap
+    try:
+        for items, counts in levels:
+            if not len(counts):
+                continue
+            codes = freq[items]  # first-appearance order of the labels
+            codes.sort(axis=1)
+            order = np.lexsort(tuple(codes[:, c] for c in range(codes.shape[1] - 1, -1, -1)) + (-counts,))
+            codes, counts = codes[order], counts[order]
+            parts_sets += [frozenset(row) for row in lab[codes].tolist()]
+            parts_counts.append(counts)
+    finally:
+        if collecting:
+            gc.enable()
     count = np.concatenate(parts_counts).astype(np.int64) if parts_counts else np.zeros(0, np.int64)
     df = pd.DataFrame({
         "support": count / n if n else count.astype(float),
@@ -176,32 +197,45 @@ def _frame(levels: list[tuple[np.ndarray, np.ndarray]], labels, freq, n: int, mi
 
 
 # Eclat ------------------------------------------------------------------------------------------
-def _row_pairs(indptr: np.ndarray, rows: np.ndarray, lens: np.ndarray):
-    """Positions (first, second) of every pair of entries within the given CSR rows."""
-    if not len(rows):
-        e = np.zeros(0, np.int64)
-        return e, e
-    Lmax = int(lens.max())
-    order = np.argsort(lens.astype(np.uint16) if Lmax < 65536 else lens, kind="stable")
-    rows, lens = rows[order], lens[order]
-    per_len = np.bincount(lens, minlength=Lmax + 1)
-    starts = np.concatenate([[0], np.cumsum(per_len)])
-    Ls = np.arange(Lmax + 1)
-    total = int((per_len * (Ls * (Ls - 1) // 2)).sum())
-    dt = np.int32 if int(indptr[-1]) < 2**31 else np.int64
-    first, second = np.empty(total, dt), np.empty(total, dt)
-    pos = 0
-    for L in np.flatnonzero(per_len).tolist():
-        r = rows[starts[L] : starts[L + 1]]
-        tri = _TRIU.get(L)
-        if tri is None:
-            tri = _TRIU[L] = np.triu_indices(L, 1)
-        base = indptr[r][:, None]
-        m = len(r) * len(tri[0])
-        np.add(base, tri[0], out=first[pos : pos + m].reshape(len(r), -1))
-        np.add(base, tri[1], out=second[pos : pos + m].reshape(len(r), -1))
-        pos += m
-    return first, second
+class _Pairs:
+    """Every pair of entries within some CSR rows, as a lookup slot each (``slot``).
+
+    Rows are taken by length: the items of all rows of length L form a small (rows x L) matrix,
+    and the pairs' slots come from its columns. Where a pair's first entry sits in the matrix
+    (what the next level needs) is worked out afterwards, for the pairs asked for only.
+    """
+
+    def __init__(self, indptr, indices, rows, lens, slot_of) -> None:
+        self.groups: list[tuple[int, np.ndarray, np.ndarray, int]] = []
+        if not len(rows):
+            self.slot = np.zeros(0, np.int64)
+            return
+        Lmax = int(lens.max())
+        order = np.argsort(lens.astype(np.uint16) if Lmax < 65536 else lens, kind="stable")
+        rows, lens = rows[order], lens[order]
+        per_len = np.bincount(lens, minlength=Lmax + 1)
+        starts = np.concatenate([[0], np.cumsum(per_len)])
+        Ls = np.arange(Lmax + 1)
+        parts, pos = [], 0
+        for L in np.flatnonzero(per_len).tolist():
+            base = indptr[rows[starts[L] : starts[L + 1]]]
+            tri = _TRIU.get(L)
+            if tri is None:
+                tri = _TRIU[L] = np.triu_indices(L, 1)
+            items = indices[base[:, None] + Ls[:L]]
+            parts.append(slot_of(items[:, tri[0]], items[:, tri[1]]).ravel())
+            self.groups.append((pos, base, tri[0], len(tri[0])))
+            pos += len(base) * len(tri[0])
+        self.slot = np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def first(self, hits: np.ndarray) -> np.ndarray:
+        """Position (in the CSR indices) of the first entry of each pair in ``hits`` (ascending)."""
+        out = np.empty(len(hits), np.int64)
+        bounds = np.searchsorted(hits, [g[0] for g in self.groups] + [len(self.slot)])
+        for (start, base, tri0, per_row), a, b in zip(self.groups, bounds[:-1], bounds[1:]):
+            local = hits[a:b] - start
+            out[a:b] = base[local // per_row] + tri0[local % per_row]
+        return out
 
 
 def _row_batches(indptr: np.ndarray):
@@ -265,15 +299,19 @@ def eclat(transactions, *, min_support: float | int, max_len: int | None = None)
         keys_all = []
         batches = list(_row_batches(indptr))
         kept = None  # the pairs of a level that fits in one batch are enumerated once
+        if len(cls_w) == 1:  # the first level, one class: slot = i * W + j
+            slot_type = np.int32 if size < 2**31 else np.int64
+            slot_of = lambda i, j: i.astype(slot_type) * W + j
+        else:
+            slot_of = lambda i, j: shift[i] + j
         for rows, lens in batches:
-            f, s = _row_pairs(indptr, rows, lens)
-            slot = shift[indices[f]] + indices[s]
+            pairs = _Pairs(indptr, indices, rows, lens, slot_of)
             if len(batches) == 1:
-                kept = (f, slot)
+                kept = pairs
             if sparse_slots:
-                keys_all.append(slot)
+                keys_all.append(pairs.slot)
             else:
-                c = np.bincount(slot, minlength=size)
+                c = np.bincount(pairs.slot, minlength=size)
                 counts = c if counts is None else counts + c
         if sparse_slots:
             if not keys_all or not sum(map(len, keys_all)):
@@ -308,25 +346,28 @@ def eclat(transactions, *, min_support: float | int, max_len: int | None = None)
             column_of_slot[kept_slots] = np.arange(len(kept_slots), dtype=np.int32)
         parts_f, parts_c = [], []
         for rows, lens in batches:
-            if kept is not None:
-                f, slot = kept
-            else:
-                f, s = _row_pairs(indptr, rows, lens)
-                slot = shift[indices[f]] + indices[s]
+            pairs = kept if kept is not None else _Pairs(indptr, indices, rows, lens, slot_of)
             if sparse_slots:
-                pos = np.searchsorted(kept_slots, slot)
+                pos = np.searchsorted(kept_slots, pairs.slot)
                 pos[pos == len(kept_slots)] = 0
-                pos = np.where(kept_slots[pos] == slot, pos, -1).astype(np.int32)
+                pos = np.where(kept_slots[pos] == pairs.slot, pos, -1).astype(np.int32)
             else:
-                pos = column_of_slot[slot]
+                pos = column_of_slot[pairs.slot]
             hit = np.flatnonzero(pos >= 0)
-            parts_f.append(f[hit])
+            parts_f.append(pairs.first(hit))
             parts_c.append(pos[hit])
         fr = np.concatenate(parts_f) if parts_f else np.zeros(0, np.int64)
         nc = np.concatenate(parts_c) if parts_c else np.zeros(0, np.int32)
         # A new row is (old row, its entry f): its pairs are contiguous and in column order.
+        # Rows of one entry can form no pair: they are left out.
         cut = np.flatnonzero(fr[1:] != fr[:-1]) + 1
-        indptr = np.concatenate([[0], cut, [len(fr)]]).astype(np.int64)
+        starts = np.concatenate([[0], cut])
+        run = np.diff(np.append(starts, len(fr)))
+        pairs_possible = run >= 2
+        if not pairs_possible.all():
+            nc = nc[np.repeat(pairs_possible, run)]
+            run = run[pairs_possible]
+        indptr = np.concatenate([[0], np.cumsum(run)]).astype(np.int64)
         indices = nc
         starters, first_pos, widths = np.unique(ni, return_index=True, return_counts=True)
         cls_off, cls_w = first_pos.astype(np.int64), widths.astype(np.int64)

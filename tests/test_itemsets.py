@@ -1,5 +1,6 @@
 import gzip
 import math
+import os
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
@@ -14,7 +15,9 @@ from recsys import apriori, eclat
 from recsys import itemsets as itemsets_module
 
 MINERS = [eclat, apriori]
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+ROOT = Path(__file__).resolve().parents[1]
+FIMI = [Path(p) for p in (os.environ.get("RECSYS_FIMI_DATA", ""), ROOT.parent / "shared" / "data",
+                          "/work/shared/data") if p]
 
 
 def brute_force(baskets, min_count, max_len=None):
@@ -133,11 +136,12 @@ def test_pairs_are_counted_in_slices_when_a_level_is_large(monkeypatch):
 
 
 def load_fimi(name):
-    path = SHARED / f"{name}.dat.gz"
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    with gzip.open(path, "rt") as f:
-        return [line.split() for line in f]
+    """A FIMI set of ../shared/data (never copied into the project; RECSYS_FIMI_DATA overrides)."""
+    for base in FIMI:
+        if (base / f"{name}.dat.gz").exists():
+            with gzip.open(base / f"{name}.dat.gz", "rt") as f:
+                return [line.split() for line in f]
+    pytest.skip(f"{name}.dat.gz is not on this machine (looked in {', '.join(map(str, FIMI))})")
 
 
 @pytest.mark.parametrize("name, min_support", [("retail", 0.002), ("T10I4D100K", 0.002), ("kosarak37k", 0.01)])
@@ -152,3 +156,21 @@ def test_identical_to_mlxtend_fpgrowth_on_real_data(name, min_support):
     expected = {s: round(v * len(baskets)) for s, v in zip(ref["itemsets"], ref["support"])}
     for miner in MINERS:
         assert as_dict(miner(baskets, min_support=min_support)) == expected
+
+
+def test_identical_to_mlxtend_on_the_sample_sessions():
+    """Always runs: the baskets of the committed sample logs, against mlxtend's apriori and fpgrowth."""
+    from mlxtend.frequent_patterns import apriori as mx_apriori, fpgrowth
+    from mlxtend.preprocessing import TransactionEncoder
+
+    from recsys import read_page_views, sessionize
+
+    baskets = [list(b) for b in sessionize(read_page_views(ROOT / "data" / "sample"))["items"]]
+    te = TransactionEncoder()
+    onehot = pd.DataFrame(te.fit(baskets).transform(baskets), columns=te.columns_)
+    for reference in (fpgrowth, mx_apriori):
+        ref = reference(onehot, min_support=0.001, use_colnames=True)
+        expected = {s: round(v * len(baskets)) for s, v in zip(ref["itemsets"], ref["support"])}
+        assert len(expected) > 200
+        for miner in MINERS:
+            assert as_dict(miner(baskets, min_support=0.001)) == expected

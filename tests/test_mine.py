@@ -57,3 +57,35 @@ def test_a_closed_pipe_prints_no_traceback():
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1  # recsys saw the broken pipe and stopped quietly
     assert done.stderr == ""
+
+
+def test_mines_sessions_and_prints_the_top_rules(capsys):
+    assert main([str(ROOT / "data" / "sample"), "--quiet", "--min-support", "0.002", "--algorithm", "apriori"]) == 0
+    out = capsys.readouterr().out
+    m = re.search(r"in ([\d,]+) session baskets", out)
+    assert m and int(m.group(1).replace(",", "")) > 1000
+    assert re.search(r"frequent itemsets \(apriori, support >= 6 baskets\), [\d,]+ rules", out)
+    assert re.search(r"^/archives/\d+.* -> /archives/\d+ +\d+ +[01]\.\d\d", out, re.M)
+
+
+def test_eclat_and_apriori_print_the_same(capsys):
+    outs = []
+    for algorithm in ("eclat", "apriori"):
+        assert main([str(ROOT / "data" / "sample"), "--quiet", "--algorithm", algorithm, "--basket", "visitor"]) == 0
+        out = capsys.readouterr().out
+        outs.append(re.sub(r"\((eclat|apriori), ", "(", out.rsplit("(", 1)[0]))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--min-support", "lots"], "expected a fraction such as 0.002 or a count such as 3"),
+    (["--max-len", "0"], "--max-len must be at least 1"),
+    (["--min-confidence", "2"], "--min-confidence must be between 0 and 1"),
+    (["--gap", "soon"], "gap must be a duration"),
+])
+def test_bad_mining_options(args, message, capsys):
+    try:
+        code = main([str(DATA / "combined_ut.log"), "--quiet", *args])
+    except SystemExit as e:
+        code = e.code
+    assert code in (1, 2) and message in capsys.readouterr().err

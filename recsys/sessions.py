@@ -1,0 +1,126 @@
+"""From page views to baskets: one visitor's reading, cut where they stopped reading for a while.
+
+:func:`sessionize` groups the views of :func:`recsys.page_views` by visitor and starts a new
+session after an inactivity gap (30 minutes by default, the convention of web analytics), or makes
+one basket per visitor (their whole reading history). A basket lists each article once, in the
+order it was first read; the full sequence of views, repeats included, is kept too.
+
+>>> import pandas as pd
+>>> views = pd.DataFrame({
+...     "ts": pd.to_datetime(["2024-03-01 10:00", "2024-03-01 10:05", "2024-03-01 10:06",
+...                           "2024-03-01 12:00"], utc=True),
+...     "visitor": ["v", "v", "v", "v"],
+...     "url": ["/archives/1", "/archives/2", "/archives/1", "/archives/3"]})
+>>> sessionize(views)[["visitor", "items", "n_views"]]
+  visitor                         items  n_views
+0       v  (/archives/1, /archives/2)        3
+1       v                (/archives/3,)        1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["sessionize", "baskets"]
+
+SESSION_COLUMNS = ("session", "visitor", "start", "end", "items", "n_views", "views")
+
+
+def _check(views: pd.DataFrame, gap, basket: str, max_items) -> pd.Timedelta:
+    missing = {"ts", "visitor", "url"} - set(views.columns)
+    if missing:
+        raise ValueError(
+            f"views needs the columns ts, visitor and url (as recsys.page_views gives); "
+            f"missing: {', '.join(sorted(missing))}"
+        )
+    if basket not in ("session", "visitor"):
+        raise ValueError(f"basket must be 'session' or 'visitor'; got {basket!r}")
+    try:
+        gap = pd.Timedelta(gap)
+    except (ValueError, TypeError):
+        raise ValueError(f"gap must be a duration such as '30min' or '2h'; got {gap!r}") from None
+    if gap <= pd.Timedelta(0):
+        raise ValueError(f"gap must be a positive duration; got {gap}")
+    if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 1):
+        raise ValueError(f"max_items must be None or an int >= 1; got {max_items!r}")
+    return gap
+
+
+def sessionize(
+    views: pd.DataFrame,
+    *,
+    gap: str | pd.Timedelta = "30min",
+    basket: str = "session",
+    max_items: int | None = 50,
+) -> pd.DataFrame:
+    """Baskets of articles: one per session (or per visitor) with its ordered views.
+
+    Parameters
+    ----------
+    views : pandas.DataFrame
+        Page views with ``ts``, ``visitor`` and ``url`` (:func:`recsys.page_views`).
+    gap : str or Timedelta, default "30min"
+        A session ends when the visitor reads nothing for longer than this.
+    basket : {"session", "visitor"}
+        ``"visitor"`` makes one basket of each visitor's whole history.
+    max_items : int or None, default 50
+        Baskets with more distinct articles are dropped (crawlers that slipped through the
+        filters read whole archives); ``attrs["dropped_long"]`` counts them and
+        ``attrs["dropped_long_views"]`` their views.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per basket, ordered by start: ``session`` (0, 1, ...), ``visitor``, ``start``,
+        ``end``, ``items`` (a tuple of the distinct articles in the order first read),
+        ``n_views`` (views, repeats included) and ``views`` (the tuple of all views in order).
+    """
+    gap = _check(views, gap, basket, max_items)
+    v = views[["ts", "visitor", "url"]].dropna()
+    visitor_codes, visitor_names = pd.factorize(v["visitor"], sort=False)
+    url_codes, url_names = pd.factorize(v["url"], sort=False)
+    ts = v["ts"].dt.as_unit("ms").array.asi8 if len(v) else np.zeros(0, np.int64)
+    order = np.lexsort((url_codes, ts, visitor_codes))  # ties in time: a stable, repeatable order
+    vis, t, url = visitor_codes[order], ts[order], url_codes[order]
+    new = np.ones(len(vis), bool)
+    if len(vis):
+        new[1:] = vis[1:] != vis[:-1]
+        if basket == "session":
+            new[1:] |= (t[1:] - t[:-1]) > gap.value // 1_000_000
+    sid = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], len(vis))
+    url_names = np.asarray(url_names, dtype=object)
+    items, seqs = [], []
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        seq = url[a:b]
+        seqs.append(tuple(url_names[seq]))
+        items.append(tuple(url_names[list(dict.fromkeys(seq.tolist()))]))
+    out = pd.DataFrame({
+        "visitor": pd.Categorical(np.asarray(visitor_names, dtype=object)[vis[starts]] if len(vis) else []),
+        "start": pd.to_datetime(t[starts], unit="ms", utc=True),
+        "end": pd.to_datetime(t[ends - 1] if len(vis) else [], unit="ms", utc=True),
+        "items": pd.Series(items, dtype=object),
+        "n_views": (ends - starts).astype(np.int64),
+        "views": pd.Series(seqs, dtype=object),
+    })
+    sizes = out["items"].map(len).to_numpy() if len(out) else np.zeros(0, int)
+    long = sizes > max_items if max_items is not None else np.zeros(len(out), bool)
+    dropped, dropped_views = int(long.sum()), int(out["n_views"][long].sum())
+    out = out[~long].sort_values(["start", "visitor"], kind="stable").reset_index(drop=True)
+    out.insert(0, "session", np.arange(len(out), dtype=np.int64))
+    out.attrs = {
+        "gap": str(gap), "basket": basket, "max_items": max_items,
+        "dropped_long": dropped, "dropped_long_views": dropped_views,
+    }
+    return out
+
+
+def baskets(sessions: pd.DataFrame) -> pd.Series:
+    """The baskets to mine: each session's distinct articles (the ``items`` column).
+
+    >>> baskets(pd.DataFrame({"items": [("/a", "/b"), ("/c",)]})).tolist()
+    [('/a', '/b'), ('/c',)]
+    """
+    return sessions["items"]
