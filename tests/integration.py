@@ -1,0 +1,34 @@
+"""Integration tests use real components (nginx with Lua, Chromium, Hugo, Spark).
+
+Where one is missing, the test is skipped, unless RECSYS_REQUIRE_INTEGRATION=1 (set by .ci/run):
+then it fails, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+REQUIRED = os.environ.get("RECSYS_REQUIRE_INTEGRATION") == "1"
+
+
+def need(ok: bool, what: str) -> None:
+    """Skip (or fail under RECSYS_REQUIRE_INTEGRATION=1) when ``ok`` is false."""
+    if ok:
+        return
+    message = f"{what} is not available (.ci/run installs it)"
+    if REQUIRED:
+        pytest.fail(message + "; RECSYS_REQUIRE_INTEGRATION=1 requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def need_program(name: str, *alternatives: str) -> str:
+    """The path of the first program found among ``name`` and ``alternatives``."""
+    for candidate in (name, *alternatives):
+        path = shutil.which(candidate)
+        if path:
+            return path
+    need(False, f"the program {name}")
+    return ""
