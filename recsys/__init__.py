@@ -9,15 +9,19 @@ The pipeline, one module per stage:
 - :mod:`recsys.sessions`: page views grouped into baskets (sessions or whole visitors)
 - :mod:`recsys.itemsets`: frequent itemsets, Eclat and Apriori
 - :mod:`recsys.rules`: association rules, measures, significance and pruning
+- :mod:`recsys.recommend`: rules turned into ranked per-article lists
+- :mod:`recsys.export`: ``related.json`` and the blog formats
 - :mod:`recsys.simulate`: seeded synthetic openresty logs
 - :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS``
 """
 
 from .accounting import Accounting
 from .errors import LogFormatError, LogParseError, RecsysError
+from .export import related_json, write_related
 from .formats import PRESETS, LogFormat
 from .logs import detect_format, iter_logs, log_files, read_logs
 from .itemsets import apriori, eclat
+from .recommend import audience, popularity, recommend
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
 from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
@@ -35,6 +39,7 @@ __all__ = [
     "RecsysError",
     "apriori",
     "association_rules",
+    "audience",
     "baskets",
     "eclat",
     "detect_format",
@@ -43,7 +48,11 @@ __all__ = [
     "log_files",
     "normalize_urls",
     "page_views",
+    "popularity",
     "read_logs",
     "read_page_views",
+    "recommend",
+    "related_json",
     "sessionize",
+    "write_related",
 ]

@@ -22,9 +22,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["sessionize", "baskets"]
+__all__ = ["sessionize", "baskets", "network_of"]
 
-SESSION_COLUMNS = ("session", "visitor", "start", "end", "items", "n_views", "views")
+SESSION_COLUMNS = ("session", "visitor", "start", "end", "items", "n_views", "views", "network")
+
+
+def network_of(ips: pd.Series) -> pd.Series:
+    """The network of each address: its /24 (IPv4) or /48 (IPv6), as text; missing stays missing.
+
+    >>> network_of(pd.Series(["203.0.113.77", "2001:db8:1:2::5", None])).tolist()
+    ['203.0.113.0/24', '2001:db8:1::/48', None]
+    """
+    import ipaddress
+
+    cat = ips.astype("category")
+    nets = []
+    for ip in cat.cat.categories:
+        try:
+            addr = ipaddress.ip_address(str(ip))
+            nets.append(str(ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 48}", strict=False)))
+        except ValueError:
+            nets.append(str(ip))
+    per = np.array(nets + [None], dtype=object)
+    return pd.Series(per[cat.cat.codes.to_numpy()], index=ips.index, dtype=object)
 
 
 def _check(views: pd.DataFrame, gap, basket: str, max_items) -> pd.Timedelta:
@@ -74,10 +94,11 @@ def sessionize(
     pandas.DataFrame
         One row per basket, ordered by start: ``session`` (0, 1, ...), ``visitor``, ``start``,
         ``end``, ``items`` (a tuple of the distinct articles in the order first read),
-        ``n_views`` (views, repeats included) and ``views`` (the tuple of all views in order).
+        ``n_views`` (views, repeats included), ``views`` (the tuple of all views in order) and
+        ``network`` (the /24 or /48 network of the first view's address, when views has ``ip``).
     """
     gap = _check(views, gap, basket, max_items)
-    v = views[["ts", "visitor", "url"]].dropna()
+    v = views[["ts", "visitor", "url"] + (["ip"] if "ip" in views.columns else [])].dropna(subset=["ts", "visitor", "url"])
     visitor_codes, visitor_names = pd.factorize(v["visitor"], sort=False)
     url_codes, url_names = pd.factorize(v["url"], sort=False)
     ts = v["ts"].dt.as_unit("ms").array.asi8 if len(v) else np.zeros(0, np.int64)
@@ -104,6 +125,9 @@ def sessionize(
         "items": pd.Series(items, dtype=object),
         "n_views": (ends - starts).astype(np.int64),
         "views": pd.Series(seqs, dtype=object),
+        # where the session came from: the network of its first view (for trust rules)
+        "network": pd.Categorical(network_of(v["ip"].iloc[order[starts]]).to_numpy()
+                                  if "ip" in v.columns and len(vis) else [None] * len(starts)),
     })
     sizes = out["items"].map(len).to_numpy() if len(out) else np.zeros(0, int)
     long = sizes > max_items if max_items is not None else np.zeros(len(out), bool)

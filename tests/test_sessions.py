@@ -29,7 +29,7 @@ V = views([
 
 def test_sessions_by_hand():
     s = sessionize(V)
-    assert list(s.columns) == ["session", "visitor", "start", "end", "items", "n_views", "views"]
+    assert list(s.columns) == ["session", "visitor", "start", "end", "items", "n_views", "views", "network"]
     rows = [(r.visitor, r.items, r.n_views, r.views) for r in s.itertuples()]
     assert rows == [
         ("a", ("/archives/1", "/archives/2", "/archives/3"), 3, ("/archives/1", "/archives/2", "/archives/3")),

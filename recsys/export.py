@@ -1,0 +1,121 @@
+"""What the blog imports: ``related.json`` (the canonical file) and the formats derived from it.
+
+``related.json`` (version 1)::
+
+    {"version": 1,
+     "generated": "2024-03-31T02:00:00Z",
+     "params": {"min_support": 3, ...},
+     "items": {"/archives/123": [{"url": "/archives/456", "title": "...", "score": 0.41,
+                                  "confidence": 0.41, "lift": 3.2, "count": 17,
+                                  "source": "rules"}, ...], ...}}
+
+``items`` maps each article to its list, best first. ``source`` is ``rules`` or ``popular`` (the
+fill of short lists; ``score``, ``confidence``, ``lift`` and ``count`` are null there). ``count``
+is the number of distinct readers behind the rule. ``title`` appears when titles are known.
+
+The logs anyone can write to are the source of these URLs, so nothing is published that is not a
+same-site path matching the article pattern (no scheme, no ``//host``, no backslash, no control
+character); titles are plain text. No visitor id or address appears in any exported file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from .atomic import atomic_write
+from .views import ARTICLE_PATTERNS
+
+__all__ = ["related_json", "write_related", "safe_url", "RELATED_VERSION"]
+
+log = logging.getLogger(__name__)
+
+RELATED_VERSION = 1
+_SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _article_regex(article_pattern: str) -> re.Pattern:
+    return re.compile(ARTICLE_PATTERNS[article_pattern][0] if article_pattern in ARTICLE_PATTERNS else article_pattern)
+
+
+def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:
+    """Whether ``url`` may be published: a same-site path that matches the article pattern.
+
+    >>> [safe_url(u) for u in ["/archives/12", "//evil.example/archives/1", "javascript:alert(1)",
+    ...                        "/archives/1\\" onmouseover=x", "/archives/x"]]
+    [True, False, False, False, False]
+    """
+    if not isinstance(url, str) or not _SAFE_PATH.match(url):
+        return False
+    pattern = _article_regex(article) if isinstance(article, str) else article
+    return bool(pattern.search(url))
+
+
+def _number(x) -> float | int | None:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) or x is pd.NA:
+        return None
+    return round(float(x), 6) if isinstance(x, float) else int(x)
+
+
+def related_json(
+    recommendations: pd.DataFrame,
+    *,
+    article_pattern: str = "openresty",
+    titles: Mapping[str, str] | None = None,
+    params: Mapping[str, object] | None = None,
+    generated: datetime | None = None,
+) -> dict:
+    """The ``related.json`` document for the per-article lists of :func:`recsys.recommend`.
+
+    Articles and recommended URLs that are not safe same-site article paths are left out (and
+    logged), whatever the rules said.
+
+    >>> recs = pd.DataFrame({"item": ["/archives/1", "/archives/1"], "rank": [1, 2],
+    ...     "url": ["/archives/2", "javascript:alert(1)"], "score": [0.5, 0.4], "confidence": [0.5, 0.4],
+    ...     "lift": [2.0, 1.0], "count": [4, 3], "source": ["rules", "rules"]})
+    >>> doc = related_json(recs, generated=datetime(2024, 3, 31, tzinfo=timezone.utc))
+    >>> doc["items"]
+    {'/archives/1': [{'url': '/archives/2', 'score': 0.5, 'confidence': 0.5, 'lift': 2.0, 'count': 4, 'source': 'rules'}]}
+    >>> doc["generated"]
+    '2024-03-31T00:00:00Z'
+    """
+    pattern = _article_regex(article_pattern)
+    items: dict[str, list[dict]] = {}
+    dropped = 0
+    ordered = recommendations.sort_values(["item", "rank"], kind="stable")
+    for item, url, score, conf, lift, count, source in ordered[
+        ["item", "url", "score", "confidence", "lift", "count", "source"]
+    ].itertuples(index=False):
+        if not (safe_url(item, pattern) and safe_url(url, pattern)):
+            dropped += 1
+            continue
+        entry = {"url": url}
+        if titles and url in titles:
+            entry["title"] = _CONTROL.sub(" ", str(titles[url])).strip()[:300]
+        entry.update(score=_number(score), confidence=_number(conf), lift=_number(lift),
+                     count=_number(count), source=source)
+        items.setdefault(item, []).append(entry)
+    if dropped:
+        log.warning("left %d recommendations out of related.json: not same-site article URLs", dropped)
+    when = (generated or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {
+        "version": RELATED_VERSION,
+        "generated": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "params": dict(params or {}),
+        "items": items,
+    }
+
+
+def write_related(path: str | os.PathLike, document: dict) -> None:
+    """Write ``related.json`` atomically: the blog never reads half a file."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(document, f, ensure_ascii=False, indent=1, sort_keys=False)
+        f.write("\n")

@@ -1,0 +1,250 @@
+"""From rules to "readers of this post also read" lists.
+
+:func:`recommend` ranks, for every article (or for what a reader has read so far), the articles
+that rules point to: by confidence, ties broken by the rule's count, then lift, then URL, so the
+lists are the same on every run. Short lists are filled with the most popular articles of the
+recent past (``source="popular"``); an article never recommends itself, nor what was read.
+
+Trust: anyone can write to the logs, so a rule only counts when enough *different* readers are
+behind it. :func:`audience` counts, for each rule, the distinct visitors and the distinct networks
+(/24 for IPv4, /48 for IPv6) of the sessions holding all its articles, and :func:`recommend`
+requires ``min_count`` visitors on ``min_networks`` networks: a script replaying hundreds of
+sessions from one address range cannot push an article into others' lists.
+
+>>> import pandas as pd
+>>> from recsys import association_rules, eclat
+>>> baskets = [["/a", "/b"], ["/a", "/b"], ["/a", "/b", "/c"], ["/a", "/c"], ["/d"]]
+>>> rules = association_rules(eclat(baskets, min_support=2))
+>>> recommend(rules, k=2, min_count=2, min_networks=None)[["item", "rank", "url", "source"]]
+  item  rank url   source
+0   /a     1  /b    rules
+1   /a     2  /c    rules
+2   /b     1  /a    rules
+3   /c     1  /a    rules
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+__all__ = ["recommend", "audience", "popularity", "RECOMMENDATION_COLUMNS"]
+
+RECOMMENDATION_COLUMNS = ("item", "rank", "url", "score", "confidence", "lift", "count", "source")
+
+
+def popularity(views: pd.DataFrame, *, days: float | None = 7, until: pd.Timestamp | None = None) -> pd.Series:
+    """Views per article over the last ``days`` before ``until`` (default: the last view), most first.
+
+    Ties are broken by URL, so the order is the same on every run.
+
+    >>> v = pd.DataFrame({"ts": pd.to_datetime(["2024-03-01", "2024-03-09", "2024-03-10"], utc=True),
+    ...                   "url": ["/old", "/b", "/a"]})
+    >>> popularity(v, days=7).to_dict()
+    {'/a': 1, '/b': 1}
+    """
+    if views.empty:
+        return pd.Series(dtype="int64", name="views")
+    until = views["ts"].max() if until is None else until
+    recent = views[views["ts"] <= until]
+    if days is not None:
+        recent = recent[recent["ts"] > until - pd.Timedelta(days=days)]
+    counts = recent["url"].astype(str).value_counts()
+    counts = counts.rename_axis("url").reset_index(name="views")
+    counts = counts.sort_values(["views", "url"], ascending=[False, True], kind="stable")
+    return counts.set_index("url")["views"].astype("int64")
+
+
+def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """The rules with ``visitors`` and ``networks``: who is behind each one.
+
+    For each rule, the sessions holding all its articles (antecedents and consequents) are found
+    in ``sessions`` (:func:`recsys.sessionize`), and their distinct visitors and distinct networks
+    (column ``network``) counted.
+    """
+    out = rules.copy()
+    if rules.empty:
+        out["visitors"] = pd.Series(dtype="int64")
+        out["networks"] = pd.Series(dtype="int64")
+        return out
+    wholes = [a | c for a, c in zip(rules["antecedents"], rules["consequents"])]
+    first: dict[frozenset, int] = {}  # each distinct itemset once
+    set_id = np.empty(len(wholes), np.int64)
+    distinct: list[frozenset] = []
+    for i, w in enumerate(wholes):
+        j = first.get(w)
+        if j is None:
+            j = first[w] = len(distinct)
+            distinct.append(w)
+        set_id[i] = j
+    items = pd.Index(sorted({x for w in distinct for x in w}))
+    rows_s = np.repeat(np.arange(len(sessions)), sessions["items"].map(len).to_numpy())
+    cols_s = items.get_indexer([x for b in sessions["items"] for x in b])
+    ok = cols_s >= 0
+    X = sp.csr_matrix((np.ones(ok.sum(), np.int32), (rows_s[ok], cols_s[ok])), shape=(len(sessions), len(items)))
+    X.sum_duplicates()
+    X.data[:] = 1
+    rows_z = np.repeat(np.arange(len(distinct)), [len(w) for w in distinct])
+    cols_z = items.get_indexer([x for w in distinct for x in w])
+    Z = sp.csr_matrix((np.ones(len(rows_z), np.int32), (rows_z, cols_z)), shape=(len(distinct), len(items)))
+    hits = (X @ Z.T).tocoo()  # items of each itemset held by each session
+    sizes = np.array([len(w) for w in distinct])
+    full = hits.data == sizes[hits.col]
+    session, itemset = hits.row[full], hits.col[full]
+
+    def distinct_count(labels: pd.Series) -> np.ndarray:
+        codes = pd.factorize(labels)[0].astype(np.int64)[session]
+        known = codes >= 0
+        key = itemset[known].astype(np.int64) * (codes.max(initial=0) + 1) + codes[known]
+        return np.bincount(itemset[known][np.unique(key, return_index=True)[1]], minlength=len(distinct))
+
+    visitors = distinct_count(sessions["visitor"].astype(object))
+    net = sessions["network"].astype(object) if "network" in sessions else pd.Series([None] * len(sessions))
+    networks = distinct_count(net)
+    out["visitors"] = visitors[set_id].astype(np.int64)
+    out["networks"] = networks[set_id].astype(np.int64)
+    return out
+
+
+def _usable(rules: pd.DataFrame, min_count: int, min_networks: int | None, lift_above_one: bool, rank_by: str) -> pd.DataFrame:
+    if rank_by not in rules.columns:
+        raise ValueError(f"rank_by must be a column of the rules such as confidence or lift; got {rank_by!r}")
+    r = rules[rules["consequents"].map(len) == 1]
+    count = r["visitors"] if "visitors" in r.columns else r["count"]
+    keep = count >= min_count
+    if min_networks is not None:
+        if "networks" not in r.columns:
+            raise ValueError(
+                "min_networks needs the rules' networks: pass rules through recsys.audience(rules, "
+                "sessions) first, or min_networks=None"
+            )
+        keep &= r["networks"] >= min_networks
+    if lift_above_one:
+        keep &= r["lift"] > 1
+    r = r[keep]
+    return pd.DataFrame({
+        "antecedents": r["antecedents"].to_numpy(),
+        "url": [next(iter(c)) for c in r["consequents"]],
+        "score": r[rank_by].to_numpy(float),
+        "confidence": r["confidence"].to_numpy(float),
+        "lift": r["lift"].to_numpy(float),
+        "count": count[keep].to_numpy(np.int64),
+    })
+
+
+def _index(usable: pd.DataFrame) -> dict[frozenset, list[tuple]]:
+    """For each antecedent, its candidates ranked: score, count, lift (all descending), then URL."""
+    ordered = usable.sort_values(["score", "count", "lift", "url"], ascending=[False, False, False, True], kind="stable")
+    index: dict[frozenset, list[tuple]] = {}
+    for a, url, score, conf, lift, count in ordered.itertuples(index=False):
+        index.setdefault(a, []).append((url, score, conf, lift, count))
+    return index
+
+
+def recommend(
+    rules: pd.DataFrame,
+    *,
+    k: int = 5,
+    min_count: int = 3,
+    min_networks: int | None = 3,
+    lift_above_one: bool = False,
+    rank_by: str = "confidence",
+    popular: pd.Series | None = None,
+    items: Iterable[str] | None = None,
+    contexts: Iterable[Sequence[str]] | None = None,
+    recent: int = 5,
+) -> pd.DataFrame:
+    """Ranked recommendations for every article, or for what readers have read so far.
+
+    Parameters
+    ----------
+    rules : pandas.DataFrame
+        From :func:`recsys.association_rules`, ideally through :func:`audience` (then counts are
+        distinct visitors, and ``networks`` is known).
+    k : int, default 5
+        The length of each list.
+    min_count : int, default 3
+        The fewest distinct visitors (sessions, without :func:`audience`) behind a rule.
+    min_networks : int or None, default 3
+        The fewest distinct networks behind a rule (needs :func:`audience`); None for no check.
+    lift_above_one : bool, default False
+        Keep only rules whose lift exceeds 1 (the consequent is more likely after the antecedent).
+    rank_by : str, default "confidence"
+        The measure that ranks the candidates (any column of the rules, e.g. ``lift``).
+    popular : pandas.Series, optional
+        Article -> popularity, most popular first (:func:`popularity`): fills short lists.
+    items : iterable of str, optional
+        The articles to make lists for (default: those of the rules and of ``popular``).
+    contexts : iterable of sequences of str, optional
+        Instead of per-article lists: one list per context, the articles read so far in order.
+        Rules whose antecedent is within the last ``recent`` of them apply; a candidate keeps its
+        best score; nothing already read is recommended.
+    recent : int, default 5
+        How many of the latest reads of a context the antecedents are drawn from.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per recommendation: ``item`` (the article, or the context's position), ``rank``
+        (1 to k), ``url``, ``score``, ``confidence``, ``lift``, ``count`` (missing for popular
+        fill) and ``source`` (``rules`` or ``popular``).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1; got {k!r}")
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be an int >= 1; got {min_count!r}")
+    index = _index(_usable(rules, min_count, min_networks, lift_above_one, rank_by))
+    fill = list(popular.index.astype(str)) if popular is not None else []
+    rows: list[tuple] = []
+    if contexts is None:
+        if items is None:
+            items = sorted({next(iter(a)) for a in index if len(a) == 1} | set(fill))
+        for item in items:
+            _one_list(item, index.get(frozenset([item]), ()), {item}, fill, k, rows)
+    else:
+        max_ante = max((len(a) for a in index), default=1)
+        for pos, context in enumerate(contexts):
+            read = set(context)
+            latest = list(dict.fromkeys(reversed(list(context))))[:recent]
+            best: dict[str, tuple] = {}
+            for size in range(1, min(max_ante, len(latest)) + 1):
+                for ante in combinations(latest, size):
+                    for cand in index.get(frozenset(ante), ()):
+                        if cand[0] not in read and (cand[0] not in best or _key(cand) < _key(best[cand[0]])):
+                            best[cand[0]] = cand
+            ranked = sorted(best.values(), key=_key)
+            _one_list(pos, ranked, read, fill, k, rows)
+    out = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
+    out["rank"] = out["rank"].astype("int64")
+    out["count"] = out["count"].astype("Int64")
+    return out
+
+
+def _key(cand: tuple) -> tuple:
+    url, score, conf, lift, count = cand
+    return (-score, -count, -lift, url)
+
+
+def _one_list(item, ranked, exclude: set, fill: list[str], k: int, rows: list) -> None:
+    chosen = set()
+    rank = 0
+    for url, score, conf, lift, count in ranked:
+        if rank == k:
+            return
+        if url in exclude or url in chosen:
+            continue
+        rank += 1
+        chosen.add(url)
+        rows.append((item, rank, url, score, conf, lift, count, "rules"))
+    for url in fill:
+        if rank == k:
+            return
+        if url in exclude or url in chosen:
+            continue
+        rank += 1
+        chosen.add(url)
+        rows.append((item, rank, url, np.nan, np.nan, np.nan, None, "popular"))
