@@ -10,6 +10,7 @@ The pipeline, one module per stage:
 - :mod:`recsys.itemsets`: frequent itemsets, Eclat and Apriori
 - :mod:`recsys.rules`: association rules, measures, significance and pruning
 - :mod:`recsys.recommend`: rules turned into ranked per-article lists
+- :mod:`recsys.evaluation`: offline evaluation on held-out sessions, baselines, tuning
 - :mod:`recsys.export`: ``related.json`` and the blog formats
 - :mod:`recsys.simulate`: seeded synthetic openresty logs
 - :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS``
@@ -17,6 +18,7 @@ The pipeline, one module per stage:
 
 from .accounting import Accounting
 from .errors import LogFormatError, LogParseError, RecsysError
+from .evaluation import evaluate, tune
 from .export import related_json, write_related
 from .formats import PRESETS, LogFormat
 from .logs import detect_format, iter_logs, log_files, read_logs
@@ -42,6 +44,7 @@ __all__ = [
     "audience",
     "baskets",
     "eclat",
+    "evaluate",
     "detect_format",
     "is_bot",
     "iter_logs",
@@ -54,5 +57,6 @@ __all__ = [
     "recommend",
     "related_json",
     "sessionize",
+    "tune",
     "write_related",
 ]

@@ -32,31 +32,41 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .sessions import network_of
+
 __all__ = ["recommend", "audience", "popularity", "RECOMMENDATION_COLUMNS"]
 
 RECOMMENDATION_COLUMNS = ("item", "rank", "url", "score", "confidence", "lift", "count", "source")
 
 
 def popularity(views: pd.DataFrame, *, days: float | None = 7, until: pd.Timestamp | None = None) -> pd.Series:
-    """Views per article over the last ``days`` before ``until`` (default: the last view), most first.
+    """How many readers read each article in the last ``days`` before ``until``, most first.
 
-    Ties are broken by URL, so the order is the same on every run.
+    Readers are counted once per network (/24, /48) when the views have addresses, else once per
+    visitor: a script replaying an article from one address range counts as one reader, so it
+    cannot push the article into the popular fill of every list. Ties are broken by URL.
 
-    >>> v = pd.DataFrame({"ts": pd.to_datetime(["2024-03-01", "2024-03-09", "2024-03-10"], utc=True),
-    ...                   "url": ["/old", "/b", "/a"]})
+    >>> v = pd.DataFrame({"ts": pd.to_datetime(["2024-03-01", "2024-03-09", "2024-03-10", "2024-03-10"], utc=True),
+    ...                   "url": ["/old", "/b", "/a", "/a"], "visitor": ["u", "v", "w", "w"]})
     >>> popularity(v, days=7).to_dict()
     {'/a': 1, '/b': 1}
     """
     if views.empty:
-        return pd.Series(dtype="int64", name="views")
+        return pd.Series(dtype="int64", name="readers")
     until = views["ts"].max() if until is None else until
     recent = views[views["ts"] <= until]
     if days is not None:
         recent = recent[recent["ts"] > until - pd.Timedelta(days=days)]
-    counts = recent["url"].astype(str).value_counts()
-    counts = counts.rename_axis("url").reset_index(name="views")
-    counts = counts.sort_values(["views", "url"], ascending=[False, True], kind="stable")
-    return counts.set_index("url")["views"].astype("int64")
+    if "ip" in recent.columns:
+        who = network_of(recent["ip"])
+    elif "visitor" in recent.columns:
+        who = recent["visitor"].astype(object)
+    else:
+        who = pd.Series(np.arange(len(recent)), index=recent.index)  # plain views
+    pairs = pd.DataFrame({"url": recent["url"].astype(str).to_numpy(), "who": who.to_numpy()}).drop_duplicates()
+    counts = pairs["url"].value_counts().rename_axis("url").reset_index(name="readers")
+    counts = counts.sort_values(["readers", "url"], ascending=[False, True], kind="stable")
+    return counts.set_index("url")["readers"].astype("int64")
 
 
 def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:

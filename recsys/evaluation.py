@@ -1,0 +1,332 @@
+"""Offline evaluation: are the lists better than listing the most popular articles?
+
+A time split trains on the page views before a cut-off and tests on the sessions after it (several
+sliding windows on request). In each test session with two or more articles, at each position the
+articles read so far are given to a method and its list is scored against the next article (hit
+rate, reciprocal rank) and against the rest of the session (precision, recall, NDCG). An article
+never seen in training is a miss, and so is an empty list: nothing is dropped from the averages.
+
+Methods trained on the same split: ``rules`` (recsys: itemsets, rules, trust thresholds, the
+ranked lists with popular fill, as published), ``popular`` (the most popular articles of the last
+week of training), ``cooccurrence`` (articles ranked by how many training sessions held them with
+the last one read, no thresholds: the "AR" baseline of the session-based recommendation
+literature) and ``sequential`` (articles read *after* the last one, weighted by 1/distance: the
+"SR" baseline). :func:`tune` evaluates ``rules`` over a grid of parameters, reusing what it can.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .itemsets import eclat
+from .progress import progress_bar
+from .recommend import audience, popularity, recommend
+from .rules import association_rules
+from .sessions import baskets, sessionize
+
+__all__ = ["evaluate", "tune", "split", "score_lists", "METRICS", "DEFAULTS", "BASELINES"]
+
+log = logging.getLogger(__name__)
+
+METRICS = ("hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity")
+BASELINES = ("popular", "cooccurrence", "sequential")
+#: The parameters of the ``rules`` method (and of :func:`recsys.recommend`), with their defaults.
+DEFAULTS: dict[str, object] = {
+    "gap": "30min", "basket": "session", "min_support": 3, "max_len": 3, "min_confidence": 0.05,
+    "rank_by": "confidence", "min_count": 3, "min_networks": 3, "lift_above_one": False,
+}
+
+
+def split(views: pd.DataFrame, *, cutoff=None, test_days: float = 7, windows: int = 1) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """The (cut-off, end) of each test window: the last ``windows`` spans of ``test_days`` days.
+
+    With ``cutoff`` given, one window from it to the end of the views.
+
+    >>> v = pd.DataFrame({"ts": pd.date_range("2024-03-01", periods=30, freq="D", tz="UTC")})
+    >>> [(a.day, b.day) for a, b in split(v, test_days=7, windows=2)]
+    [(16, 23), (23, 30)]
+    """
+    if views.empty:
+        raise ValueError("no page views to evaluate on")
+    first, last = views["ts"].min(), views["ts"].max()
+    end = last + pd.Timedelta(milliseconds=1)
+    if cutoff is not None:
+        cutoff = pd.Timestamp(cutoff)
+        cutoff = cutoff.tz_localize("UTC") if cutoff.tzinfo is None else cutoff
+        if not first < cutoff <= last:
+            raise ValueError(f"cutoff must fall within the views ({first} to {last}); got {cutoff}")
+        return [(cutoff, end)]
+    if windows < 1:
+        raise ValueError(f"windows must be an int >= 1; got {windows}")
+    span = pd.Timedelta(days=test_days)
+    out = [(end - (windows - i) * span, end - (windows - i - 1) * span) for i in range(windows)]
+    if out[0][0] <= first + span:
+        days = (last - first).total_seconds() / 86400
+        raise ValueError(
+            f"the views span {days:.1f} days: too few for {windows} test window(s) of {test_days} days "
+            "after at least as much training; lower test_days or windows"
+        )
+    return out
+
+
+def _test_cases(test_sessions: pd.DataFrame) -> tuple[list[tuple], list[str], list[frozenset]]:
+    """(context, next article, rest of the session) at every position of sessions of 2+ articles."""
+    contexts, targets, rests = [], [], []
+    for items in test_sessions["items"]:
+        for t in range(1, len(items)):
+            contexts.append(tuple(items[:t]))
+            targets.append(items[t])
+            rests.append(frozenset(items[t:]))
+    return contexts, targets, rests
+
+
+def score_lists(lists: Sequence[Sequence[str]], targets: Sequence[str], rests: Sequence[frozenset], *, k: int,
+                catalog: Iterable[str], pop: Mapping[str, float]) -> dict[str, float]:
+    """The metrics of top-k lists against next articles and session rests.
+
+    >>> m = score_lists([["/b", "/c"], []], ["/c", "/x"], [frozenset({"/c", "/d"}), frozenset({"/x"})],
+    ...                 k=2, catalog=["/a", "/b", "/c", "/d"], pop={"/b": 4, "/c": 2})
+    >>> {name: round(v, 3) for name, v in m.items()}
+    {'hr': 0.5, 'mrr': 0.25, 'precision': 0.25, 'recall': 0.25, 'ndcg': 0.193, 'coverage': 0.5, 'popularity': 0.75}
+    """
+    n = len(targets)
+    if not n:
+        return {m: float("nan") for m in METRICS}
+    hr = mrr = prec = rec = ndcg = 0.0
+    shown: set[str] = set()
+    pops: list[float] = []
+    top = max(pop.values(), default=0) or 1
+    discount = [1 / math.log2(r + 2) for r in range(k)]
+    for lst, target, rest in zip(lists, targets, rests):
+        lst = list(lst)[:k]
+        shown.update(lst)
+        pops += [pop.get(u, 0) / top for u in lst]
+        if target in lst:
+            hr += 1
+            mrr += 1 / (lst.index(target) + 1)
+        good = [u in rest for u in lst]
+        hits = sum(good)
+        prec += hits / k
+        rec += hits / len(rest)
+        ideal = sum(discount[: min(k, len(rest))])
+        ndcg += sum(d for d, g in zip(discount, good) if g) / ideal
+    catalog = set(catalog)
+    return {
+        "hr": hr / n, "mrr": mrr / n, "precision": prec / n, "recall": rec / n, "ndcg": ndcg / n,
+        "coverage": len(shown & catalog) / len(catalog) if catalog else 0.0,
+        "popularity": float(np.mean(pops)) if pops else 0.0,
+    }
+
+
+# the methods: each gives lists for contexts --------------------------------------------------------
+def _popular_lists(pop: pd.Series, contexts, k: int) -> list[list[str]]:
+    ranked = list(pop.index[: k + 50])
+    out = []
+    for ctx in contexts:
+        read = set(ctx)
+        out.append([u for u in ranked if u not in read][:k])
+    return out
+
+
+def _pair_lists(weights: Mapping[str, Mapping[str, float]], contexts, k: int) -> list[list[str]]:
+    """Lists from pairwise weights of the last article read (ties broken by URL)."""
+    ranked = {a: [b for b, _ in sorted(ws.items(), key=lambda bw: (-bw[1], bw[0]))] for a, ws in weights.items()}
+    out = []
+    for ctx in contexts:
+        read = set(ctx)
+        out.append([u for u in ranked.get(ctx[-1], ()) if u not in read][:k])
+    return out
+
+
+def _cooccurrence(train_sessions: pd.DataFrame) -> dict[str, dict[str, float]]:
+    w: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for items in train_sessions["items"]:
+        for a, b in itertools.permutations(items, 2):
+            w[a][b] += 1
+    return w
+
+
+def _sequential(train_sessions: pd.DataFrame) -> dict[str, dict[str, float]]:
+    w: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for items in train_sessions["items"]:
+        for i, a in enumerate(items):
+            for j in range(i + 1, len(items)):
+                w[a][items[j]] += 1 / (j - i)
+    return w
+
+
+class _Window:
+    """One train/test split, with what the grid points share cached."""
+
+    def __init__(self, views: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp, test_gap: str) -> None:
+        self.train = views[views["ts"] < cutoff]
+        test = sessionize(views[(views["ts"] >= cutoff) & (views["ts"] < end)], gap=test_gap, max_items=None)
+        self.contexts, self.targets, self.rests = _test_cases(test)
+        self.pop = popularity(self.train, days=7)
+        self.catalog = set(self.train["url"].astype(str))
+        self.pop_all = self.train["url"].astype(str).value_counts().to_dict()
+        self._cache: dict = {}
+
+    def cached(self, key, make: Callable):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def rules_lists(self, p: Mapping, k: int) -> list[list[str]]:
+        sessions = self.cached(("sessions", p["gap"], p["basket"]),
+                               lambda: sessionize(self.train, gap=p["gap"], basket=p["basket"]))
+        itemsets = self.cached(("itemsets", p["gap"], p["basket"], p["min_support"], p["max_len"]),
+                               lambda: eclat(baskets(sessions), min_support=p["min_support"], max_len=p["max_len"]))
+        rules = self.cached(("rules", p["gap"], p["basket"], p["min_support"], p["max_len"], p["min_confidence"]),
+                            lambda: audience(association_rules(itemsets, min_threshold=p["min_confidence"]), sessions))
+        recs = recommend(rules, k=k, contexts=self.contexts, popular=self.pop, rank_by=p["rank_by"],
+                         min_count=p["min_count"], min_networks=p["min_networks"],
+                         lift_above_one=p["lift_above_one"])
+        lists: list[list[str]] = [[] for _ in self.contexts]
+        for pos, url in zip(recs["item"].to_numpy(), recs["url"].to_numpy()):
+            lists[pos].append(url)
+        return lists
+
+    def baseline_lists(self, method: str, k: int) -> list[list[str]]:
+        if method == "popular":
+            return _popular_lists(self.pop, self.contexts, k)
+        sessions = self.cached(("sessions", DEFAULTS["gap"], "session"), lambda: sessionize(self.train))
+        weights = self.cached(method, lambda: (_cooccurrence if method == "cooccurrence" else _sequential)(sessions))
+        return _pair_lists(weights, self.contexts, k)
+
+    def score(self, lists, k: int) -> dict[str, float]:
+        return score_lists(lists, self.targets, self.rests, k=k, catalog=self.catalog, pop=self.pop_all)
+
+
+def _params(overrides: Mapping[str, object]) -> dict[str, object]:
+    unknown = set(overrides) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown parameters {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
+    return {**DEFAULTS, **overrides}
+
+
+def _run(views: pd.DataFrame, points: list[dict], baselines: Sequence[str], *, k: int, cutoff, test_days: float,
+         windows: int, progress: bool | None) -> pd.DataFrame:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1; got {k!r}")
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        raise ValueError(f"unknown methods {', '.join(sorted(unknown))}; methods: rules, {', '.join(BASELINES)}")
+    spans = split(views, cutoff=cutoff, test_days=test_days, windows=windows)
+    gaps = sorted({str(p["gap"]) for p in points} | {str(DEFAULTS["gap"])})
+    rows = []
+    work = len(spans) * (len(points) + len(baselines))
+    with progress_bar(total=work, desc="evaluating", enable=progress) as bar:
+        for w, (cutoff_w, end_w) in enumerate(spans):
+            # test sessions are cut with the default gap, whatever gap the training uses
+            window = _Window(views, cutoff_w, end_w, str(DEFAULTS["gap"]))
+            n_tests = len(window.targets)
+            for method in baselines:
+                rows.append({"method": method, "window": w, "cases": n_tests, **window.score(window.baseline_lists(method, k), k)})
+                bar.update(1)
+            for p in points:
+                rows.append({"method": "rules", "window": w, "cases": n_tests, **p, **window.score(window.rules_lists(p, k), k)})
+                bar.update(1)
+    log.info("evaluated %d settings on %d window(s) (test gaps: %s)", len(points), len(spans), ", ".join(gaps))
+    per_window = pd.DataFrame(rows)
+    return _pool(per_window, k)
+
+
+def _pool(per_window: pd.DataFrame, k: int) -> pd.DataFrame:
+    """One row per method and setting: metrics averaged over windows, weighted by test cases."""
+    keys = ["method"] + [c for c in DEFAULTS if c in per_window.columns]
+    frame = per_window.copy()
+    for c in keys:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
+    out = []
+    for key, g in frame.groupby(keys, dropna=False, sort=False):
+        weights = g["cases"].to_numpy(float)
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row.update({m: float(np.average(g[m], weights=weights)) if weights.sum() else float("nan") for m in METRICS})
+        row.update(k=k, cases=int(weights.sum()), windows=len(g))
+        out.append(row)
+    return pd.DataFrame(out, columns=keys + ["k", "cases", "windows", *METRICS])
+
+
+def evaluate(
+    views: pd.DataFrame,
+    *,
+    k: int = 10,
+    cutoff=None,
+    test_days: float = 7,
+    windows: int = 1,
+    methods: Sequence[str] = ("rules", *BASELINES),
+    progress: bool | None = None,
+    **params,
+) -> pd.DataFrame:
+    """Evaluate recsys's lists and the baselines on held-out sessions after a time split.
+
+    Parameters
+    ----------
+    views : pandas.DataFrame
+        Page views (:func:`recsys.page_views`).
+    k : int, default 10
+        The length of the lists scored.
+    cutoff : timestamp, optional
+        Train before it, test after it; by default the last ``test_days`` days are the test.
+    test_days : float, default 7
+    windows : int, default 1
+        Sliding test windows of ``test_days`` each (each trains on everything before it); the
+        metrics are averaged over them, weighted by their test cases.
+    methods : sequence of str
+        Among ``rules``, ``popular``, ``cooccurrence`` and ``sequential``.
+    **params
+        Parameters of the ``rules`` method (see :data:`DEFAULTS`): ``gap``, ``basket``,
+        ``min_support``, ``max_len``, ``min_confidence``, ``rank_by``, ``min_count``,
+        ``min_networks``, ``lift_above_one``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method: the rules' parameters (for ``rules``), ``k``, ``cases`` (the
+        predictions scored), ``windows``, and the metrics ``hr``, ``mrr``, ``precision``,
+        ``recall``, ``ndcg`` (at k), ``coverage`` (the share of the training catalog shown in any
+        list) and ``popularity`` (mean training popularity of what is shown, the most popular
+        article being 1).
+    """
+    baselines = [m for m in methods if m != "rules"]
+    points = [_params(params)] if "rules" in methods else []
+    return _run(views, points, baselines, k=k, cutoff=cutoff, test_days=test_days, windows=windows, progress=progress)
+
+
+def tune(
+    views: pd.DataFrame,
+    *,
+    grid: Mapping[str, Sequence],
+    k: int = 10,
+    cutoff=None,
+    test_days: float = 7,
+    windows: int = 1,
+    baselines: Sequence[str] = BASELINES,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Evaluate the ``rules`` method over every combination of ``grid`` (and the baselines once).
+
+    Sessions, itemsets and rules are computed once for all the grid points that share them.
+
+    >>> # e.g. tune(views, grid={"min_support": [2, 3, 5], "gap": ["15min", "30min"],
+    >>> #                        "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"]})
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`evaluate`: one row per grid point (method ``rules``) and per baseline.
+    """
+    if not isinstance(grid, Mapping) or not grid:
+        raise ValueError("grid must be a non-empty mapping of parameter -> list of values")
+    names = list(grid)
+    values = [list(v) if isinstance(v, (list, tuple)) else [v] for v in grid.values()]
+    points = [_params(dict(zip(names, combo))) for combo in itertools.product(*values)]
+    return _run(views, points, list(baselines), k=k, cutoff=cutoff, test_days=test_days, windows=windows, progress=progress)
