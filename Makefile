@@ -31,6 +31,7 @@ bench: $(INSTALLED)  ## run the benchmarks (minutes) and print their tables
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_mining.py
+	$(BIN)/python benchmarks/bench_quality.py
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) out/ .pytest_cache .hypothesis

@@ -20,6 +20,7 @@ character); titles are plain text. No visitor id or address appears in any expor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ import pandas as pd
 from .atomic import atomic_write
 from .views import ARTICLE_PATTERNS
 
-__all__ = ["related_json", "write_related", "safe_url", "RELATED_VERSION"]
+__all__ = ["related_json", "write_related", "write_table", "pseudonymize", "safe_url", "RELATED_VERSION"]
 
 log = logging.getLogger(__name__)
 
@@ -119,3 +120,35 @@ def write_related(path: str | os.PathLike, document: dict) -> None:
     with atomic_write(path, "w", encoding="utf-8") as f:
         json.dump(document, f, ensure_ascii=False, indent=1, sort_keys=False)
         f.write("\n")
+
+
+def pseudonymize(ids: pd.Series, salt: bytes) -> pd.Series:
+    """Visitor ids replaced by a salted hash (16 hex digits): stable for one installation, and
+    unlinkable to the cookie without the salt.
+
+    >>> pseudonymize(pd.Series(["a", "a", None]), b"k").tolist()
+    ['6245303f83c1a9d3', '6245303f83c1a9d3', None]
+    """
+    cat = ids.astype("category")
+    hashed = [hashlib.blake2b(str(v).encode(), key=salt, digest_size=8).hexdigest() for v in cat.cat.categories]
+    codes = cat.cat.codes.to_numpy()
+    out = pd.Series(pd.Categorical.from_codes(codes, pd.Index(hashed, dtype="str") if hashed else pd.Index([], dtype="str")),
+                    index=ids.index)
+    return out.astype(object).where(codes >= 0, None)
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """A frame written atomically, as Parquet or CSV by the file's suffix; sets become sorted
+    lists (Parquet) or ``a | b`` (CSV)."""
+    out = df.copy()
+    out.attrs = {}  # the accounting and other run details live in report.json
+    csv = os.fspath(path).endswith(".csv")
+    for col in out.columns:
+        if len(out) and isinstance(out[col].iloc[0], (frozenset, set, tuple)):
+            out[col] = [(" | ".join(sorted(map(str, v))) if csv else sorted(map(str, v))) for v in out[col]]
+    if csv:
+        with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+            out.to_csv(f, index=False)
+    else:
+        with atomic_write(path, "wb") as f:
+            out.to_parquet(f, index=False)

@@ -1022,8 +1022,13 @@ def _iter_tables(
     accounting: Accounting,
     progress: bool | None = None,
     block_size: int = BLOCK_SIZE,
+    resume: dict[str, tuple[int, int]] | None = None,
 ) -> Iterator[pa.Table]:
-    """Parse ``paths`` block by block into Arrow tables of requests, counting into ``accounting``."""
+    """Parse ``paths`` block by block into Arrow tables of requests, counting into ``accounting``.
+
+    ``resume`` maps a plain (uncompressed) file to the byte offset and line number where to
+    start reading it: the part an earlier run has read already is skipped.
+    """
     if parser not in ("auto", "regex"):
         raise ValueError(f"parser must be 'auto' or 'regex'; got {parser!r}")
     if nginx_conf is not None:
@@ -1043,15 +1048,18 @@ def _iter_tables(
     with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
         for path in files:
             stream, tell = _open(path)
-            stats = {"path": path, "lines": 0, "malformed": 0, "format": None, "warnings": []}
-            done = 0
+            offset, first_line = (resume or {}).get(path, (0, 0))
+            if offset:
+                stream.seek(offset)
+            stats = {"path": path, "lines": first_line, "malformed": 0, "format": None, "warnings": []}
+            done = offset
             try:
                 head = _read_head(stream, stats["warnings"])
                 if not head:
                     accounting.files.append(stats)
                     continue
                 fmt = _choose_format(fixed, head, path)
-                stats["format"] = fmt.name or fmt.template
+                stats["format"], stats["escape"] = fmt.name or fmt.template, fmt.escape
                 # the tokenizer reads block k+1 in a thread while block k is converted here
                 chunks = _blocks(_Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
                 fast = parser == "auto" and fmt.fields is not None

@@ -1,7 +1,10 @@
-"""The command line: ``python -m recsys.mine LOGS... [options]``.
+"""The command line: ``python -m recsys.mine LOGS... [options] --out DIR``.
 
-Reads the logs, keeps the article page views, groups them into sessions, mines frequent itemsets
-and association rules, and prints where every line went and the strongest rules.
+The nightly job: read the logs (only what is new, thanks to the cache), keep the article page
+views, group them into sessions, mine itemsets and rules, turn them into "readers also read" lists,
+evaluate them against the popularity baseline when the logs span enough days, and write every
+output atomically into DIR. Options can also come from a TOML file (``--config``); the command
+line wins.
 """
 
 from __future__ import annotations
@@ -10,21 +13,45 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
+import tomllib
+from datetime import datetime, timezone
+
+import pandas as pd
 
 from .atomic import atomic_write
+from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
+from .evaluation import evaluate
+from .export import pseudonymize, related_json, write_related, write_table
 from .itemsets import apriori, eclat
-from .rules import association_rules
+from .progress import progress_bar
+from .recommend import audience, popularity, recommend
+from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
 from .views import ARTICLE_PATTERNS, read_page_views
 
+log = logging.getLogger("recsys")
+
 EXAMPLE = """\
-example:
-  python -m recsys.mine /var/log/nginx/ --article-pattern hugo
-  python -m recsys.mine access.log.gz --log-format '$remote_addr [$time_local] "$request" $status "$http_user_agent" "$cookie_UT_ID"'
+example (the nightly job, from cron):
+  python -m recsys.mine /var/log/nginx/ --out /var/www/blog/static/recsys/ --quiet
+  python -m recsys.mine access.log.gz --log-format combined_ut --min-support 0.002 --k 8
+  python -m recsys.mine /var/log/nginx/ --config /etc/recsys.toml
 """
+#: The days the logs must span for the report to hold an evaluation (one week tested after at
+#: least one week of training).
+EVALUATE_DAYS = 14
+
+
+def _support(text: str) -> float | int:
+    """A fraction (with a decimal point) or a count of baskets."""
+    try:
+        return float(text) if any(c in text for c in ".eE") else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.002 or a count such as 3; got {text!r}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("logs", nargs="+", metavar="LOGS",
+    p.add_argument("logs", nargs="*", metavar="LOGS",
                    help="log files (.gz too), directories of rotated logs, or - for standard input")
+    p.add_argument("--config", metavar="FILE", help="read options from this TOML file (the command line wins)")
     g = p.add_argument_group("reading logs")
     g.add_argument("--log-format", default="auto", metavar="FMT",
                    help="a preset (combined, combined_ut, tsv, json), an nginx log_format string "
@@ -43,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--nginx-conf", metavar="FILE", help="read the log_format from this nginx configuration")
     g.add_argument("--format-name", metavar="NAME", help="which log_format of --nginx-conf to use")
     g.add_argument("--cookie", default="UT_ID", help="the visitor cookie's name (default: UT_ID)")
+    g.add_argument("--cache", metavar="DIR", help=f"where parsed files are kept between runs (default: {default_cache_dir()})")
+    g.add_argument("--no-cache", action="store_true", help="read every file again")
     g = p.add_argument_group("page views")
     g.add_argument("--article-pattern", default="openresty", metavar="P",
                    help=f"{', '.join(ARTICLE_PATTERNS)} or a regular expression (default: openresty)")
@@ -68,77 +98,219 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the largest itemset mined (default: 3: rules from up to two articles)")
     g.add_argument("--algorithm", choices=["eclat", "apriori"], default="eclat",
                    help="the frequent-itemset miner (default: eclat; both give the same itemsets)")
+    g = p.add_argument_group("recommendations")
+    g.add_argument("--k", type=int, default=5, metavar="N", help="articles per list (default: 5)")
+    g.add_argument("--rank-by", choices=[m for m in MEASURES if m not in ("count", "p_value")], default="confidence",
+                   help="the measure that ranks candidates (default: confidence)")
+    g.add_argument("--min-count", type=int, default=3, metavar="N",
+                   help="distinct readers a rule needs (default: 3)")
+    g.add_argument("--min-networks", type=int, default=3, metavar="N",
+                   help="distinct networks (/24, /48) those readers need (default: 3; 0: no check)")
+    g.add_argument("--lift-above-one", action="store_true", help="keep only rules with lift above 1")
+    g.add_argument("--popular-days", type=float, default=7, metavar="D",
+                   help="fill short lists with the most read articles of the last D days (default: 7)")
     g = p.add_argument_group("output")
-    g.add_argument("--out", metavar="DIR", help="write report.json into this directory")
-    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only errors")
+    g.add_argument("--out", metavar="DIR", default="out",
+                   help="write the outputs into DIR (default: out/): related.json, report.json, "
+                        "views, sessions, itemsets and rules as Parquet, rules.csv")
+    g.add_argument("--no-evaluate", action="store_true",
+                   help=f"skip the evaluation against popularity (done when the logs span {EVALUATE_DAYS} days)")
+    g.add_argument("--top", type=int, default=10, metavar="N", help="print the lists of the N most read articles (default: 10)")
+    g.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only errors and the summary")
     g.add_argument("--verbose", "-v", action="store_true", help="log what happens")
     return p
 
 
-def _support(text: str) -> float | int:
-    """A fraction (with a decimal point) or a count of baskets."""
+def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
+    """The options of a TOML file (keys as the long options, - or _), checked against the parser."""
     try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.002 or a count such as 3; got {text!r}") from None
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        parser.error(f"--config: cannot read {path}: {e.strerror}")
+    except tomllib.TOMLDecodeError as e:
+        parser.error(f"--config: {path} is not valid TOML: {e}")
+    known = {a.dest: a for a in parser._actions if a.dest not in ("help", "config")}
+    out = {}
+    for key, value in data.items():
+        dest = key.replace("-", "_")
+        if dest not in known:
+            parser.error(f"--config: unknown option {key!r} in {path}; options: {', '.join(sorted(known))}")
+        action = known[dest]
+        if action.type is not None and not isinstance(value, list):
+            try:
+                value = action.type(str(value))
+            except (argparse.ArgumentTypeError, ValueError) as e:
+                parser.error(f"--config: {key} = {value!r}: {e}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(f"--config: {key} must be one of {', '.join(map(str, action.choices))}; got {value!r}")
+        out[dest] = value
+    return out
 
 
-def _rule_table(rules, top: int = 10) -> str:
-    if rules.empty:
-        return "no rules: lower --min-support or --min-confidence"
-    show = lambda s: ", ".join(sorted(s))
-    rows = [(show(r.antecedents), show(r.consequents), r.count, r.confidence, r.lift, r.p_value)
-            for r in rules.head(top).itertuples()]
-    w = max(len(a) for a, *_ in rows)
-    lines = [f"{'readers of':<{w}}    {'also read':<16} {'count':>6} {'conf':>6} {'lift':>6} {'p':>8}"]
-    lines += [f"{a:<{w}} -> {c:<16} {n:>6} {conf:>6.2f} {lift:>6.1f} {p:>8.1e}" for a, c, n, conf, lift, p in rows]
-    return "\n".join(lines)
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    first = parser.parse_args(argv)
+    if first.config:
+        parser.set_defaults(**_config_defaults(parser, first.config))
+    args = parser.parse_args(argv)
+    if not args.logs:
+        parser.error("give LOGS (files, directories or -), on the command line or as logs = [...] in --config")
+    for flag, value, low in (("--max-per-minute", args.max_per_minute, 1), ("--max-items", args.max_items, 1),
+                             ("--max-len", args.max_len, 1), ("--k", args.k, 1), ("--min-count", args.min_count, 1),
+                             ("--min-networks", args.min_networks, 0), ("--top", args.top, 0)):
+        if value < low:
+            parser.error(f"{flag} must be at least {low}; got {value}")
+    if not 0 <= args.min_confidence <= 1:
+        parser.error(f"--min-confidence must be between 0 and 1; got {args.min_confidence}")
+    if args.popular_days <= 0:
+        parser.error(f"--popular-days must be positive; got {args.popular_days}")
+    return args
+
+
+def _params(args: argparse.Namespace) -> dict:
+    """The effective options, as recorded in related.json and report.json."""
+    skip = {"logs", "config", "quiet", "verbose", "out", "cache", "no_cache", "top", "no_evaluate"}
+    return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def run(args: argparse.Namespace) -> dict:
+    """The whole job; returns what the summary prints and report.json holds."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    tick = [started]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - tick[0], 3)
+        tick[0] = now
+
+    progress = False if args.quiet else None
+    cache_dir = args.cache or default_cache_dir()
+    read_options = {"log_format": args.log_format, "nginx_conf": args.nginx_conf,
+                    "format_name": args.format_name, "cookie": args.cookie}
+    view_options = {"article_pattern": args.article_pattern, "trailing_slash": args.trailing_slash,
+                    "keep_query": tuple(args.keep_query), "visitor": args.visitor,
+                    "max_per_minute": args.max_per_minute}
+    if args.no_cache or args.logs == ["-"]:
+        views = read_page_views(args.logs, progress=progress, read_options=read_options, **view_options)
+    else:
+        views = cached_page_views(args.logs, cache_dir=cache_dir, progress=progress,
+                                  read_options=read_options, **view_options)
+    acc = views.attrs["accounting"].check()
+    lap("read")
+    with progress_bar(total=5, desc="mining", enable=progress) as bar:
+        sessions = sessionize(views, gap=args.gap, basket=args.basket, max_items=args.max_items)
+        lap("sessions"), bar.update(1)
+        miner = eclat if args.algorithm == "eclat" else apriori
+        itemsets = miner(baskets(sessions), min_support=args.min_support, max_len=args.max_len)
+        lap("itemsets"), bar.update(1)
+        rules = audience(association_rules(itemsets, min_threshold=args.min_confidence), sessions)
+        lap("rules"), bar.update(1)
+        pop = popularity(views, days=args.popular_days)
+        recs = recommend(rules, k=args.k, min_count=args.min_count, min_networks=args.min_networks or None,
+                         lift_above_one=args.lift_above_one, rank_by=args.rank_by, popular=pop)
+        lap("recommend"), bar.update(1)
+        evaluation, why = _evaluation(views, args, progress)
+        lap("evaluate"), bar.update(1)
+    params = _params(args)
+    document = related_json(recs, article_pattern=args.article_pattern, params=params)
+    secret = salt(cache_dir)
+    os.makedirs(args.out, exist_ok=True)
+    out = lambda name: os.path.join(args.out, name)
+    write_table(views.assign(visitor=pseudonymize(views["visitor"], secret)).drop(columns=["ip"]), out("views.parquet"))
+    write_table(sessions.assign(visitor=pseudonymize(sessions["visitor"], secret)).drop(columns=["network"]),
+                out("sessions.parquet"))
+    write_table(itemsets, out("itemsets.parquet"))
+    write_table(rules, out("rules.parquet"))
+    write_table(rules, out("rules.csv"))
+    write_related(out("related.json"), document)
+    lap("write")
+    counts = {
+        "lines": acc.lines, "views": acc.views, "visitors": int(views["visitor"].nunique()),
+        "articles": int(views["url"].nunique()), "sessions": len(sessions),
+        "sessions_with_2_or_more": int((sessions["items"].map(len) >= 2).sum()),
+        "baskets_dropped_long": sessions.attrs["dropped_long"], "itemsets": len(itemsets), "rules": len(rules),
+        "articles_with_lists": len(document["items"]),
+        "articles_with_rules": int(recs.loc[recs["source"] == "rules", "item"].nunique()),
+        "recommendations_from_rules": int((recs["source"] == "rules").sum()),
+        "recommendations_popular": int((recs["source"] == "popular").sum()),
+    }
+    timings["total"] = round(time.perf_counter() - started, 3)
+    report = {
+        "version": 1, "generated": document["generated"], "params": params, "counts": counts,
+        "timings": timings, "accounting": _redacted(acc.to_dict()), "cache": views.attrs.get("cache"),
+        "evaluation": evaluation, "evaluation_skipped": why,
+    }
+    with atomic_write(out("report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=str)
+        f.write("\n")
+    return {"report": report, "acc": acc, "recs": recs, "pop": pop, "itemsets": itemsets}
+
+
+_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b")
+_ID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def _redacted(accounting: dict) -> dict:
+    """The accounting for report.json: example lines without addresses or visitor ids."""
+    for e in accounting["examples"]:
+        e["text"] = _ID.sub("<visitor>", _ADDRESS.sub("<address>", e["text"]))
+    return accounting
+
+
+def _evaluation(views: pd.DataFrame, args: argparse.Namespace, progress) -> tuple[list | None, str | None]:
+    if args.no_evaluate:
+        return None, "--no-evaluate"
+    span = (views["ts"].max() - views["ts"].min()).total_seconds() / 86400 if len(views) else 0
+    if span < EVALUATE_DAYS:
+        return None, f"the logs span {span:.1f} days; an evaluation needs {EVALUATE_DAYS}"
+    table = evaluate(views, k=args.k, test_days=7, methods=("rules", "popular"), progress=progress,
+                     gap=args.gap, basket=args.basket, min_support=args.min_support, max_len=args.max_len,
+                     min_confidence=args.min_confidence, rank_by=args.rank_by, min_count=args.min_count,
+                     min_networks=args.min_networks or None, lift_above_one=args.lift_above_one)
+    keep = ["method", "k", "cases", "hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity"]
+    return json.loads(table[keep].to_json(orient="records")), None
+
+
+def _print_summary(result: dict, top: int) -> None:
+    report, acc, recs, pop = result["report"], result["acc"], result["recs"], result["pop"]
+    c, t = report["counts"], report["timings"]
+    print(acc.summary())
+    print(f"\n{c['visitors']:,} visitors read {c['articles']:,} articles in {c['sessions']:,} baskets "
+          f"({c['sessions_with_2_or_more']:,} with two or more articles); {c['itemsets']:,} itemsets, "
+          f"{c['rules']:,} rules; lists for {c['articles_with_lists']:,} articles "
+          f"({c['articles_with_rules']:,} from rules, the rest filled with popular ones)")
+    for row in report["evaluation"] or []:
+        print(f"  {row['method']:>8}: HR@{row['k']} {row['hr']:.3f}  MRR@{row['k']} {row['mrr']:.3f}  "
+              f"coverage {row['coverage']:.0%}  ({row['cases']:,} test cases)")
+    if report["evaluation_skipped"]:
+        print(f"  evaluation skipped: {report['evaluation_skipped']}")
+    if top:
+        print(f"\nreaders of the {min(top, len(pop))} most read articles also read:")
+        lists = {item: g.sort_values("rank") for item, g in recs.groupby("item", sort=False)}
+        for item in list(pop.index[:top]):
+            g = lists.get(item)
+            if g is None:
+                continue
+            shown = ", ".join(u + ("" if s == "rules" else "*") for u, s in zip(g["url"], g["source"]))
+            print(f"  {item}: {shown}")
+        print("  (* popular fill)")
+    mine = t["sessions"] + t["itemsets"] + t["rules"]
+    print(f"\n{t['total']:.1f} s: read {t['read']:.1f} s, mine {mine:.1f} s, evaluate {t['evaluate']:.1f} s, "
+          f"write {t['write']:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
         format="recsys: %(message)s",
     )
-    for flag, value in (("--max-per-minute", args.max_per_minute), ("--max-items", args.max_items),
-                        ("--max-len", args.max_len)):
-        if value < 1:
-            parser.error(f"{flag} must be at least 1; got {value}")
-    if not 0 <= args.min_confidence <= 1:
-        parser.error(f"--min-confidence must be between 0 and 1; got {args.min_confidence}")
-    started = time.perf_counter()
     try:
-        views = read_page_views(
-            args.logs,
-            progress=False if args.quiet else None,
-            read_options={
-                "log_format": args.log_format, "nginx_conf": args.nginx_conf,
-                "format_name": args.format_name, "cookie": args.cookie,
-            },
-            article_pattern=args.article_pattern, trailing_slash=args.trailing_slash,
-            keep_query=args.keep_query, visitor=args.visitor, max_per_minute=args.max_per_minute,
-        )
-        acc = views.attrs["accounting"].check()
-        sessions = sessionize(views, gap=args.gap, basket=args.basket, max_items=args.max_items)
-        miner = eclat if args.algorithm == "eclat" else apriori
-        itemsets = miner(baskets(sessions), min_support=args.min_support, max_len=args.max_len)
-        rules = association_rules(itemsets, min_threshold=args.min_confidence)
-        if args.out:
-            os.makedirs(args.out, exist_ok=True)
-            with atomic_write(os.path.join(args.out, "report.json")) as f:
-                json.dump({"accounting": acc.to_dict()}, f, indent=2)
-        print(acc.summary())
-        multi = int((sessions["items"].map(len) >= 2).sum())
-        print(f"\n{views['visitor'].nunique():,} visitors read {views['url'].nunique():,} articles in "
-              f"{len(sessions):,} {args.basket} baskets ({multi:,} with two or more articles; "
-              f"{sessions.attrs['dropped_long']:,} longer than {args.max_items} dropped)")
-        print(f"{len(itemsets):,} frequent itemsets ({args.algorithm}, support >= "
-              f"{itemsets.attrs['min_count']:,} baskets), {len(rules):,} rules with confidence >= "
-              f"{args.min_confidence}\n")
-        print(_rule_table(rules))
-        print(f"\n({time.perf_counter() - started:.1f} s)")
+        result = run(args)
+        _print_summary(result, args.top)
+        print(f"outputs: {os.path.abspath(args.out)}")
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -147,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"recsys: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("recsys: interrupted", file=sys.stderr)
+        print("recsys: interrupted; the outputs written so far are whole files", file=sys.stderr)
         return 130
     return 0
 

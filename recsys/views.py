@@ -441,6 +441,33 @@ def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: The options of :func:`page_views`, with their defaults.
+VIEW_OPTIONS: dict[str, object] = {
+    "article_pattern": "openresty", "trailing_slash": None, "keep_query": (), "statuses": (200, 304),
+    "methods": ("GET",), "visitor": "cookie", "drop_bots": True, "max_per_minute": 20,
+}
+
+
+def _view_rules(options: dict) -> _Rules:
+    unknown = set(options) - set(VIEW_OPTIONS)
+    if unknown:
+        raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
+    o = {**VIEW_OPTIONS, **options}
+    return _rules(o["article_pattern"], o["trailing_slash"], o["keep_query"], o["statuses"], o["methods"],
+                  o["visitor"], o["drop_bots"], o["max_per_minute"])
+
+
+def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_options=None, resume=None):
+    """The line rules block by block: candidate views, and what the behaviour rules need."""
+    parts, pairs, visitors = [], set(), set()
+    for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, **(read_options or {})):
+        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
+        parts.append(cand)
+        pairs |= p
+        visitors |= v
+    return _concat_candidates(parts), pairs, visitors
+
+
 def read_page_views(paths, *, accounting: Accounting | None = None, progress: bool | None = None, read_options: dict | None = None, **view_options) -> pd.DataFrame:
     """:func:`recsys.read_logs` then :func:`page_views`, block by block: memory stays bounded.
 
@@ -449,21 +476,8 @@ def read_page_views(paths, *, accounting: Accounting | None = None, progress: bo
     arguments to :func:`page_views`; the result is the same as theirs.
     """
     acc = Accounting() if accounting is None else accounting
-    rules = _rules(
-        view_options.pop("article_pattern", "openresty"), view_options.pop("trailing_slash", None),
-        view_options.pop("keep_query", ()), view_options.pop("statuses", (200, 304)),
-        view_options.pop("methods", ("GET",)), view_options.pop("visitor", "cookie"),
-        view_options.pop("drop_bots", True), view_options.pop("max_per_minute", 20),
-    )
-    if view_options:
-        raise TypeError(f"unexpected options: {', '.join(view_options)}")
-    parts, pairs, visitors = [], set(), set()
-    for table in _iter_tables(paths, accounting=acc, progress=progress, **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
-        parts.append(cand)
-        pairs |= p
-        visitors |= v
-    cand = _concat_candidates(parts)
+    rules = _view_rules(view_options)
+    cand, pairs, visitors = _candidates(paths, rules, acc, progress=progress, read_options=read_options)
     views = _behaviour_filter(cand, pairs, visitors, rules, acc)
     views.attrs["accounting"] = acc
     return views

@@ -4,44 +4,155 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+import recsys.mine as mine
 from recsys.mine import build_parser, main
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
+SAMPLE = ROOT / "data" / "sample"
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def test_prints_the_accounting_and_writes_the_report(tmp_path, capsys):
-    assert main([str(DATA / "combined_ut.log"), "--out", str(tmp_path), "--quiet"]) == 0
-    out = capsys.readouterr().out
-    assert re.search(r"^lines\s+18\s+100.00%$", out, re.M)
-    assert re.search(r"^dropped: method\s+2\s+11.11%$", out, re.M)
-    assert re.search(r"^page views\s+5\s+27.78%$", out, re.M)
-    report = json.loads((tmp_path / "report.json").read_text())
-    assert report["accounting"]["views"] == 5 and report["accounting"]["lines"] == 18
+def run(tmp_path, *args, logs=(SAMPLE,)):
+    code = main([*map(str, logs), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet", *args])
+    return code, tmp_path / "out"
 
 
-def test_a_data_error_is_one_line_on_stderr_and_exit_1(capsys):
-    assert main([str(DATA / "combined_ut.log"), "--log-format", "tsv"]) == 1
+def test_the_whole_job_writes_every_output(tmp_path, capsys):
+    code, out = run(tmp_path)
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "itemsets.parquet", "related.json", "report.json", "rules.csv", "rules.parquet", "sessions.parquet",
+        "views.parquet"]
+    doc = json.loads((out / "related.json").read_text())
+    assert doc["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["generated"])
+    assert doc["params"]["min_support"] == 3 and doc["params"]["k"] == 5
+    assert len(doc["items"]) == 120
+    for item, entries in doc["items"].items():
+        assert re.match(r"^/archives/\d+$", item) and 1 <= len(entries) <= 5
+        assert item not in {e["url"] for e in entries}
+        assert set(entries[0]) == {"url", "score", "confidence", "lift", "count", "source"}
+        rules_part = [e for e in entries if e["source"] == "rules"]
+        assert [e["score"] for e in rules_part] == sorted((e["score"] for e in rules_part), reverse=True)
+        assert all(e["count"] >= 3 for e in rules_part)
+    report = json.loads((out / "report.json").read_text())
+    assert report["accounting"]["views"] == report["counts"]["views"] == 6150
+    assert {r["method"] for r in report["evaluation"]} == {"rules", "popular"}
+    rules_hr = {r["method"]: r["hr"] for r in report["evaluation"]}
+    assert rules_hr["rules"] > rules_hr["popular"]
+    assert set(report["timings"]) >= {"read", "sessions", "itemsets", "rules", "recommend", "evaluate", "write", "total"}
+    printed = capsys.readouterr().out
+    assert "readers of the 10 most read articles also read:" in printed and "HR@5" in printed
+
+
+def test_no_visitor_id_or_address_is_published(tmp_path):
+    code, out = run(tmp_path)
+    raw_ids = set(pd.read_parquet(out / "views.parquet").visitor)
+    assert not any(UUID.fullmatch(str(v)) for v in raw_ids)  # salted hashes, not cookies
+    for name in ("related.json", "rules.csv", "report.json"):
+        text = (out / name).read_text()
+        assert not UUID.search(text), name
+        assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", text), name
+    assert "ip" not in pd.read_parquet(out / "views.parquet").columns
+    assert "network" not in pd.read_parquet(out / "sessions.parquet").columns
+    # the salt is the installation's: the same visitor gets the same id on the next run
+    again = tmp_path / "again"
+    main([str(SAMPLE), "--out", str(again), "--cache", str(tmp_path / "cache"), "--quiet"])
+    assert set(pd.read_parquet(again / "views.parquet").visitor) == raw_ids
+
+
+def test_a_crash_never_leaves_half_a_file(tmp_path, monkeypatch):
+    code, out = run(tmp_path)
+    before = (out / "related.json").read_bytes()
+
+    monkeypatch.setattr(mine, "write_related", lambda path, doc: _crash(path))
+    assert run(tmp_path, "--k", "3")[0] == 130
+    assert (out / "related.json").read_bytes() == before
+    assert not list(out.glob(".*.tmp"))
+
+
+def _crash(path):
+    from recsys.atomic import atomic_write
+
+    with atomic_write(path) as f:
+        f.write('{"version": 1, "items": {')  # half a document, then the machine goes down
+        raise KeyboardInterrupt
+
+
+def test_a_rerun_reads_from_the_cache_and_gives_the_same_outputs(tmp_path):
+    run(tmp_path)
+    first = json.loads((tmp_path / "out" / "related.json").read_text())
+    run(tmp_path)
+    second = json.loads((tmp_path / "out" / "related.json").read_text())
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert set(report["cache"].values()) == {"cached"}
+    assert first["items"] == second["items"] and first["params"] == second["params"]
+    cold = tmp_path / "cold"
+    main([str(SAMPLE), "--out", str(cold), "--no-cache", "--quiet"])
+    assert json.loads((cold / "related.json").read_text())["items"] == first["items"]
+
+
+def test_config_file_and_the_command_line_wins(tmp_path):
+    conf = tmp_path / "recsys.toml"
+    conf.write_text(f'logs = ["{SAMPLE}"]\nk = 3\nmin-support = 0.002\ngap = "20min"\n')
+    assert main(["--config", str(conf), "--out", str(tmp_path / "o1"), "--quiet", "--no-cache", "--no-evaluate"]) == 0
+    p = json.loads((tmp_path / "o1" / "related.json").read_text())["params"]
+    assert (p["k"], p["min_support"], p["gap"]) == (3, 0.002, "20min")
+    assert main(["--config", str(conf), "--k", "4", "--out", str(tmp_path / "o2"), "--quiet", "--no-cache", "--no-evaluate"]) == 0
+    assert json.loads((tmp_path / "o2" / "related.json").read_text())["params"]["k"] == 4
+
+
+@pytest.mark.parametrize("content, message", [
+    ('nope = 1\n', "unknown option 'nope'"),
+    ('k = "many"\n', "k = 'many'"),
+    ('basket = "day"\n', "basket must be one of session, visitor"),
+    ('k = \n', "is not valid TOML"),
+])
+def test_bad_config_exits_2_with_one_line(tmp_path, capsys, content, message):
+    conf = tmp_path / "recsys.toml"
+    conf.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        main([str(SAMPLE), "--config", str(conf)])
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_data_error_is_one_line_on_stderr_and_exit_1(tmp_path, capsys):
+    assert run(tmp_path, "--log-format", "tsv", logs=[DATA / "combined_ut.log"])[0] == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("recsys: error: ") and "--log-format" in err[0]
-    assert main([str(DATA / "nope.log")]) == 1
+    assert run(tmp_path, logs=[DATA / "nope.log"])[0] == 1
     assert "no such file or directory" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(capsys):
+@pytest.mark.parametrize("args, message", [
+    ([], "give LOGS"),
+    (["x", "--max-per-minute", "0"], "--max-per-minute must be at least 1"),
+    (["x", "--min-support", "lots"], "expected a fraction such as 0.002 or a count such as 3"),
+    (["x", "--max-len", "0"], "--max-len must be at least 1"),
+    (["x", "--min-confidence", "2"], "--min-confidence must be between 0 and 1"),
+    (["x", "--k", "0"], "--k must be at least 1"),
+    (["x", "--rank-by", "beauty"], "invalid choice: 'beauty'"),
+])
+def test_usage_errors_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as e:
-        main([])
-    assert e.value.code == 2
-    with pytest.raises(SystemExit) as e:
-        main([str(DATA / "combined_ut.log"), "--max-per-minute", "0"])
-    assert e.value.code == 2
-    assert "--max-per-minute must be at least 1" in capsys.readouterr().err
+        main(args)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_mining_options_reach_the_miners(tmp_path, capsys):
+    code, out = run(tmp_path, "--min-support", "0.002", "--algorithm", "apriori", "--basket", "visitor", "--no-evaluate")
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["params"]["algorithm"] == "apriori" and report["evaluation_skipped"] == "--no-evaluate"
+    itemsets = pd.read_parquet(out / "itemsets.parquet")
+    assert (itemsets["count"] >= 0.002 * report["counts"]["sessions"]).all()
 
 
 def test_help_ends_with_an_example():
-    assert build_parser().format_help().rstrip().splitlines()[-2].strip().startswith("python -m recsys.mine")
+    assert build_parser().format_help().rstrip().splitlines()[-1].strip().startswith("python -m recsys.mine")
 
 
 def test_every_flag_is_in_the_readme():
@@ -51,41 +162,10 @@ def test_every_flag_is_in_the_readme():
     assert not missing, f"flags missing from README.md: {missing}"
 
 
-def test_a_closed_pipe_prints_no_traceback():
+def test_a_closed_pipe_prints_no_traceback(tmp_path):
     # `true` exits at once, so every write of recsys meets a closed pipe (like `| head`)
-    cmd = f"set -o pipefail; {sys.executable} -m recsys.mine {DATA / 'combined_ut.log'} --quiet | true"
+    cmd = (f"set -o pipefail; {sys.executable} -m recsys.mine {DATA / 'combined_ut.log'} --quiet "
+           f"--out {tmp_path / 'o'} --no-cache | true")
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1  # recsys saw the broken pipe and stopped quietly
     assert done.stderr == ""
-
-
-def test_mines_sessions_and_prints_the_top_rules(capsys):
-    assert main([str(ROOT / "data" / "sample"), "--quiet", "--min-support", "0.002", "--algorithm", "apriori"]) == 0
-    out = capsys.readouterr().out
-    m = re.search(r"in ([\d,]+) session baskets", out)
-    assert m and int(m.group(1).replace(",", "")) > 1000
-    assert re.search(r"frequent itemsets \(apriori, support >= 6 baskets\), [\d,]+ rules", out)
-    assert re.search(r"^/archives/\d+.* -> /archives/\d+ +\d+ +[01]\.\d\d", out, re.M)
-
-
-def test_eclat_and_apriori_print_the_same(capsys):
-    outs = []
-    for algorithm in ("eclat", "apriori"):
-        assert main([str(ROOT / "data" / "sample"), "--quiet", "--algorithm", algorithm, "--basket", "visitor"]) == 0
-        out = capsys.readouterr().out
-        outs.append(re.sub(r"\((eclat|apriori), ", "(", out.rsplit("(", 1)[0]))
-    assert outs[0] == outs[1]
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--min-support", "lots"], "expected a fraction such as 0.002 or a count such as 3"),
-    (["--max-len", "0"], "--max-len must be at least 1"),
-    (["--min-confidence", "2"], "--min-confidence must be between 0 and 1"),
-    (["--gap", "soon"], "gap must be a duration"),
-])
-def test_bad_mining_options(args, message, capsys):
-    try:
-        code = main([str(DATA / "combined_ut.log"), "--quiet", *args])
-    except SystemExit as e:
-        code = e.code
-    assert code in (1, 2) and message in capsys.readouterr().err
