@@ -25,7 +25,7 @@ test: $(INSTALLED)  ## run every test: unit, property, integration and the noteb
 	$(BIN)/python -m pytest
 
 lab: $(INSTALLED)  ## open the notebooks in JupyterLab
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
 
 bench: $(INSTALLED)  ## run the benchmarks (minutes) and print their tables
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
