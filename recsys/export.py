@@ -1,4 +1,4 @@
-"""What the blog imports: ``related.json`` (the canonical file) and the formats derived from it.
+"""What the blog imports: ``related.json``, the canonical file (:mod:`recsys.blog` derives the rest).
 
 ``related.json`` (version 1)::
 
@@ -32,18 +32,26 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .atomic import atomic_write
+from .titles import plain_text
 from .views import ARTICLE_PATTERNS
 
-__all__ = ["related_json", "write_related", "write_table", "pseudonymize", "safe_url", "RELATED_VERSION"]
+__all__ = [
+    "related_json", "write_related", "json_text", "write_table", "pseudonymize", "safe_url", "article_regex",
+    "RELATED_VERSION",
+]
 
 log = logging.getLogger(__name__)
 
 RELATED_VERSION = 1
 _SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _article_regex(article_pattern: str) -> re.Pattern:
+def article_regex(article_pattern: str) -> re.Pattern:
+    """The compiled pattern of a name of :data:`recsys.ARTICLE_PATTERNS`, or of a regular expression.
+
+    >>> bool(article_regex("hugo").search("/posts/why-rust/"))
+    True
+    """
     return re.compile(ARTICLE_PATTERNS[article_pattern][0] if article_pattern in ARTICLE_PATTERNS else article_pattern)
 
 
@@ -56,7 +64,7 @@ def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:
     """
     if not isinstance(url, str) or not _SAFE_PATH.match(url):
         return False
-    pattern = _article_regex(article) if isinstance(article, str) else article
+    pattern = article_regex(article) if isinstance(article, str) else article
     return bool(pattern.search(url))
 
 
@@ -88,7 +96,7 @@ def related_json(
     >>> doc["generated"]
     '2024-03-31T00:00:00Z'
     """
-    pattern = _article_regex(article_pattern)
+    pattern = article_regex(article_pattern)
     items: dict[str, list[dict]] = {}
     dropped = 0
     ordered = recommendations.sort_values(["item", "rank"], kind="stable")
@@ -100,7 +108,7 @@ def related_json(
             continue
         entry = {"url": url}
         if titles and url in titles:
-            entry["title"] = _CONTROL.sub(" ", str(titles[url])).strip()[:300]
+            entry["title"] = plain_text(titles[url])
         entry.update(score=_number(score), confidence=_number(conf), lift=_number(lift),
                      count=_number(count), source=source)
         items.setdefault(item, []).append(entry)
@@ -115,11 +123,25 @@ def related_json(
     }
 
 
+def json_text(data: object) -> str:
+    """JSON that stays inert even if pasted into HTML or a script: ``<``, ``>``, ``&`` escaped.
+
+    >>> print(json_text({"title": "</script><b>&"}), end="")
+    {
+     "title": "\\u003c/script\\u003e\\u003cb\\u003e\\u0026"
+    }
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=1)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return text + "\n"
+
+
 def write_related(path: str | os.PathLike, document: dict) -> None:
-    """Write ``related.json`` atomically: the blog never reads half a file."""
+    """Write ``related.json`` atomically (the blog never reads half a file), as :func:`json_text`."""
     with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump(document, f, ensure_ascii=False, indent=1, sort_keys=False)
-        f.write("\n")
+        f.write(json_text(document))
 
 
 def pseudonymize(ids: pd.Series, salt: bytes) -> pd.Series:

@@ -1,0 +1,250 @@
+"""The blog side: formats derived from ``related.json``, article titles, and the JavaScript widget.
+
+:func:`export_blog` writes, from a ``related.json`` document (:func:`recsys.related_json`), what
+each kind of blog imports, every file atomically, under one folder::
+
+    hugo/data/related.json                 site.Data.related, for the partial below
+    hugo/layouts/partials/related.html     {{ partial "related.html" . }} in single.html
+    hexo/source/_data/related.json         site.data.related, for the partial below
+    hexo/layout/_partial/related.ejs       <%- partial('_partial/related') %> in a theme's post.ejs
+    wordpress/related.php                  a must-use plugin: the list after each post
+    wordpress/related.json                 what it reads (RECSYS_RELATED_JSON in wp-config.php)
+    widget/related.js                      any blog: <div data-recsys-related> and a script tag
+    widget/related.json                    what it fetches by default (next to the script)
+    related.csv                            for spreadsheets: one row per recommendation
+
+The three ``related.json`` of the blogs are one format: related.json's ``version``, ``generated``
+and ``items``, each entry reduced to ``url`` and ``title`` (when known). The lists are keyed by the
+article's path, as in the logs, which is what Hugo's ``.RelPermalink`` and Hexo's
+``url_for(page.path)`` give: the templates look the current page up with ``index``.
+
+WordPress gets a must-use plugin that reads the file and renders the list itself, rather than
+lists fed to Contextual Related Posts: its manual related posts are post IDs kept in each post's
+metadata, so recsys would need WordPress's URL-to-ID mapping and would write into its database on
+every run, through a plugin-internal format; the plugin needs neither, and asks WordPress for a
+title only when the file has none.
+
+Safety: the URLs come from logs anyone can write to. Every format is checked again here, whatever
+the document says: an entry is kept only if its URL is a same-site path matching the article
+pattern (:func:`recsys.export.safe_url`: no scheme, no ``//host``, no quote, space or backslash);
+titles are plain text, HTML elements such as ``<script>`` or ``<img>`` removed; the JSON files
+write ``<``, ``>`` and ``&`` as ``\\u003c``, ``\\u003e`` and ``\\u0026``; the templates escape what
+they print (Hugo's html/template, EJS ``<%= %>``, ``esc_url``/``esc_html``, ``textContent``);
+CSV cells that a spreadsheet would run as a formula are prefixed with ``'``.
+
+The templates are files of the package (``recsys/templates/``); ``widget/related.js`` at the top
+of the repository is the widget's file itself. Titles come from :func:`recsys.load_titles`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+
+from .atomic import atomic_write
+from .errors import RecsysError
+from .export import RELATED_VERSION, article_regex, json_text, safe_url
+from .titles import plain_text
+from .views import ARTICLE_PATTERNS
+
+__all__ = [
+    "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
+    "HUGO_PARTIAL", "HEXO_PARTIAL", "WORDPRESS_PLUGIN", "WIDGET_JS",
+]
+
+log = logging.getLogger(__name__)
+
+BLOG_FORMATS = ("hugo", "hexo", "wordpress", "widget", "csv")
+CSV_COLUMNS = ("article", "rank", "url", "title", "score", "confidence", "lift", "count", "source")
+
+# The checked lists -----------------------------------------------------------------------------
+def _pattern(document: Mapping, article_pattern: str | None) -> re.Pattern:
+    if article_pattern is None:
+        params = document.get("params")
+        article_pattern = params.get("article_pattern") if isinstance(params, Mapping) else None
+        article_pattern = article_pattern if isinstance(article_pattern, str) else "openresty"
+    try:
+        return article_regex(article_pattern)
+    except re.error as e:
+        raise RecsysError(
+            f"article_pattern must be one of {', '.join(ARTICLE_PATTERNS)} or a regular expression; "
+            f"{article_pattern!r} is neither ({e})"
+        ) from None
+
+
+def _checked(document: Mapping, article_pattern: str | None) -> dict[str, list[dict]]:
+    """The document's lists with every entry that is not a safe same-site article path left out."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("items"), Mapping):
+        raise RecsysError("not a related.json document: a JSON object with 'items' is expected "
+                          "(make one with recsys.related_json or python -m recsys.mine)")
+    version = document.get("version")
+    if version != RELATED_VERSION:
+        raise RecsysError(f"related.json version {version!r} is not supported: this recsys reads version "
+                          f"{RELATED_VERSION}; export with the recsys that wrote the file")
+    pattern = _pattern(document, article_pattern)
+    out: dict[str, list[dict]] = {}
+    dropped = 0
+    for article, entries in document["items"].items():
+        if not safe_url(article, pattern) or not isinstance(entries, list):
+            dropped += 1
+            continue
+        seen = {article}
+        kept = []
+        for entry in entries:
+            url = entry.get("url") if isinstance(entry, Mapping) else None
+            if not safe_url(url, pattern) or url in seen:
+                dropped += 1
+                continue
+            seen.add(url)
+            kept.append({**entry, "title": plain_text(entry.get("title"))})
+        if kept:
+            out[article] = kept
+    if dropped:
+        log.warning("left %d articles or recommendations out of the blog files: not same-site article "
+                    "paths, or repeated", dropped)
+    return out
+
+
+def blog_data(document: Mapping, *, article_pattern: str | None = None) -> dict:
+    """The data file of Hugo, Hexo, WordPress and the widget: ``items`` reduced to url and title.
+
+    Parameters
+    ----------
+    document : dict
+        A ``related.json`` document (version 1).
+    article_pattern : str, optional
+        A name of :data:`recsys.ARTICLE_PATTERNS` or a regular expression; by default the one the
+        document was made with (``params.article_pattern``), else ``openresty``.
+
+    >>> doc = {"version": 1, "generated": "2024-03-31T02:00:00Z", "items": {"/archives/1": [
+    ...     {"url": "/archives/2", "title": "Two", "score": 0.5}, {"url": "//evil.example/x"}]}}
+    >>> blog_data(doc)["items"]
+    {'/archives/1': [{'url': '/archives/2', 'title': 'Two'}]}
+    """
+    items = {
+        article: [{"url": e["url"], **({"title": e["title"]} if e["title"] else {})} for e in entries]
+        for article, entries in _checked(document, article_pattern).items()
+    }
+    generated = document.get("generated")
+    return {"version": RELATED_VERSION, "generated": generated if isinstance(generated, str) else None,
+            "items": items}
+
+
+def _csv_number(x: object) -> object:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return ""
+    return x if math.isfinite(x) else ""
+
+
+def _csv_cell(text: str) -> str:
+    """Text a spreadsheet shows, never runs: a leading = + - @ tab or CR gets a ``'``."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def related_csv(document: Mapping, *, article_pattern: str | None = None) -> str:
+    """The lists as CSV, one row per recommendation: article, rank, url, title, and the measures.
+
+    Empty cells for what is unknown (titles, and the measures of the ``popular`` fill).
+
+    >>> doc = {"version": 1, "items": {"/archives/1": [{"url": "/archives/2", "title": "=cmd()",
+    ...     "score": 0.5, "confidence": 0.5, "lift": 2.0, "count": 4, "source": "rules"}]}}
+    >>> print(related_csv(doc), end="")
+    article,rank,url,title,score,confidence,lift,count,source
+    /archives/1,1,/archives/2,'=cmd(),0.5,0.5,2.0,4,rules
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for article, entries in _checked(document, article_pattern).items():
+        for rank, e in enumerate(entries, 1):
+            source = e.get("source") if e.get("source") in ("rules", "popular") else ""
+            measures = [_csv_number(e.get(k)) for k in ("score", "confidence", "lift", "count")]
+            writer.writerow([article, rank, e["url"], _csv_cell(e["title"]), *measures, source])
+    return out.getvalue()
+
+
+# Writing ---------------------------------------------------------------------------------------
+def _write_text(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w", encoding="utf-8", newline="") as f:
+        f.write(text)
+    return path
+
+
+def export_blog(
+    document: Mapping,
+    out_dir: str | os.PathLike,
+    *,
+    formats: Iterable[str] = BLOG_FORMATS,
+    article_pattern: str | None = None,
+) -> list[Path]:
+    """Write the blog formats of a ``related.json`` document under ``out_dir``, each file atomically.
+
+    Parameters
+    ----------
+    document : dict
+        A ``related.json`` document (:func:`recsys.related_json`, or ``json.load`` of the file).
+    out_dir : path
+        The folder to write into (made if missing); see the module's docstring for the layout.
+    formats : iterable of str, default all of :data:`BLOG_FORMATS`
+        Any of ``hugo``, ``hexo``, ``wordpress``, ``widget`` and ``csv``.
+    article_pattern : str, optional
+        The article pattern every URL must match (default: the document's, else ``openresty``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    >>> import tempfile
+    >>> doc = {"version": 1, "items": {"/archives/1": [{"url": "/archives/2"}]}}
+    >>> [p.name for p in export_blog(doc, tempfile.mkdtemp(), formats=["hugo", "csv"])]
+    ['related.json', 'related.html', 'related.csv']
+    """
+    formats = list(formats)
+    unknown = [f for f in formats if f not in BLOG_FORMATS]
+    if unknown:
+        raise RecsysError(f"unknown blog format {', '.join(map(repr, unknown))}: "
+                          f"choose among {', '.join(BLOG_FORMATS)}")
+    out = Path(out_dir)
+    document = {**document, "items": _checked(document, article_pattern)}  # checked (and warned about) once
+    data = json_text(blog_data(document, article_pattern=article_pattern))
+    files = {
+        "hugo": [("hugo/data/related.json", data),
+                 ("hugo/layouts/partials/related.html", HUGO_PARTIAL)],
+        "hexo": [("hexo/source/_data/related.json", data),
+                 ("hexo/layout/_partial/related.ejs", HEXO_PARTIAL)],
+        "wordpress": [("wordpress/related.json", data), ("wordpress/related.php", WORDPRESS_PLUGIN)],
+        "widget": [("widget/related.json", data), ("widget/related.js", WIDGET_JS)],
+        "csv": [("related.csv", None)],
+    }
+    written = []
+    for fmt in dict.fromkeys(formats):
+        for name, text in files[fmt]:
+            if text is None:
+                text = related_csv(document, article_pattern=article_pattern)
+            written.append(_write_text(out / name, text))
+    log.info("wrote %d blog files under %s", len(written), out)
+    return written
+
+
+# The static files --------------------------------------------------------------------------------
+def _template(name: str) -> str:
+    return resources.files("recsys").joinpath("templates", name).read_text(encoding="utf-8")
+
+
+#: Hugo partial (html/template escapes what it prints, and turns a non-http URL into #ZgotmplZ).
+HUGO_PARTIAL = _template("related.html")
+#: Hexo partial (EJS; ``<%= %>`` escapes what it prints).
+HEXO_PARTIAL = _template("related.ejs")
+#: WordPress must-use plugin: wp-content/mu-plugins/related.php.
+WORDPRESS_PLUGIN = _template("related.php")
+#: The widget, the same file as ``widget/related.js``.
+WIDGET_JS = _template("related.js")

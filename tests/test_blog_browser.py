@@ -1,0 +1,291 @@
+"""The widget (widget/related.js) in real headless Chromium, driven by Playwright, on pages served by
+a local http.server: the list in order with titles, hostile related.json running nothing and
+linking nothing unsafe, a missing or broken file showing nothing without an uncaught error, one
+fetch per browsing session, and no layout shift when the box's height is reserved.
+
+Needs the Python package playwright and Debian's chromium (never ``playwright install``); skipped
+without them, failed under RECSYS_REQUIRE_INTEGRATION=1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections import Counter
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from recsys.blog import export_blog
+
+from integration import need, need_program
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 5000
+
+GOOD = {
+    "version": 1, "generated": "2024-03-31T02:00:00Z", "params": {"article_pattern": "openresty"},
+    "items": {
+        "/archives/1": [{"url": "/archives/2", "title": "Vec<T> & co"}, {"url": "/archives/3"},
+                        {"url": "/archives/4", "title": "Four"}],
+        "/archives/2": [{"url": "/archives/1", "title": "One"}],
+        **{f"/archives/{n}": [{"url": f"/archives/{10 + i}", "title": f"A fairly long title number {i}"}
+                              for i in range(5)] for n in (6, 7)},
+    },
+}
+PWN = "window.__pwned=1"
+HOSTILE = {"version": 1, "items": {
+    "/archives/3": [
+        {"url": f"javascript:{PWN}//archives/1", "title": "js"},
+        {"url": "//evil.example/archives/1"},
+        {"url": "https://evil.example/archives/1"},
+        {"url": "/\\evil.example/archives/1"},
+        {"url": f'/archives/1" onmouseover="{PWN}'},
+        {"url": "/archives/9", "title": f'<img src=x onerror="{PWN}">'},
+        {"url": "/archives/10", "title": f"<script>{PWN}</script>"},
+        {"url": "/archives/11", "title": {"toString": PWN}},
+        {"url": ["/archives/12"]},
+        {"url": "/archives/13\n"},
+        {"url": "/archives/3"},
+        {"url": "/archives/9", "title": "again"},
+        {"url": "/about"},
+        None, 5, "/archives/15",
+        {"url": "/archives/14", "title": "javascript:alert(1)"},
+    ],
+    "__proto__": {"polluted": 1},
+}}
+EXPECTED_HOSTILE = [
+    ("/archives/9", f'<img src=x onerror="{PWN}">'),
+    ("/archives/10", f"<script>{PWN}</script>"),
+    ("/archives/11", "/archives/11"),
+    ("/archives/14", "javascript:alert(1)"),
+]
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Article</title>
+<script>
+  window.__cls = 0;
+  new PerformanceObserver(function (list) {{
+    list.getEntries().forEach(function (e) {{ if (!e.hadRecentInput) window.__cls += e.value; }});
+  }}).observe({{type: "layout-shift", buffered: true}});
+</script>
+<style>
+  body {{ margin: 0; font: 16px/1.5 sans-serif; }}
+  [data-recsys-related] {{ min-height: {min_height}; }}
+</style>
+</head><body>
+<main><h1>Article</h1><p>Some text.</p></main>
+<div data-recsys-related{attributes}></div>
+<p id="below">Below the box.</p>
+<script>
+  window.__before = {{below: document.getElementById("below").getBoundingClientRect().top,
+                      box: document.querySelector("[data-recsys-related]").getBoundingClientRect().height}};
+</script>
+<script src="/widget/related.js" defer></script>
+</body></html>
+"""
+
+
+def write_page(root: Path, path: str, *, src: str | None = None, min_height: str = "20em") -> None:
+    page = root / path.strip("/") / "index.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(PAGE.format(min_height=min_height, attributes=f' data-src="{src}"' if src else ""))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("site")
+    export_blog(GOOD, root, formats=["widget"])  # /widget/related.js and /widget/related.json
+    (root / "hostile").mkdir()
+    (root / "hostile" / "related.json").write_text(json.dumps(HOSTILE))
+    (root / "invalid").mkdir()
+    (root / "invalid" / "related.json").write_text('{"version": 1, "items": {"/archives/5": [')
+    (root / "array").mkdir()
+    (root / "array" / "related.json").write_text('[{"url": "/archives/1"}]')
+    write_page(root, "/archives/1/")
+    write_page(root, "/archives/2/")
+    write_page(root, "/archives/3/", src="/hostile/related.json")
+    write_page(root, "/archives/4/", src="/missing/related.json")
+    write_page(root, "/archives/5/", src="/invalid/related.json")
+    write_page(root, "/archives/8/", src="/array/related.json")
+    write_page(root, "/archives/99/")  # related.json has no list for it
+    write_page(root, "/archives/6/", src="/widget/related.json?gate=1", min_height="16em")  # as documented
+    write_page(root, "/archives/7/", src="/widget/related.json?gate=1", min_height="0")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    hits: Counter = Counter()
+    gate = threading.Event()  # ?gate=1 requests wait for it: the list arrives after the page is painted
+
+    class Handler(SimpleHTTPRequestHandler):
+        def end_headers(self):
+            self.send_header("Cache-Control", "no-store")  # so only the widget's own cache can save a fetch
+            super().end_headers()
+
+        def do_GET(self):
+            path, _, query = self.path.partition("?")
+            hits[path] += 1
+            if "gate" in query:
+                gate.wait(TIMEOUT_MS / 1000)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}", hits, gate
+    finally:
+        gate.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    need(sync_playwright is not None, "the Python package playwright")
+    chromium = need_program("chromium", "chromium-browser")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=ARGS, timeout=30_000)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1000, "height": 800})
+    pg = context.new_page()
+    pg.set_default_timeout(TIMEOUT_MS)
+    pg.errors, pg.dialogs, pg.warnings = [], [], []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.on("console", lambda m: pg.warnings.append(m.text) if m.type == "warning" else None)
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def open_article(page, base: str, path: str, gate: threading.Event | None = None) -> str:
+    page.goto(base + path)
+    if gate is not None:  # release the list only once the page has been painted
+        page.wait_for_function("performance.getEntriesByName('first-contentful-paint').length > 0")
+        gate.set()
+    box = page.wait_for_selector("[data-recsys-related][data-recsys-state]", state="attached")
+    return box.get_attribute("data-recsys-state")
+
+
+def links(page) -> list[tuple[str, str]]:
+    return page.eval_on_selector_all(
+        "[data-recsys-related] a", "as => as.map(a => [a.getAttribute('href'), a.textContent])")
+
+
+def test_the_list_renders_in_order_with_titles(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/archives/1/") == "shown"  # the path's trailing slash is stripped
+    assert links(page) == [["/archives/2", "Vec<T> & co"], ["/archives/3", "/archives/3"],
+                           ["/archives/4", "Four"]]
+    markup = page.eval_on_selector("[data-recsys-related]", """box => {
+        const nav = box.firstElementChild, h2 = nav.querySelector('h2');
+        return {children: box.children.length, nav: nav.tagName,
+                labelledby: nav.getAttribute('aria-labelledby'), h2id: h2.id, heading: h2.textContent,
+                list: nav.querySelector('ol > li > a') !== null};
+    }""")
+    assert markup == {"children": 1, "nav": "NAV", "labelledby": "recsys-related-title-1",
+                      "h2id": "recsys-related-title-1", "heading": "Readers also read", "list": True}
+    assert page.errors == [] and page.warnings == []
+
+
+def test_the_current_path_is_normalized_like_the_exporter(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/archives/%31/") == "shown"  # /archives/1
+    assert [href for href, _ in links(page)] == ["/archives/2", "/archives/3", "/archives/4"]
+
+
+def test_one_fetch_per_browsing_session(page, server):
+    base, hits, _ = server
+    before = hits["/widget/related.json"]
+    assert open_article(page, base, "/archives/1/") == "shown"
+    assert open_article(page, base, "/archives/2/") == "shown"
+    assert links(page) == [["/archives/1", "One"]]
+    assert open_article(page, base, "/archives/1/") == "shown"
+    assert hits["/widget/related.json"] - before == 1  # served with no-store: sessionStorage saved the rest
+
+
+def test_hostile_data_runs_nothing_and_links_nothing_unsafe(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/archives/3/") == "shown"
+    page.wait_for_timeout(300)  # time for an image error or a script to fire, if one had been made
+    assert [tuple(link) for link in links(page)] == EXPECTED_HOSTILE
+    state = page.evaluate("""() => ({
+        pwned: window.__pwned, polluted: ({}).polluted,
+        tags: [...document.querySelectorAll('[data-recsys-related] *')].map(e => e.tagName),
+        images: document.images.length, scripts: document.scripts.length,
+        origins: [...document.querySelectorAll('[data-recsys-related] a')].every(
+            a => a.origin === location.origin),
+        handlers: [...document.querySelectorAll('[data-recsys-related] *')].some(
+            e => [...e.attributes].some(a => a.name.startsWith('on'))),
+    })""")
+    assert state == {"pwned": None, "polluted": None, "tags": ["NAV", "H2", "OL"] + ["LI", "A"] * 4,
+                     "images": 0, "scripts": 3, "origins": True, "handlers": False}
+    assert page.dialogs == [] and page.errors == []
+
+
+@pytest.mark.parametrize("path, what", [
+    ("/archives/4/", "a missing file (404)"),
+    ("/archives/5/", "invalid JSON"),
+    ("/archives/8/", "JSON that is not a related.json"),
+])
+def test_a_missing_or_broken_file_shows_nothing(page, server, path, what):
+    base, *_ = server
+    assert open_article(page, base, path) == "error", what
+    assert page.eval_on_selector("[data-recsys-related]", "box => box.childNodes.length") == 0
+    assert page.errors == []  # no uncaught error
+    assert len(page.warnings) == 1 and page.warnings[0].startswith("recsys related.js: no list shown")
+
+
+def test_no_list_for_this_page_shows_nothing(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/archives/99/") == "empty"
+    assert page.eval_on_selector("[data-recsys-related]", "box => box.childNodes.length") == 0
+    assert page.errors == [] and page.warnings == []
+
+
+def test_no_layout_shift_when_the_height_is_reserved(page, server):
+    base, _, gate = server
+    gate.clear()
+    assert open_article(page, base, "/archives/6/", gate) == "shown"
+    page.wait_for_timeout(200)  # layout-shift entries are reported after the frame
+    result = page.evaluate("""() => ({cls: window.__cls, before: window.__before,
+        below: document.getElementById('below').getBoundingClientRect().top,
+        box: document.querySelector('[data-recsys-related]').getBoundingClientRect().height,
+        content: document.querySelector('[data-recsys-related] nav').getBoundingClientRect().height})""")
+    assert len(links(page)) == 5
+    assert result["cls"] == 0
+    assert result["below"] == result["before"]["below"] and result["box"] == result["before"]["box"]
+    assert 0 < result["content"] <= result["box"]
+
+
+def test_the_shift_is_measured_without_a_reserved_height(page, server):
+    base, _, gate = server  # the control: the same list into a box of no height moves what is below it
+    gate.clear()
+    assert open_article(page, base, "/archives/7/", gate) == "shown"
+    page.wait_for_timeout(200)
+    result = page.evaluate("() => ({cls: window.__cls, before: window.__before.below, "
+                           "below: document.getElementById('below').getBoundingClientRect().top})")
+    assert result["cls"] > 0 and result["below"] > result["before"]

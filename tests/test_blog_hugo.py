@@ -1,0 +1,104 @@
+"""Hugo for real: a tiny site gets recsys's data file and partial, the real ``hugo`` binary builds it,
+and the generated posts carry the lists (in order, titles escaped, nothing for a post without one).
+
+Needs ``hugo`` (Debian: hugo); skipped without it, failed under RECSYS_REQUIRE_INTEGRATION=1.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from recsys.blog import export_blog
+
+from integration import need_program
+
+CONFIG = """\
+baseURL = "https://blog.example.org/"
+title = "Example blog"
+disableKinds = ["taxonomy", "term", "RSS", "sitemap", "robotsTXT", "404"]
+"""
+SINGLE = """\
+<!doctype html>
+<html lang="en"><head><title>{{ .Title }}</title></head>
+<body><main><h1>{{ .Title }}</h1>{{ .Content }}</main>
+{{ partial "related.html" . }}
+</body></html>
+"""
+LIST = ('<!doctype html><html><body>{{ range .Pages }}<a href="{{ .RelPermalink }}">{{ .Title }}</a>{{ end }}'
+        "</body></html>\n")
+POSTS = {"alpha": "Alpha", "beta": "Beta", "gamma": "Gamma", "delta": "Delta", "café": "Café"}
+
+DOC = {
+    "version": 1,
+    "generated": "2024-03-31T02:00:00Z",
+    "params": {"article_pattern": "hugo"},
+    "items": {
+        "/posts/alpha/": [
+            {"url": "/posts/gamma/", "title": "Gamma & <b>friends</b>", "source": "rules"},
+            {"url": "javascript:alert(1)", "title": "hostile", "source": "rules"},
+            {"url": "//evil.example/posts/x/", "source": "rules"},
+            {"url": "/posts/beta/", "source": "rules"},  # no title: the URL is shown
+            {"url": "/posts/caf%C3%A9/", "title": "Vec<T> <script>alert(1)</script>", "source": "popular"},
+        ],
+        "/posts/caf%C3%A9/": [{"url": "/posts/alpha/", "title": "Alpha", "source": "rules"}],
+        "/posts/beta/": [{"url": "https://evil.example/posts/y/", "source": "rules"}],  # nothing safe: no list
+    },
+}
+
+
+def build(tmp_path: Path) -> Path:
+    hugo = need_program("hugo")
+    site = tmp_path / "site"
+    (site / "content" / "posts").mkdir(parents=True)
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "config.toml").write_text(CONFIG)
+    (site / "layouts" / "_default" / "single.html").write_text(SINGLE)
+    (site / "layouts" / "_default" / "list.html").write_text(LIST)
+    for slug, title in POSTS.items():
+        (site / "content" / "posts" / f"{slug}.md").write_text(
+            f'---\ntitle: "{title}"\ndate: 2024-03-01\n---\nThe {title} post.\n', encoding="utf-8")
+    written = export_blog(DOC, tmp_path / "export", formats=["hugo"])
+    assert [p.name for p in written] == ["related.json", "related.html"]
+    shutil.copytree(tmp_path / "export" / "hugo", site, dirs_exist_ok=True)  # data/ and layouts/partials/
+    result = subprocess.run(
+        [hugo, "--source", str(site), "--destination", str(tmp_path / "public"),
+         "--cacheDir", str(tmp_path / "cache"), "--quiet"],
+        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "public" / "posts"
+
+
+def related(html: str) -> list[tuple[str, str]] | None:
+    nav = re.search(r'<nav class="recsys-related" aria-labelledby="recsys-related-title">\s*'
+                    r'<h2 id="recsys-related-title">Readers also read</h2>\s*<ol>(.*?)</ol>\s*</nav>', html, re.S)
+    if nav is None:
+        return None
+    return re.findall(r'<li><a href="([^"]*)">([^<]*)</a></li>', nav[1])
+
+
+def test_hugo_builds_the_lists(tmp_path):
+    public = build(tmp_path)
+    alpha = (public / "alpha" / "index.html").read_text(encoding="utf-8")
+    assert related(alpha) == [
+        ("/posts/gamma/", "Gamma &amp; friends"),
+        ("/posts/beta/", "/posts/beta/"),
+        ("/posts/caf%C3%A9/", "Vec&lt;T&gt;"),
+    ]
+    assert alpha.count("<li>") == 3 and alpha.count("<nav") == 1
+    for bad in ("javascript", "evil.example", "alert", "<script", "<b>"):
+        assert bad not in alpha
+    # a page whose path is percent-encoded finds its list (.RelPermalink is the logged form)
+    cafe = next(public.glob("caf*")) / "index.html"
+    assert related(cafe.read_text(encoding="utf-8")) == [("/posts/alpha/", "Alpha")]
+
+
+def test_hugo_renders_nothing_without_a_list(tmp_path):
+    public = build(tmp_path)
+    for slug in ("beta", "gamma", "delta"):
+        html = (public / slug / "index.html").read_text(encoding="utf-8")
+        assert f"<h1>{POSTS[slug]}</h1>" in html
+        assert "recsys-related" not in html and "Readers also read" not in html and "<ol>" not in html
