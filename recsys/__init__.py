@@ -11,12 +11,18 @@ The pipeline, one module per stage:
 - :mod:`recsys.rules`: association rules, measures, significance and pruning
 - :mod:`recsys.recommend`: rules turned into ranked per-article lists
 - :mod:`recsys.evaluation`: offline evaluation on held-out sessions, baselines, tuning
-- :mod:`recsys.export`: ``related.json`` and the blog formats
-- :mod:`recsys.simulate`: seeded synthetic openresty logs
-- :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS``
+- :mod:`recsys.export`: ``related.json``, the canonical file the blog imports
+- :mod:`recsys.titles`: article titles from the blog's feed, a news sitemap or a CSV
+- :mod:`recsys.blog`: Hugo, Hexo, WordPress, the widget and CSV, derived from ``related.json``
+- :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS`` (the nightly job)
+- :mod:`recsys.spark`: the same pipeline on Apache Spark (``--engine spark``)
+
+Around them: :mod:`recsys.cache` (parsed page views kept between runs), :mod:`recsys.simulate`
+(seeded synthetic openresty logs), :mod:`recsys.atomic` (files written whole or not at all).
 """
 
 from .accounting import Accounting
+from .blog import export_blog
 from .errors import LogFormatError, LogParseError, RecsysError
 from .evaluation import evaluate, tune
 from .export import related_json, write_related
@@ -26,6 +32,7 @@ from .itemsets import apriori, eclat
 from .recommend import audience, popularity, recommend
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
+from .titles import load_titles
 from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
 
 __version__ = "0.1.0"
@@ -45,9 +52,11 @@ __all__ = [
     "baskets",
     "eclat",
     "evaluate",
+    "export_blog",
     "detect_format",
     "is_bot",
     "iter_logs",
+    "load_titles",
     "log_files",
     "normalize_urls",
     "page_views",

@@ -180,11 +180,13 @@ class _Window:
         return self._cache[key]
 
     def rules_lists(self, p: Mapping, k: int) -> list[list[str]]:
-        sessions = self.cached(("sessions", p["gap"], p["basket"]),
+        # a visitor's basket is their whole history: the gap plays no part, so grid points share it
+        basket = ("visitor",) if p["basket"] == "visitor" else (str(p["gap"]), "session")
+        sessions = self.cached(("sessions", *basket),
                                lambda: sessionize(self.train, gap=p["gap"], basket=p["basket"]))
-        itemsets = self.cached(("itemsets", p["gap"], p["basket"], p["min_support"], p["max_len"]),
+        itemsets = self.cached(("itemsets", *basket, p["min_support"], p["max_len"]),
                                lambda: eclat(baskets(sessions), min_support=p["min_support"], max_len=p["max_len"]))
-        rules = self.cached(("rules", p["gap"], p["basket"], p["min_support"], p["max_len"], p["min_confidence"]),
+        rules = self.cached(("rules", *basket, p["min_support"], p["max_len"], p["min_confidence"]),
                             lambda: audience(association_rules(itemsets, min_threshold=p["min_confidence"]), sessions))
         recs = recommend(rules, k=k, contexts=self.contexts, popular=self.pop, rank_by=p["rank_by"],
                          min_count=p["min_count"], min_networks=p["min_networks"],
@@ -285,7 +287,9 @@ def evaluate(
     **params
         Parameters of the ``rules`` method (see :data:`DEFAULTS`): ``gap``, ``basket``,
         ``min_support``, ``max_len``, ``min_confidence``, ``rank_by``, ``min_count``,
-        ``min_networks``, ``lift_above_one``.
+        ``min_networks``, ``lift_above_one``. A rule's distinct readers never outnumber its
+        baskets, so an absolute ``min_support`` below ``min_count`` only mines itemsets that
+        :func:`recsys.recommend` then drops: it costs time and changes no list.
 
     Returns
     -------

@@ -30,9 +30,11 @@ __all__ = ["LogFormat", "PRESETS", "resolve_log_format", "unescape"]
 
 ESCAPES = ("default", "json", "none")
 
-#: Named formats. ``combined_ut`` is what the openresty setup of ``deploy/openresty`` writes by
-#: default; ``tsv`` is the format the README recommends (every value is escaped by nginx, so a tab
-#: never appears inside a field, and ``$msec`` needs no date parsing).
+#: Named formats. ``combined_ut`` is nginx's ``combined`` plus the visitor cookie, what the classic
+#: cookie setup logs; ``tsv`` is the format the README recommends (every value is escaped by nginx,
+#: so a tab never appears inside a field, and ``$msec`` needs no date parsing). The setup shipped in
+#: ``deploy/openresty`` writes the ``tsv`` layout with ``$ut_id`` (the id its script issued or read)
+#: in place of ``$cookie_UT_ID``: the same preset reads it.
 PRESETS: dict[str, tuple[str, str]] = {
     "combined_ut": (
         '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '

@@ -858,7 +858,7 @@ def _local_seconds(template: str, prefix: str = "") -> Callable[[pa.Array], pa.A
         mdays = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month, 0, 12)]
         mdays = mdays + ((month == 2) & leap)
         ok &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= mdays)
-        ok &= (hour < 24) & (minute < 60) & (second < 61)  # a leap second stays
+        ok &= (hour < 24) & (minute < 60) & (second < 60)  # Linux never logs a leap second
         # days since 1970-01-01 (Howard Hinnant's days_from_civil)
         y = year - (month <= 2)
         era = y // 400

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from .atomic import atomic_write
+from .blog import BLOG_FORMATS, export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import evaluate
@@ -31,6 +32,7 @@ from .progress import progress_bar
 from .recommend import audience, popularity, recommend
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
+from .titles import load_titles
 from .views import ARTICLE_PATTERNS, read_page_views
 
 log = logging.getLogger("recsys")
@@ -40,6 +42,7 @@ example (the nightly job, from cron):
   python -m recsys.mine /var/log/nginx/ --out /var/www/blog/static/recsys/ --quiet
   python -m recsys.mine access.log.gz --log-format combined_ut --min-support 0.002 --k 8
   python -m recsys.mine /var/log/nginx/ --config /etc/recsys.toml
+  python -m recsys.mine /var/log/nginx/ --titles /var/www/blog/public/index.xml --export hugo,widget
 """
 #: The days the logs must span for the report to hold an evaluation (one week tested after at
 #: least one week of training).
@@ -52,6 +55,16 @@ def _support(text: str) -> float | int:
         return float(text) if any(c in text for c in ".eE") else int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a fraction such as 0.002 or a count such as 3; got {text!r}") from None
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    names = list(BLOG_FORMATS) if names == ["all"] else names
+    unknown = [n for n in names if n not in BLOG_FORMATS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(unknown) or 'nothing'}: give a comma-separated list of {', '.join(BLOG_FORMATS)}, or all")
+    return tuple(dict.fromkeys(names))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,10 +122,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lift-above-one", action="store_true", help="keep only rules with lift above 1")
     g.add_argument("--popular-days", type=float, default=7, metavar="D",
                    help="fill short lists with the most read articles of the last D days (default: 7)")
+    g = p.add_argument_group("engine")
+    g.add_argument("--engine", choices=["local", "spark"], default="local",
+                   help="run on this machine (default) or on Apache Spark (pip install 'recsys[spark]')")
+    g.add_argument("--spark-master", metavar="URL",
+                   help="the Spark master: local[*] (default), yarn, spark://host:7077, k8s://... "
+                        "(under spark-submit, its --master)")
+    g.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Spark setting passed through (repeatable), e.g. spark.executor.memory=8g")
+    g.add_argument("--spark-datasets", metavar="URI",
+                   help="under Spark, write the views and sessions datasets here (s3a://..., hdfs://...) "
+                        "rather than into DIR, which executors on other machines cannot see")
     g = p.add_argument_group("output")
     g.add_argument("--out", metavar="DIR", default="out",
                    help="write the outputs into DIR (default: out/): related.json, report.json, "
                         "views, sessions, itemsets and rules as Parquet, rules.csv")
+    g.add_argument("--titles", metavar="FILE",
+                   help="article titles for the lists: the blog's RSS or Atom feed, a Google News sitemap, "
+                        "or a CSV of url,title")
+    g.add_argument("--export", type=_formats, default=(), metavar="FORMATS",
+                   help=f"also write the blog's files into DIR/blog/: a comma-separated list of "
+                        f"{', '.join(BLOG_FORMATS)}, or all")
     g.add_argument("--no-evaluate", action="store_true",
                    help=f"skip the evaluation against popularity (done when the logs span {EVALUATE_DAYS} days)")
     g.add_argument("--top", type=int, default=10, metavar="N", help="print the lists of the N most read articles (default: 10)")
@@ -137,6 +167,8 @@ def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
         if dest not in known:
             parser.error(f"--config: unknown option {key!r} in {path}; options: {', '.join(sorted(known))}")
         action = known[dest]
+        if dest == "export" and isinstance(value, list):
+            value = ",".join(map(str, value))
         if action.type is not None and not isinstance(value, list):
             try:
                 value = action.type(str(value))
@@ -165,13 +197,91 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--min-confidence must be between 0 and 1; got {args.min_confidence}")
     if args.popular_days <= 0:
         parser.error(f"--popular-days must be positive; got {args.popular_days}")
+    for item in args.spark_conf:
+        if "=" not in item:
+            parser.error(f"--spark-conf takes KEY=VALUE; got {item!r}")
     return args
 
 
 def _params(args: argparse.Namespace) -> dict:
     """The effective options, as recorded in related.json and report.json."""
-    skip = {"logs", "config", "quiet", "verbose", "out", "cache", "no_cache", "top", "no_evaluate"}
+    skip = {"logs", "config", "quiet", "verbose", "out", "cache", "no_cache", "top", "no_evaluate", "engine",
+            "spark_master", "spark_conf", "spark_datasets", "titles", "export"}
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
+
+
+def _options(args: argparse.Namespace) -> tuple[dict, dict]:
+    read_options = {"log_format": args.log_format, "nginx_conf": args.nginx_conf,
+                    "format_name": args.format_name, "cookie": args.cookie}
+    view_options = {"article_pattern": args.article_pattern, "trailing_slash": args.trailing_slash,
+                    "keep_query": tuple(args.keep_query), "visitor": args.visitor,
+                    "max_per_minute": args.max_per_minute}
+    return read_options, view_options
+
+
+def _mine_local(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
+    read_options, view_options = _options(args)
+    if args.no_cache or args.logs == ["-"]:
+        views = read_page_views(args.logs, progress=progress, read_options=read_options, **view_options)
+    else:
+        views = cached_page_views(args.logs, cache_dir=args.cache or default_cache_dir(), progress=progress,
+                                  read_options=read_options, **view_options)
+    acc = views.attrs["accounting"].check()
+    lap("read")
+    with progress_bar(total=3, desc="mining", enable=progress) as bar:
+        sessions = sessionize(views, gap=args.gap, basket=args.basket, max_items=args.max_items)
+        lap("sessions"), bar.update(1)
+        miner = eclat if args.algorithm == "eclat" else apriori
+        itemsets = miner(baskets(sessions), min_support=args.min_support, max_len=args.max_len)
+        lap("itemsets"), bar.update(1)
+        rules = audience(association_rules(itemsets, min_threshold=args.min_confidence), sessions)
+        lap("rules"), bar.update(1)
+
+    def write(out: str) -> None:
+        write_table(views.assign(visitor=pseudonymize(views["visitor"], secret)).drop(columns=["ip"]),
+                    os.path.join(out, "views.parquet"))
+        write_table(sessions.assign(visitor=pseudonymize(sessions["visitor"], secret)).drop(columns=["network"]),
+                    os.path.join(out, "sessions.parquet"))
+
+    return {
+        "acc": acc, "itemsets": itemsets, "rules": rules, "views": views, "write": write,
+        "popular": popularity(views, days=args.popular_days), "cache": views.attrs.get("cache"),
+        "visitors": int(views["visitor"].nunique()), "articles": int(views["url"].nunique()),
+        "sessions": len(sessions), "sessions_2": int((sessions["items"].map(len) >= 2).sum()),
+        "dropped_long": sessions.attrs["dropped_long"],
+    }
+
+
+def _mine_spark(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
+    from .spark import spark_pipeline, spark_session, write_dataset
+
+    if args.algorithm != "eclat":
+        log.info("the Spark engine mines with FPGrowth (the same itemsets): --algorithm is not used")
+    read_options, view_options = _options(args)
+    conf = dict(item.split("=", 1) for item in args.spark_conf)
+    spark = spark_session(args.spark_master, conf)
+    result = spark_pipeline(
+        spark, args.logs, **read_options, **view_options, gap=args.gap, basket=args.basket,
+        max_items=args.max_items, min_support=args.min_support, max_len=args.max_len,
+        min_confidence=args.min_confidence, popular_days=args.popular_days,
+    )
+    lap("read")
+    from pyspark.sql import functions as F
+
+    counts = result.views.agg(F.countDistinct("visitor").alias("v"), F.countDistinct("url").alias("a")).collect()[0]
+    multi = result.sessions.filter(F.size("items") >= 2).count()
+
+    def write(out: str) -> None:
+        where = args.spark_datasets.rstrip("/") + "/" if args.spark_datasets else os.path.join(out, "")
+        write_dataset(result.views.drop("ip"), where + "views.parquet", secret)
+        write_dataset(result.sessions.drop("network", "session_key"), where + "sessions.parquet", secret)
+
+    return {
+        "acc": result.accounting, "itemsets": result.itemsets, "rules": result.rules, "views": None, "write": write,
+        "popular": result.popular, "cache": None, "visitors": int(counts["v"]), "articles": int(counts["a"]),
+        "spark": {"master": spark.sparkContext.master, "version": spark.version},
+        "sessions": result.n_baskets, "sessions_2": int(multi), "dropped_long": result.dropped_long,
+    }
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -186,62 +296,52 @@ def run(args: argparse.Namespace) -> dict:
         tick[0] = now
 
     progress = False if args.quiet else None
-    cache_dir = args.cache or default_cache_dir()
-    read_options = {"log_format": args.log_format, "nginx_conf": args.nginx_conf,
-                    "format_name": args.format_name, "cookie": args.cookie}
-    view_options = {"article_pattern": args.article_pattern, "trailing_slash": args.trailing_slash,
-                    "keep_query": tuple(args.keep_query), "visitor": args.visitor,
-                    "max_per_minute": args.max_per_minute}
-    if args.no_cache or args.logs == ["-"]:
-        views = read_page_views(args.logs, progress=progress, read_options=read_options, **view_options)
+    titles = None
+    if args.titles:  # before the long part: a wrong file fails at once
+        titles = load_titles(args.titles, article_pattern=args.article_pattern, trailing_slash=args.trailing_slash)
+        log.info("%d titles from %s", len(titles), args.titles)
+    secret = salt(args.cache or default_cache_dir())
+    mined = (_mine_spark if args.engine == "spark" else _mine_local)(args, lap, progress, secret)
+    acc, itemsets, rules, pop = mined["acc"], mined["itemsets"], mined["rules"], mined["popular"]
+    recs = recommend(rules, k=args.k, min_count=args.min_count, min_networks=args.min_networks or None,
+                     lift_above_one=args.lift_above_one, rank_by=args.rank_by, popular=pop)
+    lap("recommend")
+    if mined["views"] is None:
+        evaluation, why = None, "the Spark engine does not evaluate: run recsys.evaluate on a sample of the views"
     else:
-        views = cached_page_views(args.logs, cache_dir=cache_dir, progress=progress,
-                                  read_options=read_options, **view_options)
-    acc = views.attrs["accounting"].check()
-    lap("read")
-    with progress_bar(total=5, desc="mining", enable=progress) as bar:
-        sessions = sessionize(views, gap=args.gap, basket=args.basket, max_items=args.max_items)
-        lap("sessions"), bar.update(1)
-        miner = eclat if args.algorithm == "eclat" else apriori
-        itemsets = miner(baskets(sessions), min_support=args.min_support, max_len=args.max_len)
-        lap("itemsets"), bar.update(1)
-        rules = audience(association_rules(itemsets, min_threshold=args.min_confidence), sessions)
-        lap("rules"), bar.update(1)
-        pop = popularity(views, days=args.popular_days)
-        recs = recommend(rules, k=args.k, min_count=args.min_count, min_networks=args.min_networks or None,
-                         lift_above_one=args.lift_above_one, rank_by=args.rank_by, popular=pop)
-        lap("recommend"), bar.update(1)
-        evaluation, why = _evaluation(views, args, progress)
-        lap("evaluate"), bar.update(1)
+        evaluation, why = _evaluation(mined["views"], args, progress)
+    lap("evaluate")
     params = _params(args)
-    document = related_json(recs, article_pattern=args.article_pattern, params=params)
-    secret = salt(cache_dir)
+    document = related_json(recs, article_pattern=args.article_pattern, titles=titles, params=params)
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)
-    write_table(views.assign(visitor=pseudonymize(views["visitor"], secret)).drop(columns=["ip"]), out("views.parquet"))
-    write_table(sessions.assign(visitor=pseudonymize(sessions["visitor"], secret)).drop(columns=["network"]),
-                out("sessions.parquet"))
+    mined["write"](args.out)
     write_table(itemsets, out("itemsets.parquet"))
     write_table(rules, out("rules.parquet"))
     write_table(rules, out("rules.csv"))
     write_related(out("related.json"), document)
+    if args.export:
+        export_blog(document, out("blog"), formats=args.export, article_pattern=args.article_pattern)
     lap("write")
     counts = {
-        "lines": acc.lines, "views": acc.views, "visitors": int(views["visitor"].nunique()),
-        "articles": int(views["url"].nunique()), "sessions": len(sessions),
-        "sessions_with_2_or_more": int((sessions["items"].map(len) >= 2).sum()),
-        "baskets_dropped_long": sessions.attrs["dropped_long"], "itemsets": len(itemsets), "rules": len(rules),
+        "lines": acc.lines, "views": acc.views, "visitors": mined["visitors"], "articles": mined["articles"],
+        "sessions": mined["sessions"], "sessions_with_2_or_more": mined["sessions_2"],
+        "baskets_dropped_long": mined["dropped_long"], "itemsets": len(itemsets), "rules": len(rules),
         "articles_with_lists": len(document["items"]),
         "articles_with_rules": int(recs.loc[recs["source"] == "rules", "item"].nunique()),
         "recommendations_from_rules": int((recs["source"] == "rules").sum()),
         "recommendations_popular": int((recs["source"] == "popular").sum()),
     }
+    for name in ("sessions", "itemsets", "rules"):
+        timings.setdefault(name, 0.0)
     timings["total"] = round(time.perf_counter() - started, 3)
     report = {
-        "version": 1, "generated": document["generated"], "params": params, "counts": counts,
-        "timings": timings, "accounting": _redacted(acc.to_dict()), "cache": views.attrs.get("cache"),
+        "version": 1, "generated": document["generated"], "engine": args.engine, "params": params,
+        "counts": counts, "timings": timings, "accounting": _redacted(acc.to_dict()), "cache": mined["cache"],
         "evaluation": evaluation, "evaluation_skipped": why,
     }
+    if "spark" in mined:
+        report["spark"] = mined["spark"]
     with atomic_write(out("report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, default=str)
         f.write("\n")
@@ -280,7 +380,9 @@ def _print_summary(result: dict, top: int) -> None:
     print(f"\n{c['visitors']:,} visitors read {c['articles']:,} articles in {c['sessions']:,} baskets "
           f"({c['sessions_with_2_or_more']:,} with two or more articles); {c['itemsets']:,} itemsets, "
           f"{c['rules']:,} rules; lists for {c['articles_with_lists']:,} articles "
-          f"({c['articles_with_rules']:,} from rules, the rest filled with popular ones)")
+          f"({c['articles_with_rules']:,} with recommendations from rules; "
+          f"{(recs['source'] == 'rules').mean() if len(recs) else 0:.0%} of the entries are from rules, "
+          f"the rest are popular articles filling short lists)")
     for row in report["evaluation"] or []:
         print(f"  {row['method']:>8}: HR@{row['k']} {row['hr']:.3f}  MRR@{row['k']} {row['mrr']:.3f}  "
               f"coverage {row['coverage']:.0%}  ({row['cases']:,} test cases)")

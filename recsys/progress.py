@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from typing import Iterator
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 __all__ = ["progress_bar"]
 

@@ -91,20 +91,7 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
             j = first[w] = len(distinct)
             distinct.append(w)
         set_id[i] = j
-    items = pd.Index(sorted({x for w in distinct for x in w}))
-    rows_s = np.repeat(np.arange(len(sessions)), sessions["items"].map(len).to_numpy())
-    cols_s = items.get_indexer([x for b in sessions["items"] for x in b])
-    ok = cols_s >= 0
-    X = sp.csr_matrix((np.ones(ok.sum(), np.int32), (rows_s[ok], cols_s[ok])), shape=(len(sessions), len(items)))
-    X.sum_duplicates()
-    X.data[:] = 1
-    rows_z = np.repeat(np.arange(len(distinct)), [len(w) for w in distinct])
-    cols_z = items.get_indexer([x for w in distinct for x in w])
-    Z = sp.csr_matrix((np.ones(len(rows_z), np.int32), (rows_z, cols_z)), shape=(len(distinct), len(items)))
-    hits = (X @ Z.T).tocoo()  # items of each itemset held by each session
-    sizes = np.array([len(w) for w in distinct])
-    full = hits.data == sizes[hits.col]
-    session, itemset = hits.row[full], hits.col[full]
+    session, itemset = holders(distinct, sessions["items"])
 
     def distinct_count(labels: pd.Series) -> np.ndarray:
         codes = pd.factorize(labels)[0].astype(np.int64)[session]
@@ -118,6 +105,31 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     out["visitors"] = visitors[set_id].astype(np.int64)
     out["networks"] = networks[set_id].astype(np.int64)
     return out
+
+
+def holders(itemsets: list[frozenset], baskets: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Which basket holds which itemset: the pairs ``(basket position, itemset position)``.
+
+    One sparse product: the items of each itemset a basket has, kept where that is all of them.
+
+    >>> holders([frozenset("ab"), frozenset("c")], pd.Series([{"a", "b", "c"}, {"a"}, {"c"}]))
+    (array([0, 0, 2]), array([0, 1, 1]))
+    """
+    items = pd.Index(sorted({x for w in itemsets for x in w}))
+    rows_s = np.repeat(np.arange(len(baskets)), baskets.map(len).to_numpy())
+    cols_s = items.get_indexer([x for b in baskets for x in b])
+    ok = cols_s >= 0
+    X = sp.csr_matrix((np.ones(ok.sum(), np.int32), (rows_s[ok], cols_s[ok])), shape=(len(baskets), len(items)))
+    X.sum_duplicates()
+    X.data[:] = 1
+    rows_z = np.repeat(np.arange(len(itemsets)), [len(w) for w in itemsets])
+    cols_z = items.get_indexer([x for w in itemsets for x in w])
+    Z = sp.csr_matrix((np.ones(len(rows_z), np.int32), (rows_z, cols_z)), shape=(len(itemsets), len(items)))
+    hits = (X @ Z.T).tocoo()  # items of each itemset held by each basket
+    sizes = np.array([len(w) for w in itemsets], dtype=np.int64)
+    full = hits.data == sizes[hits.col]
+    order = np.lexsort((hits.col[full], hits.row[full]))
+    return hits.row[full][order].astype(np.int64), hits.col[full][order].astype(np.int64)
 
 
 def _usable(rules: pd.DataFrame, min_count: int, min_networks: int | None, lift_above_one: bool, rank_by: str) -> pd.DataFrame:

@@ -100,9 +100,9 @@ def sessionize(
     gap = _check(views, gap, basket, max_items)
     v = views[["ts", "visitor", "url"] + (["ip"] if "ip" in views.columns else [])].dropna(subset=["ts", "visitor", "url"])
     visitor_codes, visitor_names = pd.factorize(v["visitor"], sort=False)
-    url_codes, url_names = pd.factorize(v["url"], sort=False)
+    url_codes, url_names = pd.factorize(v["url"], sort=True)  # views at the same time: by URL
     ts = v["ts"].dt.as_unit("ms").array.asi8 if len(v) else np.zeros(0, np.int64)
-    order = np.lexsort((url_codes, ts, visitor_codes))  # ties in time: a stable, repeatable order
+    order = np.lexsort((url_codes, ts, visitor_codes))  # ties in time: by URL, as any engine can do
     vis, t, url = visitor_codes[order], ts[order], url_codes[order]
     new = np.ones(len(vis), bool)
     if len(vis):
@@ -132,7 +132,9 @@ def sessionize(
     sizes = out["items"].map(len).to_numpy() if len(out) else np.zeros(0, int)
     long = sizes > max_items if max_items is not None else np.zeros(len(out), bool)
     dropped, dropped_views = int(long.sum()), int(out["n_views"][long].sum())
-    out = out[~long].sort_values(["start", "visitor"], kind="stable").reset_index(drop=True)
+    out = out[~long]
+    order = np.lexsort((out["visitor"].astype(str).to_numpy(), out["start"].to_numpy()))  # as any engine can
+    out = out.iloc[order].reset_index(drop=True)
     out.insert(0, "session", np.arange(len(out), dtype=np.int64))
     out.attrs = {
         "gap": str(gap), "basket": basket, "max_items": max_items,

@@ -1,7 +1,8 @@
 """Integration tests use real components (nginx with Lua, Chromium, Hugo, Spark).
 
 Where one is missing, the test is skipped, unless RECSYS_REQUIRE_INTEGRATION=1 (set by .ci/run):
-then it fails, so CI never passes by skipping.
+then it fails, so CI never passes by skipping. ``tests/`` is not a package: import this module as
+``from integration import need, need_program``.
 """
 
 from __future__ import annotations

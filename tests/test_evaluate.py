@@ -95,10 +95,16 @@ def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
             "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"]}
     t = tune(sample_views, grid=grid, progress=False)
     assert (t.method == "rules").sum() == 32 and set(t.method) == {"rules", "popular", "cooccurrence", "sequential"}
-    # the test sessions, then training sessions once per (gap, basket), the baselines sharing the
-    # default (30min, session); itemsets once per (gap, basket, support)
-    assert calls["sessionize"] == 1 + 4
-    assert calls["eclat"] == 8
+    # the test sessions, then training sessions once per gap for session baskets and once for
+    # visitor baskets (the gap plays no part there), the baselines sharing the default (30min,
+    # session); itemsets once per such basket kind and support
+    assert calls["sessionize"] == 1 + 3
+    assert calls["eclat"] == 6
+    visitor = t[(t.method == "rules") & (t.basket == "visitor")]
+    metrics = ["hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity"]
+    by_gap = [g.drop(columns="gap").reset_index(drop=True) for _, g in visitor.groupby("gap")]
+    pd.testing.assert_frame_equal(by_gap[0], by_gap[1])
+    assert by_gap[0][metrics].notna().all().all()
     assert t[t.method == "rules"][["min_support", "gap", "basket", "rank_by", "min_confidence"]].drop_duplicates().shape[0] == 32
 
 

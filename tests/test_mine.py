@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import recsys
 import recsys.mine as mine
 from recsys.mine import build_parser, main
 
@@ -17,7 +18,7 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 def run(tmp_path, *args, logs=(SAMPLE,)):
-    code = main([*map(str, logs), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet", *args])
+    code = main([*map(str, logs), "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache"), "--quiet", *map(str, args)])
     return code, tmp_path / "out"
 
 
@@ -95,6 +96,39 @@ def test_a_rerun_reads_from_the_cache_and_gives_the_same_outputs(tmp_path):
     assert json.loads((cold / "related.json").read_text())["items"] == first["items"]
 
 
+def test_titles_and_blog_exports(tmp_path):
+    code, out = run(tmp_path, "--no-evaluate", "--titles", SAMPLE / "feed.xml", "--export", "hugo,csv")
+    assert code == 0
+    titles = recsys.load_titles(SAMPLE / "feed.xml")
+    doc = json.loads((out / "related.json").read_text())
+    entries = [e for es in doc["items"].values() for e in es]
+    assert any("title" in e for e in entries)
+    assert all(e["title"] == titles[e["url"]] for e in entries if "title" in e)
+    assert all("title" in e for e in entries if e["url"] in titles)
+    assert sorted(str(p.relative_to(out / "blog")) for p in (out / "blog").rglob("*") if p.is_file()) == [
+        "hugo/data/related.json", "hugo/layouts/partials/related.html", "related.csv"]
+    hugo = json.loads((out / "blog" / "hugo" / "data" / "related.json").read_text())
+    assert hugo["items"] == {a: [{k: e[k] for k in ("url", "title") if k in e} for e in es]
+                             for a, es in doc["items"].items()}
+    assert "titles" not in doc["params"] and "export" not in doc["params"]
+
+
+def test_export_all_from_a_config_list(tmp_path):
+    conf = tmp_path / "recsys.toml"
+    conf.write_text('export = ["widget", "wordpress"]\n')
+    code, out = run(tmp_path, "--no-evaluate", "--config", str(conf))
+    assert code == 0 and sorted(p.name for p in (out / "blog").iterdir()) == ["widget", "wordpress"]
+    code, out = run(tmp_path, "--no-evaluate", "--export", "all")
+    assert sorted(p.name for p in (out / "blog").iterdir()) == ["hexo", "hugo", "related.csv", "widget", "wordpress"]
+
+
+def test_a_wrong_titles_file_fails_before_mining(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(mine, "_mine_local", lambda *a: pytest.fail("mined before reading the titles"))
+    assert run(tmp_path, "--titles", SAMPLE / "access.log")[0] == 1
+    err = capsys.readouterr().err
+    assert err.startswith("recsys: error: ") and "access.log" in err and "url,title" in err
+
+
 def test_config_file_and_the_command_line_wins(tmp_path):
     conf = tmp_path / "recsys.toml"
     conf.write_text(f'logs = ["{SAMPLE}"]\nk = 3\nmin-support = 0.002\ngap = "20min"\n')
@@ -135,6 +169,7 @@ def test_a_data_error_is_one_line_on_stderr_and_exit_1(tmp_path, capsys):
     (["x", "--min-confidence", "2"], "--min-confidence must be between 0 and 1"),
     (["x", "--k", "0"], "--k must be at least 1"),
     (["x", "--rank-by", "beauty"], "invalid choice: 'beauty'"),
+    (["x", "--export", "hugo,jekyll"], "jekyll: give a comma-separated list of hugo, hexo, wordpress, widget, csv"),
 ])
 def test_usage_errors_exit_2(args, message, capsys):
     with pytest.raises(SystemExit) as e:

@@ -1,0 +1,171 @@
+"""The Spark engine gives what the local engine gives: real Spark, in local mode."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from integration import need
+
+import recsys
+from recsys.mine import main
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+
+
+def java_ok() -> bool:
+    java = shutil.which("java")
+    if not java:
+        return False
+    done = subprocess.run([java, "-version"], capture_output=True, text=True)
+    version = (done.stderr or done.stdout).split('"')[1] if '"' in (done.stderr or done.stdout) else "0"
+    return done.returncode == 0 and int(version.split(".")[0]) >= 17
+
+
+@pytest.fixture(scope="module")
+def spark():
+    try:
+        import pyspark  # noqa: F401
+        have_spark = True
+    except ImportError:
+        have_spark = False
+    need(have_spark, "PySpark (pip install 'recsys[spark]')")
+    need(java_ok(), "Java 17 or newer")
+    from recsys.spark import spark_session
+
+    session = spark_session("local[2]", {"spark.sql.shuffle.partitions": "2"})
+    yield session
+    session.stop()
+
+
+def local_pipeline(paths, **options):
+    views = recsys.read_page_views(paths, read_options={k: options[k] for k in ("log_format",) if k in options})
+    sessions = recsys.sessionize(views)
+    itemsets = recsys.eclat(recsys.baskets(sessions), min_support=3, max_len=3)
+    rules = recsys.audience(recsys.association_rules(itemsets, min_threshold=0.05), sessions)
+    return views, sessions, itemsets, rules, recsys.popularity(views)
+
+
+def assert_same(result, local):
+    views, sessions, itemsets, rules, popular = local
+    acc, sacc = views.attrs["accounting"], result.accounting
+    assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
+    # sessions: the same, row for row (ids, visitors, times, items, views, networks)
+    s = result.sessions.toPandas().sort_values("session").reset_index(drop=True)
+    cols = ["session", "visitor", "items", "n_views", "views", "network"]
+    as_rows = lambda df: [tuple(tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else v for v in row)
+                          for row in df[cols].astype(object).itertuples(index=False)]
+    assert as_rows(s) == as_rows(sessions)
+    assert (pd.to_datetime(s.start, utc=True).to_numpy() == sessions.start.to_numpy()).all()
+    # itemsets and counts
+    assert dict(zip(result.itemsets.itemsets, result.itemsets["count"])) == dict(zip(itemsets.itemsets, itemsets["count"]))
+    # rules: the same set, every measure within float rounding
+    a = rules.set_index([rules.antecedents, rules.consequents])
+    b = result.rules.set_index([result.rules.antecedents, result.rules.consequents])
+    assert set(a.index) == set(b.index) and len(a) > 100
+    b = b.loc[a.index]
+    for col in [c for c in a.columns if c not in ("antecedents", "consequents")]:
+        np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=1e-9, err_msg=col)
+    assert result.popular.equals(popular)
+    # hence the same lists
+    ours = recsys.recommend(result.rules, popular=result.popular)
+    pd.testing.assert_frame_equal(ours, recsys.recommend(rules, popular=popular))
+
+
+def test_the_sample_gives_the_same_everything(spark):
+    from recsys.spark import spark_pipeline
+
+    result = spark_pipeline(spark, [SAMPLE], min_support=3, max_len=3, min_confidence=0.05)
+    assert_same(result, local_pipeline([SAMPLE]))
+
+
+@pytest.mark.parametrize("fmt", ["tsv", "json"])
+def test_generated_logs_in_other_formats(spark, tmp_path, fmt):
+    from recsys.simulate import simulate
+    from recsys.spark import spark_pipeline
+
+    simulate(tmp_path, visitors=600, days=6, seed=5, log_format=fmt)
+    result = spark_pipeline(spark, [tmp_path], log_format=fmt, min_support=3, max_len=3, min_confidence=0.05)
+    assert_same(result, local_pipeline([tmp_path], log_format=fmt))
+
+
+def test_the_command_writes_the_same_files(spark, tmp_path):
+    common = [str(SAMPLE), "--quiet", "--cache", str(tmp_path / "cache"), "--no-evaluate"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    assert main([*common, "--out", str(tmp_path / "spark"), "--engine", "spark", "--spark-master", "local[2]",
+                 "--spark-conf", "spark.sql.shuffle.partitions=2"]) == 0
+    local = json.loads((tmp_path / "local" / "related.json").read_text())
+    spark_doc = json.loads((tmp_path / "spark" / "related.json").read_text())
+    assert spark_doc["items"] == local["items"] and spark_doc["params"] == local["params"]
+    names = lambda d: sorted(p.name for p in (tmp_path / d).iterdir() if not p.name.startswith("."))
+    assert names("spark") == names("local")
+    for name in ("itemsets.parquet", "rules.parquet", "sessions.parquet", "views.parquet"):
+        a, b = pd.read_parquet(tmp_path / "local" / name), pd.read_parquet(tmp_path / "spark" / name)
+        assert a.shape == b.shape and sorted(a.columns) == sorted(b.columns), name
+    v_local = pd.read_parquet(tmp_path / "local" / "views.parquet")
+    v_spark = pd.read_parquet(tmp_path / "spark" / "views.parquet")
+    assert set(v_spark.visitor) == set(v_local.visitor)  # the same salted hashes
+    report = json.loads((tmp_path / "spark" / "report.json").read_text())
+    assert report["engine"] == "spark" and report["counts"]["views"] == 6150
+
+
+def test_spark_submit_runs_the_command(spark, tmp_path):
+    """As on a cluster: spark-submit gives the master and settings; datasets go to a URI."""
+    import os
+    import sys
+
+    import pyspark
+
+    logs = SAMPLE / "access.log.1"
+    common = [str(logs), "--quiet", "--no-cache", "--no-evaluate", "--titles", str(SAMPLE / "feed.xml"),
+              "--export", "hugo"]
+    assert main([*common, "--out", str(tmp_path / "local")]) == 0
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [str(submit), "--master", "local[2]", "--conf", "spark.sql.shuffle.partitions=2",
+         str(ROOT / "deploy" / "spark" / "submit.py"), "--engine", "spark", *common, "--out", str(tmp_path / "spark"),
+         "--spark-datasets", f"file://{tmp_path / 'datasets'}"],
+        capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    read = lambda d, name: json.loads((tmp_path / d / name).read_text())
+    assert read("spark", "related.json")["items"] == read("local", "related.json")["items"]
+    assert read("spark", "blog/hugo/data/related.json")["items"] == read("local", "blog/hugo/data/related.json")["items"]
+    assert any("title" in e for es in read("spark", "related.json")["items"].values() for e in es)
+    assert not (tmp_path / "spark" / "views.parquet").exists()
+    assert (tmp_path / "datasets" / "views.parquet" / "_SUCCESS").exists()
+    assert len(pd.read_parquet(tmp_path / "datasets" / "sessions.parquet")) == len(
+        pd.read_parquet(tmp_path / "local" / "sessions.parquet"))
+    assert read("spark", "report.json")["spark"]["master"] == "local[2]"  # spark-submit's: none given to recsys
+
+
+def test_java_regex_is_the_same_pattern():
+    from recsys.spark import java_regex
+
+    fmt = recsys.LogFormat.preset("combined_ut")
+    import re
+
+    assert re.compile(java_regex(fmt)).groups == len(fmt.groups)
+    assert "(?P<" not in java_regex(fmt)
+
+
+@pytest.mark.parametrize("mode, values", [
+    ("default", [r"caf\xC3\xA9 \x22x\x22", "100% a+b", r"bad \xFF\xFE byte", r"\xC3 cut", r"\x5Cx41", "plain",
+                 r"trail\x", r"\xE2\x82\xAC euro %41", r"\xF0\x9F\x98\x80 emoji", None]),
+    ("json", [r'say \"hi\"\u0009', r"a\\nb", r"\\\"", r"x\/y % +", r"\u001f\n\r\t\b\f", r"\u00e9 \u00FF \u0080"]),
+])
+def test_unescaping_in_spark_is_the_local_unescape(spark, mode, values):
+    """Spark unescapes without Python workers; the answers must be the local engine's."""
+    from pyspark.sql import functions as F
+
+    from recsys.formats import unescape
+    from recsys.spark import unescape_column
+
+    df = spark.createDataFrame([(v,) for v in values], "v string").select("v", unescape_column(F.col("v"), mode).alias("u"))
+    got = {r.v: r.u for r in df.collect()}
+    assert got == {v: None if v is None else unescape(v, mode) for v in values}
