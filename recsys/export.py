@@ -78,7 +78,7 @@ def related_json(
     recommendations: pd.DataFrame,
     *,
     article_pattern: str = "openresty",
-    titles: Mapping[str, str] | None = None,
+    titles: pd.Series | Mapping[str, str] | None = None,
     params: Mapping[str, object] | None = None,
     generated: datetime | None = None,
 ) -> dict:
@@ -97,6 +97,7 @@ def related_json(
     '2024-03-31T00:00:00Z'
     """
     pattern = article_regex(article_pattern)
+    titles = dict(titles.items()) if titles is not None else {}  # a Series (recsys.load_titles) or a mapping
     items: dict[str, list[dict]] = {}
     dropped = 0
     ordered = recommendations.sort_values(["item", "rank"], kind="stable")
@@ -107,7 +108,7 @@ def related_json(
             dropped += 1
             continue
         entry = {"url": url}
-        if titles and url in titles:
+        if url in titles:
             entry["title"] = plain_text(titles[url])
         entry.update(score=_number(score), confidence=_number(conf), lift=_number(lift),
                      count=_number(count), source=source)

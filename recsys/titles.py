@@ -19,6 +19,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from urllib.parse import urlsplit
 
+import pandas as pd
+
 from .errors import RecsysError
 from .views import ARTICLE_PATTERNS, normalize_urls
 
@@ -149,7 +151,7 @@ def load_titles(
     article_pattern: str = "openresty",
     trailing_slash: str | None = None,
     site: str | None = None,
-) -> dict[str, str]:
+) -> pd.Series:
     """The titles of a blog's articles, by path, from its feed, a news sitemap or a CSV.
 
     The file's kind is found from its content (gzip is read too):
@@ -179,10 +181,15 @@ def load_titles(
     site : str, optional
         The blog's host (``blog.example.org``) or URL.
 
+    Returns
+    -------
+    pandas.Series
+        The titles (``title``), indexed by the article's path (``url``), in the file's order.
+
     >>> import pathlib, tempfile
     >>> f = pathlib.Path(tempfile.mkdtemp()) / "titles.csv"
     >>> _ = f.write_text("url,title\\nhttps://blog.example.org/archives/2/,Two &amp; <b>three</b>\\n")
-    >>> load_titles(f)
+    >>> load_titles(f).to_dict()
     {'/archives/2': 'Two & three'}
     """
     name = os.fspath(path)
@@ -214,7 +221,7 @@ def load_titles(
     titles = _titles_by_path(pairs, site or own, slash)
     if not titles:
         raise RecsysError(f"no titles found in {name}: it lists no same-site links with titles")
-    return titles
+    return pd.Series(titles, name="title").rename_axis("url")
 
 
 def _host(url: str | None) -> str | None:

@@ -248,16 +248,18 @@ def test_an_interrupted_export_leaves_no_half_file(tmp_path, monkeypatch):
 
 # titles ------------------------------------------------------------------------------------------
 def test_titles_from_rss(caplog):
-    assert load_titles(DATA / "feed.rss") == {
+    assert load_titles(DATA / "feed.rss").to_dict() == {
         "/archives/12": "Tuning nginx & friends",
         "/archives/13": "Why Vec<T> grows",
         "/archives/15": "Safe title",
     }
     assert "left 2 titles out: links to another site than blog.example.org" in caplog.text
+    titles = load_titles(DATA / "feed.rss")
+    assert (titles.name, titles.index.name, titles.index.is_unique) == ("title", "url", True)
 
 
 def test_titles_from_atom_with_the_hugo_slash_form():
-    assert load_titles(DATA / "feed.atom", article_pattern="hugo") == {
+    assert load_titles(DATA / "feed.atom", article_pattern="hugo").to_dict() == {
         "/posts/atom-one/": "Atom one & only",  # type="html": markup removed, entities decoded
         "/posts/a-lt-b/": "a < b &amp; c",  # type="text": already plain text
         "/posts/caf%C3%A9/": "XHTML title",  # type="xhtml"; the alternate link, not the replies one
@@ -266,14 +268,14 @@ def test_titles_from_atom_with_the_hugo_slash_form():
 
 
 def test_titles_from_csv():
-    assert load_titles(DATA / "titles.csv") == {"/archives/20": "Quoted, with a comma",
+    assert load_titles(DATA / "titles.csv").to_dict() == {"/archives/20": "Quoted, with a comma",
                                                 "/archives/21": "Twenty-one & more"}
 
 
 def test_titles_from_a_csv_without_header(tmp_path):
     f = tmp_path / "t.csv"
     f.write_text("/archives/1,One\nhttps://blog.example.org/archives/2,Two\n")
-    assert load_titles(f) == {"/archives/1": "One", "/archives/2": "Two"}
+    assert load_titles(f).to_dict() == {"/archives/1": "One", "/archives/2": "Two"}
 
 
 def test_titles_from_rss_1(tmp_path):
@@ -284,18 +286,18 @@ def test_titles_from_rss_1(tmp_path):
         "<title>Blog</title><link>https://blog.example.org/</link></channel>"
         '<item rdf:about="https://blog.example.org/archives/3"><title>Three</title>'
         "<link>https://blog.example.org/archives/3</link></item></rdf:RDF>")
-    assert load_titles(f) == {"/archives/3": "Three"}
+    assert load_titles(f).to_dict() == {"/archives/3": "Three"}
 
 
 def test_titles_from_a_news_sitemap_gzipped(tmp_path):
     f = tmp_path / "sitemap-news.xml.gz"
     f.write_bytes(gzip.compress((DATA / "sitemap-news.xml").read_bytes()))
-    assert load_titles(f, article_pattern="wordpress") == {"/2024/03/31/news-one/": "News one"}
+    assert load_titles(f, article_pattern="wordpress").to_dict() == {"/2024/03/31/news-one/": "News one"}
 
 
 def test_titles_of_another_site_are_left_out(tmp_path):
-    assert load_titles(DATA / "feed.rss", site="other.example") == {"/archives/14": "Elsewhere"}
-    assert load_titles(DATA / "feed.rss", site="https://other.example:8443/") == {"/archives/14": "Elsewhere"}
+    assert load_titles(DATA / "feed.rss", site="other.example").to_dict() == {"/archives/14": "Elsewhere"}
+    assert load_titles(DATA / "feed.rss", site="https://other.example:8443/").to_dict() == {"/archives/14": "Elsewhere"}
 
 
 @pytest.mark.parametrize("name, content, message", [
