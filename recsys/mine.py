@@ -39,7 +39,7 @@ log = logging.getLogger("recsys")
 
 EXAMPLE = """\
 example (the nightly job, from cron):
-  python -m recsys.mine /var/log/nginx/ --out /var/www/blog/static/recsys/ --quiet
+  python -m recsys.mine /var/log/nginx/ --out /srv/recsys/out/ --quiet   # then publish out/related.json
   python -m recsys.mine access.log.gz --log-format combined_ut --min-support 0.002 --k 8
   python -m recsys.mine /var/log/nginx/ --config /etc/recsys.toml
   python -m recsys.mine /var/log/nginx/ --titles /var/www/blog/public/index.xml --export hugo,widget
@@ -348,7 +348,9 @@ def run(args: argparse.Namespace) -> dict:
     return {"report": report, "acc": acc, "recs": recs, "pop": pop, "itemsets": itemsets}
 
 
-_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|\b[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}\b")
+# IPv4, and IPv6 written in full (8 groups) or with "::"; not a time such as 2024:10:15:32
+_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|(?<![0-9A-Fa-f:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
+                      r"|[0-9A-Fa-f:]*::[0-9A-Fa-f:]*(?:\d{1,3}(?:\.\d{1,3}){3})?)(?![0-9A-Fa-f:.])")
 _ID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 

@@ -57,6 +57,12 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
         text = (out / name).read_text()
         assert not UUID.search(text), name
         assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", text), name
+    # the examples of malformed lines lose their addresses (IPv6 too), not their times
+    examples = [e["text"] for e in json.loads((out / "report.json").read_text())["accounting"]["examples"]]
+    assert examples and all(e.startswith("<address> - - [") for e in examples)
+    assert all(re.search(r"\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]", e) for e in examples)
+    assert mine._ADDRESS.sub("<address>", "::ffff:10.0.0.1 and [2001:db8::2]:443 at 2024:10:15:32") == (
+        "<address> and [<address>]:443 at 2024:10:15:32")
     assert "ip" not in pd.read_parquet(out / "views.parquet").columns
     assert "network" not in pd.read_parquet(out / "sessions.parquet").columns
     # the salt is the installation's: the same visitor gets the same id on the next run
