@@ -32,6 +32,7 @@ bench: $(INSTALLED)  ## run the benchmarks (minutes) and print their tables
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_mining.py
 	$(BIN)/python benchmarks/bench_quality.py
+	$(BIN)/python benchmarks/bench_spark.py
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) out/ .pytest_cache .hypothesis
