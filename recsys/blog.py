@@ -52,7 +52,6 @@ from .atomic import atomic_write
 from .errors import RecsysError
 from .export import RELATED_VERSION, article_regex, json_text, safe_url
 from .titles import plain_text
-from .views import ARTICLE_PATTERNS
 
 __all__ = [
     "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
@@ -72,11 +71,8 @@ def _pattern(document: Mapping, article_pattern: str | None) -> re.Pattern:
         article_pattern = article_pattern if isinstance(article_pattern, str) else "openresty"
     try:
         return article_regex(article_pattern)
-    except re.error as e:
-        raise RecsysError(
-            f"article_pattern must be one of {', '.join(ARTICLE_PATTERNS)} or a regular expression; "
-            f"{article_pattern!r} is neither ({e})"
-        ) from None
+    except ValueError as e:
+        raise RecsysError(str(e)) from None
 
 
 def _checked(document: Mapping, article_pattern: str | None) -> dict[str, list[dict]]:
@@ -128,9 +124,13 @@ def blog_data(document: Mapping, *, article_pattern: str | None = None) -> dict:
     >>> blog_data(doc)["items"]
     {'/archives/1': [{'url': '/archives/2', 'title': 'Two'}]}
     """
+    return _data(document, _checked(document, article_pattern))
+
+
+def _data(document: Mapping, checked: dict[str, list[dict]]) -> dict:
     items = {
         article: [{"url": e["url"], **({"title": e["title"]} if e["title"] else {})} for e in entries]
-        for article, entries in _checked(document, article_pattern).items()
+        for article, entries in checked.items()
     }
     generated = document.get("generated")
     return {"version": RELATED_VERSION, "generated": generated if isinstance(generated, str) else None,
@@ -159,10 +159,14 @@ def related_csv(document: Mapping, *, article_pattern: str | None = None) -> str
     article,rank,url,title,score,confidence,lift,count,source
     /archives/1,1,/archives/2,'=cmd(),0.5,0.5,2.0,4,rules
     """
+    return _csv(_checked(document, article_pattern))
+
+
+def _csv(checked: dict[str, list[dict]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for article, entries in _checked(document, article_pattern).items():
+    for article, entries in checked.items():
         for rank, e in enumerate(entries, 1):
             source = e.get("source") if e.get("source") in ("rules", "popular") else ""
             measures = [_csv_number(e.get(k)) for k in ("score", "confidence", "lift", "count")]
@@ -214,8 +218,8 @@ def export_blog(
         raise RecsysError(f"unknown blog format {', '.join(map(repr, unknown))}: "
                           f"choose among {', '.join(BLOG_FORMATS)}")
     out = Path(out_dir)
-    document = {**document, "items": _checked(document, article_pattern)}  # checked (and warned about) once
-    data = json_text(blog_data(document, article_pattern=article_pattern))
+    checked = _checked(document, article_pattern)
+    data = json_text(_data(document, checked))
     files = {
         "hugo": [("hugo/data/related.json", data),
                  ("hugo/layouts/partials/related.html", HUGO_PARTIAL)],
@@ -229,7 +233,7 @@ def export_blog(
     for fmt in dict.fromkeys(formats):
         for name, text in files[fmt]:
             if text is None:
-                text = related_csv(document, article_pattern=article_pattern)
+                text = _csv(checked)
             written.append(_write_text(out / name, text))
     log.info("wrote %d blog files under %s", len(written), out)
     return written

@@ -273,8 +273,9 @@ def _one_file(path: str, rules, store: _Store, read_options: dict, progress):
         acc = Accounting.from_dict(_relabel(old_meta["accounting"], path))
         lines = acc.files[-1]["lines"] if acc.files else 0
         ro = dict(read_options)
-        if ro.get("nginx_conf") is None and str(ro.get("log_format", "auto")) == "auto" and _format_of(acc):
-            ro["log_format"] = _format_of(acc)  # what the first part was: the rest is the same
+        first = _format_of(acc)  # what the first part was: the rest is the same
+        if ro.get("nginx_conf") is None and str(ro.get("log_format", "auto")) == "auto" and first:
+            ro["log_format"] = first
         tail = Accounting()
         cand_tail, p, v = _candidates([path], rules, tail, progress=progress, read_options=ro,
                                       resume={path: (old_meta["size"], lines)})

@@ -170,8 +170,9 @@ class _Window:
         test = sessionize(views[(views["ts"] >= cutoff) & (views["ts"] < end)], gap=test_gap, max_items=None)
         self.contexts, self.targets, self.rests = _test_cases(test)
         self.pop = popularity(self.train, days=7)
-        self.catalog = set(self.train["url"].astype(str))
-        self.pop_all = self.train["url"].astype(str).value_counts().to_dict()
+        urls = self.train["url"].astype(str)
+        self.catalog = set(urls)
+        self.pop_all = urls.value_counts().to_dict()
         self._cache: dict = {}
 
     def cached(self, key, make: Callable):
@@ -222,7 +223,6 @@ def _run(views: pd.DataFrame, points: list[dict], baselines: Sequence[str], *, k
     if unknown:
         raise ValueError(f"unknown methods {', '.join(sorted(unknown))}; methods: rules, {', '.join(BASELINES)}")
     spans = split(views, cutoff=cutoff, test_days=test_days, windows=windows)
-    gaps = sorted({str(p["gap"]) for p in points} | {str(DEFAULTS["gap"])})
     rows = []
     work = len(spans) * (len(points) + len(baselines))
     with progress_bar(total=work, desc="evaluating", enable=progress) as bar:
@@ -236,7 +236,7 @@ def _run(views: pd.DataFrame, points: list[dict], baselines: Sequence[str], *, k
             for p in points:
                 rows.append({"method": "rules", "window": w, "cases": n_tests, **p, **window.score(window.rules_lists(p, k), k)})
                 bar.update(1)
-    log.info("evaluated %d settings on %d window(s) (test gaps: %s)", len(points), len(spans), ", ".join(gaps))
+    log.info("evaluated %d settings on %d window(s) (test sessions cut at %s)", len(points), len(spans), DEFAULTS["gap"])
     per_window = pd.DataFrame(rows)
     return _pool(per_window, k)
 

@@ -33,7 +33,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .titles import plain_text
-from .views import ARTICLE_PATTERNS
+from .views import article_regex
 
 __all__ = [
     "related_json", "write_related", "json_text", "write_table", "pseudonymize", "safe_url", "article_regex",
@@ -44,15 +44,6 @@ log = logging.getLogger(__name__)
 
 RELATED_VERSION = 1
 _SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
-
-
-def article_regex(article_pattern: str) -> re.Pattern:
-    """The compiled pattern of a name of :data:`recsys.ARTICLE_PATTERNS`, or of a regular expression.
-
-    >>> bool(article_regex("hugo").search("/posts/why-rust/"))
-    True
-    """
-    return re.compile(ARTICLE_PATTERNS[article_pattern][0] if article_pattern in ARTICLE_PATTERNS else article_pattern)
 
 
 def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:

@@ -448,7 +448,7 @@ def _join(prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Candidates from sorted (k-1)-itemsets sharing their first k-2 items: (parent row, last item)."""
     m, width = prev.shape
     if width == 1:
-        same = np.zeros(m - 1, bool) + True
+        same = np.ones(m - 1, bool)
     else:
         same = (prev[1:, :-1] == prev[:-1, :-1]).all(axis=1)
     group = np.concatenate([[0], np.cumsum(~same)])

@@ -232,9 +232,6 @@ class _Chunk:
     def find(self, sub: bytes, start: int = 0) -> int:
         return self.buf.find(sub, start, self.size)
 
-    def count_lines(self) -> int:
-        return int(np.count_nonzero(self.array() == 10))
-
     def newlines(self) -> np.ndarray:
         return np.flatnonzero(self.array() == 10)
 
@@ -393,11 +390,10 @@ def detect_format(lines: list[str]) -> LogFormat | None:
 def _choose_format(fmt: LogFormat | None, head: bytes, path: str) -> LogFormat:
     lines = _probe_lines(head)
     if fmt is None:
-        found = detect_format(lines)
-        if found is not None:
-            log.info("%s: detected log format %s", path, found.name)
-            return found
-        closest = _best_preset(lines)[0]
+        closest, ok = _best_preset(lines)
+        if _most_parse(ok, lines):  # what detect_format does
+            log.info("%s: detected log format %s", path, closest.name)
+            return closest
         shown = f"any preset ({', '.join(PRESETS)})"
     else:
         if _most_parse(_match_rate(fmt, lines)[0], lines):
@@ -905,7 +901,8 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
     if "time_iso8601" in cols:
         iso = cols["time_iso8601"]
         local = _apply(iso, lambda v: _local_seconds(_TEMPLATES["iso8601"])(pc.utf8_slice_codeunits(v, 0, 19)), encode=False)
-        offset = _apply(iso, lambda v: _zone_seconds(pc.utf8_slice_codeunits(v, 19)), encode=False)
+        zone = _apply(iso, lambda v: pc.utf8_slice_codeunits(v, 19))  # a few distinct zones: each parsed once
+        offset = _apply(zone, _zone_seconds, encode=False)
     elif "time_local__date" in cols:
         date = cols["time_local__date"]
         if pa.types.is_integer(date.type):  # read by the fast path already

@@ -17,7 +17,6 @@ import re
 import sys
 import time
 import tomllib
-from datetime import datetime, timezone
 
 import pandas as pd
 
@@ -274,7 +273,7 @@ def _mine_spark(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
     def write(out: str) -> None:
         where = args.spark_datasets.rstrip("/") + "/" if args.spark_datasets else os.path.join(out, "")
         write_dataset(result.views.drop("ip"), where + "views.parquet", secret)
-        write_dataset(result.sessions.drop("network", "session_key"), where + "sessions.parquet", secret)
+        write_dataset(result.sessions.drop("network"), where + "sessions.parquet", secret)
 
     return {
         "acc": result.accounting, "itemsets": result.itemsets, "rules": result.rules, "views": None, "write": write,
@@ -383,7 +382,7 @@ def _print_summary(result: dict, top: int) -> None:
           f"({c['sessions_with_2_or_more']:,} with two or more articles); {c['itemsets']:,} itemsets, "
           f"{c['rules']:,} rules; lists for {c['articles_with_lists']:,} articles "
           f"({c['articles_with_rules']:,} with recommendations from rules; "
-          f"{(recs['source'] == 'rules').mean() if len(recs) else 0:.0%} of the entries are from rules, "
+          f"{c['recommendations_from_rules'] / max(len(recs), 1):.0%} of the entries are from rules, "
           f"the rest are popular articles filling short lists)")
     for row in report["evaluation"] or []:
         print(f"  {row['method']:>8}: HR@{row['k']} {row['hr']:.3f}  MRR@{row['k']} {row['mrr']:.3f}  "
@@ -392,8 +391,9 @@ def _print_summary(result: dict, top: int) -> None:
         print(f"  evaluation skipped: {report['evaluation_skipped']}")
     if top:
         print(f"\nreaders of the {min(top, len(pop))} most read articles also read:")
-        lists = {item: g.sort_values("rank") for item, g in recs.groupby("item", sort=False)}
-        for item in list(pop.index[:top]):
+        shown_items = list(pop.index[:top])
+        lists = {item: g.sort_values("rank") for item, g in recs[recs["item"].isin(shown_items)].groupby("item")}
+        for item in shown_items:
             g = lists.get(item)
             if g is None:
                 continue

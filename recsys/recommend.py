@@ -26,7 +26,7 @@ sessions from one address range cannot push an article into others' lists.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from itertools import combinations
+from itertools import chain, combinations
 
 import numpy as np
 import pandas as pd
@@ -82,15 +82,8 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
         out["networks"] = pd.Series(dtype="int64")
         return out
     wholes = [a | c for a, c in zip(rules["antecedents"], rules["consequents"])]
-    first: dict[frozenset, int] = {}  # each distinct itemset once
-    set_id = np.empty(len(wholes), np.int64)
-    distinct: list[frozenset] = []
-    for i, w in enumerate(wholes):
-        j = first.get(w)
-        if j is None:
-            j = first[w] = len(distinct)
-            distinct.append(w)
-        set_id[i] = j
+    set_id, distinct = pd.factorize(pd.Series(wholes, dtype=object))  # each distinct itemset once
+    distinct = list(distinct)
     session, itemset = holders(distinct, sessions["items"])
 
     def distinct_count(labels: pd.Series) -> np.ndarray:
@@ -252,21 +245,14 @@ def _key(cand: tuple) -> tuple:
 
 
 def _one_list(item, ranked, exclude: set, fill: list[str], k: int, rows: list) -> None:
-    chosen = set()
-    rank = 0
-    for url, score, conf, lift, count in ranked:
-        if rank == k:
+    """Append the ``k`` first candidates not excluded: the rules' ranked ones, then the popular fill."""
+    candidates = chain(((url, (score, conf, lift, count), "rules") for url, score, conf, lift, count in ranked),
+                       ((url, (np.nan, np.nan, np.nan, None), "popular") for url in fill))
+    chosen: set = set()
+    for url, measures, source in candidates:
+        if len(chosen) == k:
             return
         if url in exclude or url in chosen:
             continue
-        rank += 1
         chosen.add(url)
-        rows.append((item, rank, url, score, conf, lift, count, "rules"))
-    for url in fill:
-        if rank == k:
-            return
-        if url in exclude or url in chosen:
-            continue
-        rank += 1
-        chosen.add(url)
-        rows.append((item, rank, url, np.nan, np.nan, np.nan, None, "popular"))
+        rows.append((item, len(chosen), url, *measures, source))

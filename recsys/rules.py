@@ -27,6 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
+from .itemsets import _row_keys
+
 __all__ = ["association_rules", "fisher_greater", "MEASURES"]
 
 MEASURES = (
@@ -38,9 +40,9 @@ _COLUMNS = ("antecedents", "consequents") + MEASURES
 
 
 class _Table:
-    """Itemsets by size: rows of sorted item codes, their counts, exact lookups."""
+    """Itemsets by size: rows of sorted item codes, exact lookups."""
 
-    def __init__(self, itemsets: pd.Series, counts: np.ndarray) -> None:
+    def __init__(self, itemsets: pd.Series) -> None:
         sets = list(itemsets)
         codes, self.labels = pd.factorize(pd.Series([i for s in sets for i in s], dtype=object))
         self.sets = np.empty(len(sets), dtype=object)
@@ -50,12 +52,10 @@ class _Table:
         self.by_size: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for k in np.unique(lens[lens > 0]).tolist():
             rows = np.flatnonzero(lens == k)
-            mat = np.stack([codes[bounds[r] : bounds[r] + k] for r in rows]) if k else None
-            mat = np.sort(mat, axis=1).astype(np.int32)
-            keys = _keys(mat)
+            mat = np.sort(codes[bounds[rows][:, None] + np.arange(k)], axis=1).astype(np.int32)
+            keys = _row_keys(mat)
             order = np.argsort(keys)
             self.by_size[k] = (mat[order], keys[order], rows[order])
-        self.counts = counts
 
     def find(self, mat: np.ndarray) -> np.ndarray:
         """Row of each itemset (rows of sorted codes) in the input frame, -1 when absent."""
@@ -63,18 +63,13 @@ class _Table:
         if k not in self.by_size:
             return np.full(len(mat), -1)
         _, keys, rows = self.by_size[k]
-        want = _keys(mat)
+        want = _row_keys(mat)
         pos = np.searchsorted(keys, want)
         pos[pos == len(keys)] = 0
         return np.where(keys[pos] == want, rows[pos], -1)
 
     def describe(self, mat_row: np.ndarray) -> str:
         return "{" + ", ".join(sorted(map(str, self.labels[mat_row]))) + "}"
-
-
-def _keys(mat: np.ndarray) -> np.ndarray:
-    mat = np.ascontiguousarray(mat.astype(np.int32))
-    return mat.view(np.dtype((np.void, 4 * mat.shape[1]))).ravel()
 
 
 def _counts(itemsets: pd.DataFrame, n_transactions: int | None) -> tuple[np.ndarray, int]:
@@ -163,7 +158,7 @@ def association_rules(
     if missing:
         raise ValueError(f"itemsets needs the columns support and itemsets; missing: {', '.join(sorted(missing))}")
     counts, n = _counts(itemsets, n_transactions)
-    table = _Table(itemsets["itemsets"], counts)
+    table = _Table(itemsets["itemsets"])
     whole, ante, cons = _enumerate(table, max_antecedent_len, max_consequent_len)
     c_all, c_a, c_c = counts[whole], counts[ante], counts[cons]
     out = _measures(c_all, c_a, c_c, n)
@@ -314,7 +309,6 @@ def _redundant(table: _Table, whole, ante, cons, conf) -> np.ndarray:
         rows = np.flatnonzero(lens == a)
         if not len(rows):
             continue
-        mat, _, _ = table.by_size[a]
         ante_mat = _codes_of(table, ante[rows], a)
         for drop in range(a):
             sub = table.find(np.delete(ante_mat, drop, axis=1))

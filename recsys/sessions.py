@@ -24,8 +24,6 @@ import pandas as pd
 
 __all__ = ["sessionize", "baskets", "network_of"]
 
-SESSION_COLUMNS = ("session", "visitor", "start", "end", "items", "n_views", "views", "network")
-
 
 def network_of(ips: pd.Series) -> pd.Series:
     """The network of each address: its /24 (IPv4) or /48 (IPv6), as text; missing stays missing.
@@ -109,7 +107,6 @@ def sessionize(
         new[1:] = vis[1:] != vis[:-1]
         if basket == "session":
             new[1:] |= (t[1:] - t[:-1]) > gap.value // 1_000_000
-    sid = np.cumsum(new) - 1
     starts = np.flatnonzero(new)
     ends = np.append(starts[1:], len(vis))
     url_names = np.asarray(url_names, dtype=object)

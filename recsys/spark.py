@@ -15,8 +15,8 @@ exports make the same files as the local engine.
 from __future__ import annotations
 
 import logging
-import math
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -27,15 +27,16 @@ import pandas as pd
 from .accounting import Accounting
 from .errors import RecsysError
 from .formats import LogFormat, resolve_log_format
-from .logs import _REQUEST, PROBE_LINES, _choose_format, _open, _read_head, log_files
-from .views import ASSET, DROP_REASONS, VIEW_OPTIONS, _view_rules, is_bot, normalize_urls
+from .logs import _MONTHS, _REQUEST, PROBE_LINES, _choose_format, _open, _read_head, log_files
+from .sessions import network_of
+from .views import ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _view_rules, is_bot, normalize_urls, visitor_hash
 
 __all__ = ["spark_session", "spark_pipeline", "SparkResult", "java_regex", "write_dataset"]
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
-_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_MONTH = "(?:%s)" % "|".join(m.decode() for m in _MONTHS)
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None, app_name: str = "recsys"):
@@ -85,9 +86,19 @@ def java_regex(fmt: LogFormat) -> str:
     >>> java_regex(LogFormat.parse('$remote_addr "$request"'))
     '^([^\\\\s"]*) "([^"]*)"$'
     """
-    import re
+    return _positional(fmt.regex)
 
-    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(", fmt.regex)
+
+def _positional(regex: str) -> str:
+    """A Python regular expression with its named groups made positional, for Java."""
+    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(", regex)
+
+
+def _network_udf():
+    """``recsys.sessions.network_of`` (the /24 or /48 of an address) as a Spark column function."""
+    from pyspark.sql.functions import pandas_udf
+
+    return pandas_udf(lambda s: network_of(s).astype(object), "string")
 
 
 @dataclass
@@ -191,7 +202,7 @@ def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
     # request
     if "request" in have:
         req = F.col("request")
-        req_ok = req.rlike(_REQUEST.replace("(?P<method>", "(").replace("(?P<target>", "("))
+        req_ok = req.rlike(_positional(_REQUEST))
         method = F.regexp_extract(req, r"^(\S+) ", 1)
         target = F.regexp_extract(req, r"^\S+ (\S+)", 1)
     else:
@@ -223,20 +234,17 @@ def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
         (value("http_user_agent") if "http_user_agent" in have else F.lit(None).cast("string")).alias("user_agent"),
     )
     for raw, name in (("path_raw", "path"), ("query_raw", "query")):
-        c = F.col(raw)
-        c = F.when(c.contains(marker), unescape_column(c, fmt.escape)).otherwise(c)
-        df = df.withColumn(name, F.when(c.isin("-", "") | c.isNull(), None).otherwise(c)).drop(raw)
+        df = df.withColumn(name, value(raw)).drop(raw)
     return df
 
 
-def _page_views(spark, requests, options: dict, acc: Accounting):
+def _page_views(requests, options: dict, acc: Accounting):
     """The line rules, then the behaviour rules: the views, and the counts of each reason."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
     rules = _view_rules(options)
-    o = {**VIEW_OPTIONS, **options}
     ok = requests.filter(F.col("malformed").isNull())
     # user agents: the crawler list, once per distinct agent
     bot_udf = pandas_udf(lambda s: pd.Series(is_bot(s)), "boolean")
@@ -257,19 +265,17 @@ def _page_views(spark, requests, options: dict, acc: Accounting):
     df = df.join(places, F.col("path").eqNullSafe(F.col("p_path")) & F.col("query").eqNullSafe(F.col("p_query")),
                  "left").drop("p_path", "p_query")
     if rules.visitor == "ip+ua":
-        import hashlib
-
         @pandas_udf("string")
         def ipua(ip: pd.Series, ua: pd.Series) -> pd.Series:
-            return pd.Series([None if not isinstance(i, str) else hashlib.blake2b(
-                f"{i}\x00{u if isinstance(u, str) else ''}".encode(), digest_size=8).hexdigest() for i, u in zip(ip, ua)])
+            return pd.Series([visitor_hash(i, u if isinstance(u, str) else None) if isinstance(i, str) else None
+                              for i, u in zip(ip, ua)])
 
         df = df.withColumn("visitor", ipua("ip", "user_agent"))
     status_ok = F.col("status").isin(list(rules.statuses))
     reason = (
         F.when(F.lit(bool(rules.drop_bots)) & (F.col("user_agent").isNull() | F.col("is_bot")), "bot")
         .when(~F.coalesce(F.col("method").isin(list(rules.methods)), F.lit(False)), "method")
-        .when(F.col("status").isin(301, 302, 303, 307) & F.col("visitor").isNull(), "handshake")
+        .when(F.col("status").isin(*REDIRECTS) & F.col("visitor").isNull(), "handshake")
         .when(~F.coalesce(status_ok, F.lit(False)), "status")
         .when(F.coalesce(F.col("path").rlike(ASSET.pattern), F.lit(False)), "asset")
         .when(~F.coalesce(F.col("article"), F.lit(False)), "not_article")
@@ -277,7 +283,7 @@ def _page_views(spark, requests, options: dict, acc: Accounting):
     )
     df = df.withColumn("reason", reason).persist()
     # the behaviour rules need every line: who fetched robots.txt
-    robots = df.filter(F.col("path") == "/robots.txt")
+    robots = df.filter(F.col("path") == ROBOTS_TXT)
     pairs = robots.select(F.col("ip").alias("r_ip"), F.col("user_agent").alias("r_ua")).distinct() \
         .withColumn("robot_pair", F.lit(True))
     robot_visitors = robots.filter(F.col("visitor").isNotNull()).select(F.col("visitor").alias("r_visitor")).distinct() \
@@ -288,7 +294,7 @@ def _page_views(spark, requests, options: dict, acc: Accounting):
     by_pair = by_pair.join(robot_visitors, F.col("visitor") == F.col("r_visitor"), "left").drop("r_visitor")
     robot = F.coalesce(F.col("robot_pair"), F.lit(False)) | F.coalesce(F.col("robot_visitor"), F.lit(False))
     flagged = by_pair.withColumn("robots", robot)
-    k = o["max_per_minute"]
+    k = rules.max_per_minute
     ms = F.col("ts").cast("double") * 1000
     if k:
         w = Window.partitionBy("visitor").orderBy("ts")
@@ -311,12 +317,10 @@ def _page_views(spark, requests, options: dict, acc: Accounting):
     return views
 
 
-def _sessions(spark, views, gap: str, basket: str, max_items: int | None):
+def _sessions(views, gap: str, basket: str, max_items: int | None):
+    """The baskets (persisted), how many, and the baskets and views the ``max_items`` cap dropped."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
-
-    from .sessions import network_of
 
     gap_ms = pd.Timedelta(gap).value // 1_000_000
     w = Window.partitionBy("visitor").orderBy("ts", "url")
@@ -326,11 +330,9 @@ def _sessions(spark, views, gap: str, basket: str, max_items: int | None):
         new = new | ((ms - F.lag(ms).over(w)) > gap_ms)
     running = Window.partitionBy("visitor").orderBy("ts", "url").rowsBetween(Window.unboundedPreceding, 0)
     marked = views.withColumn("new", new.cast("int")).withColumn("sid", F.sum("new").over(running))
-    nets = pandas_udf(lambda s: network_of(s).astype(object), "string")
     grouped = marked.groupBy("visitor", "sid").agg(
         F.sort_array(F.collect_list(F.struct("ts", "url", "ip"))).alias("v"))
     sessions = grouped.select(
-        F.concat_ws("#", "visitor", F.col("sid").cast("string")).alias("session_key"),
         "visitor",
         F.col("v")[0]["ts"].alias("start"),
         F.element_at("v", -1)["ts"].alias("end"),
@@ -339,19 +341,19 @@ def _sessions(spark, views, gap: str, basket: str, max_items: int | None):
         F.col("v.url").alias("views"),
         F.col("v")[0]["ip"].alias("first_ip"),
     )
-    sessions = sessions.withColumn("network", nets("first_ip")).drop("first_ip")
-    if max_items is not None:
-        long = sessions.filter(F.size("items") > max_items).agg(F.count("*").alias("n"), F.sum("n_views").alias("v")).collect()[0]
-        sessions = sessions.filter(F.size("items") <= max_items)
-        dropped, dropped_views = int(long["n"]), int(long["v"] or 0)
-    else:
-        dropped = dropped_views = 0
+    sessions = sessions.withColumn("network", _network_udf()("first_ip")).drop("first_ip")
+    long = F.size("items") > max_items if max_items is not None else F.lit(False)
     numbered = Window.orderBy("start", "visitor")  # the local engine's order (one partition: ids are global)
-    sessions = sessions.withColumn("session", F.row_number().over(numbered) - 1)
-    return sessions.persist(), dropped, dropped_views
+    sessions = sessions.withColumn("long", long) \
+        .withColumn("session", F.row_number().over(numbered.partitionBy("long")) - 1).persist()
+    counts = {r["long"]: (int(r["n"]), int(r["v"])) for r in
+              sessions.groupBy("long").agg(F.count("*").alias("n"), F.sum("n_views").alias("v")).collect()}
+    n, _ = counts.get(False, (0, 0))
+    dropped, dropped_views = counts.get(True, (0, 0))
+    return sessions.filter(~F.col("long")).drop("long"), n, dropped, dropped_views
 
 
-def _itemsets(spark, sessions, n: int, min_support, max_len: int | None) -> tuple[object, pd.DataFrame]:
+def _itemsets(sessions, n: int, min_support, max_len: int | None) -> tuple[object, pd.DataFrame]:
     from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
@@ -454,20 +456,16 @@ def _with_audience(spark, r, sessions, wholes: list[tuple], key):
         .join(audience, "key", "left").drop("key")
 
 
-def _popular(spark, views, days: float | None) -> pd.Series:
+def _popular(views, days: float | None) -> pd.Series:
     from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
-
-    from .sessions import network_of
 
     last = views.agg(F.max("ts")).collect()[0][0]
     if last is None:
         return pd.Series(dtype="int64", name="readers")
-    recent = views.filter(F.col("ts") <= F.lit(last))
+    recent = views
     if days is not None:
-        recent = recent.filter(F.col("ts") > F.lit(pd.Timestamp(last) - pd.Timedelta(days=days)))
-    nets = pandas_udf(lambda s: network_of(s).astype(object), "string")
-    counts = recent.select("url", nets("ip").alias("who")).distinct().groupBy("url").count().toPandas()
+        recent = views.filter(F.col("ts") > F.lit(pd.Timestamp(last) - pd.Timedelta(days=days)))
+    counts = recent.select("url", _network_udf()("ip").alias("who")).distinct().groupBy("url").count().toPandas()
     counts = counts.sort_values(["count", "url"], ascending=[False, True], kind="stable")
     return counts.set_index("url")["count"].astype("int64").rename("readers")
 
@@ -495,8 +493,6 @@ def spark_pipeline(
     ``visitors`` and ``networks``), popular articles and accounting as pandas objects, ready for
     :func:`recsys.recommend` and the exports.
     """
-    from pyspark.sql import functions as F
-
     if nginx_conf is not None:
         fixed = LogFormat.from_nginx_conf(nginx_conf, format_name)
     else:
@@ -511,13 +507,12 @@ def spark_pipeline(
         if kind is not None:
             acc.add_malformed(kind, int(count))
     acc.files = [{"path": f, "format": fmt.name or fmt.template} for f in files]
-    views = _page_views(spark, requests, view_options, acc).persist()
+    views = _page_views(requests, view_options, acc)
     acc.check()
-    sessions, dropped, dropped_views = _sessions(spark, views, gap, basket, max_items)
-    n = sessions.count()
-    found, itemsets = _itemsets(spark, sessions, n, min_support, max_len)
+    sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)
+    found, itemsets = _itemsets(sessions, n, min_support, max_len)
     rules = _rules(spark, found, sessions, n, min_confidence)
-    popular = _popular(spark, views, popular_days)
+    popular = _popular(views, popular_days)
     return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views)
 
 

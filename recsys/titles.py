@@ -59,6 +59,7 @@ def plain_text(text: object, *, html_text: bool = False) -> str:
         return ""
     if html_text:
         text = html.unescape(text)
+    text = _CONTROL.sub(" ", text)  # first: a control character inside a tag must not hide it
     for _ in range(10):  # "<scr<script>ipt>" needs more than one pass; scripts go whole first
         stripped = _SCRIPT.sub("", text)
         if stripped == text:
@@ -66,7 +67,7 @@ def plain_text(text: object, *, html_text: bool = False) -> str:
             if stripped == text:
                 break
         text = stripped
-    return " ".join(_CONTROL.sub(" ", text).split())[:MAX_TITLE].strip()
+    return " ".join(text.split())[:MAX_TITLE].strip()
 
 
 # Feeds, sitemaps, CSV ----------------------------------------------------------------------------------------

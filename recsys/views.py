@@ -32,6 +32,7 @@ URLs are normalized first (see :func:`normalize_urls`), so that ``/archives/12?u
 from __future__ import annotations
 
 import hashlib
+import inspect
 import posixpath
 import re
 from collections.abc import Iterable
@@ -87,18 +88,30 @@ class _Rules:
     max_per_minute: int | None
 
 
-def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
-    if article_pattern in ARTICLE_PATTERNS:
-        article_pattern, default_slash = ARTICLE_PATTERNS[article_pattern]
-    else:
-        default_slash = "strip"
+def article_regex(article_pattern: str) -> re.Pattern:
+    """The compiled pattern of a name of :data:`ARTICLE_PATTERNS`, or of a regular expression.
+
+    >>> bool(article_regex("hugo").search("/posts/why-rust/"))
+    True
+
+    Raises
+    ------
+    ValueError
+        When ``article_pattern`` is neither.
+    """
+    name = article_pattern if isinstance(article_pattern, str) and article_pattern in ARTICLE_PATTERNS else None
     try:
-        article = re.compile(article_pattern)
+        return re.compile(ARTICLE_PATTERNS[name][0] if name else article_pattern)
     except (re.error, TypeError) as e:
         raise ValueError(
             f"article_pattern must be one of {', '.join(ARTICLE_PATTERNS)} or a regular expression; "
             f"{article_pattern!r} is neither ({e})"
         ) from None
+
+
+def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
+    article = article_regex(article_pattern)
+    default_slash = ARTICLE_PATTERNS[article_pattern][1] if article_pattern in ARTICLE_PATTERNS else "strip"
     slash = trailing_slash or default_slash
     if slash not in ("strip", "add", "keep"):
         raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
@@ -240,6 +253,16 @@ def _per_category(col: pd.Series, fn) -> np.ndarray:
     return per[cat.codes]
 
 
+#: Statuses of the cookie handshake: a redirect to a client without the cookie is no visitor.
+REDIRECTS = (301, 302, 303, 307)
+ROBOTS_TXT = "/robots.txt"
+
+
+def visitor_hash(ip: str | None, user_agent: str | None) -> str:
+    """The visitor id of ``visitor="ip+ua"``: a short hash of the address and the user agent."""
+    return hashlib.blake2b(f"{ip or ''}\x00{user_agent or ''}".encode(), digest_size=8).hexdigest()
+
+
 def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
     if rules.visitor == "cookie":
         return _cat(requests["visitor"])
@@ -249,8 +272,7 @@ def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
     ids = []
     for u in uniques:
         i, j = divmod(int(u), len(ua.categories) + 1)
-        key = f"{ip.categories[i] if i >= 0 else ''}\x00{ua.categories[j - 1] if j else ''}"
-        ids.append(hashlib.blake2b(key.encode(), digest_size=8).hexdigest())
+        ids.append(visitor_hash(ip.categories[i] if i >= 0 else None, ua.categories[j - 1] if j else None))
     codes[ip.codes < 0] = -1
     return _str_cat(codes, ids)
 
@@ -275,10 +297,10 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categor
     return _str_cat(codes[inverse], uniq)
 
 
-def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, compact: bool = False):
+def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
     """Drop by the line rules; return the candidate views and what the behaviour rules need.
 
-    ``compact`` keeps only the categories in use: blocks read one by one must not each keep
+    The candidates keep only the categories in use: blocks read one by one must not each keep
     every address and referer they saw.
     """
     n = len(requests)
@@ -293,7 +315,7 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     visitor = _visitor_ids(requests, rules)
     no_visitor = visitor.codes < 0
     status = requests["status"].to_numpy(dtype=float, na_value=np.nan)
-    mark(np.isin(status, (301, 302, 303, 307)) & no_visitor, "handshake")
+    mark(np.isin(status, REDIRECTS) & no_visitor, "handshake")
     mark(~np.isin(status, rules.statuses), "status")
     asset = lambda c: pc.match_substring_regex(pa.array(c, pa.string()), ASSET.pattern)
     mark(_per_category(requests["path"], asset), "asset")
@@ -307,21 +329,20 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     for i, name in enumerate(DROP_REASONS):
         acc.drop(name, int(np.count_nonzero(reason == i)))
     # what the behaviour rules need from all lines, not only from the candidates
-    robots = _per_category(requests["path"], lambda c: np.asarray(c == "/robots.txt"))
+    robots = _per_category(requests["path"], lambda c: np.asarray(c == ROBOTS_TXT))
     ip, ua = np.asarray(_cat(requests["ip"])[robots]), np.asarray(_cat(requests["user_agent"])[robots])
     robots_pairs = set(zip(ip, ua))
     robots_visitors = {v for v in np.asarray(visitor[robots]) if isinstance(v, str)}
     keep = reason < 0
     kept_alive = keep[alive]
-    cat = (lambda c: c.remove_unused_categories()) if compact else (lambda c: c)
     cand = pd.DataFrame(
         {
             "ts": requests["ts"].array[keep],
-            "visitor": cat(visitor[keep]),
-            "url": cat(url[kept_alive]),
-            "ip": cat(_cat(requests["ip"])[keep]),
-            "user_agent": cat(_cat(requests["user_agent"])[keep]),
-            "referer": cat(_cat(requests["referer"])[keep]),
+            "visitor": visitor[keep].remove_unused_categories(),
+            "url": url[kept_alive].remove_unused_categories(),
+            "ip": _cat(requests["ip"])[keep].remove_unused_categories(),
+            "user_agent": _cat(requests["user_agent"])[keep].remove_unused_categories(),
+            "referer": _cat(requests["referer"])[keep].remove_unused_categories(),
         }
     )
     return cand, robots_pairs, robots_visitors
@@ -443,8 +464,8 @@ def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 #: The options of :func:`page_views`, with their defaults.
 VIEW_OPTIONS: dict[str, object] = {
-    "article_pattern": "openresty", "trailing_slash": None, "keep_query": (), "statuses": (200, 304),
-    "methods": ("GET",), "visitor": "cookie", "drop_bots": True, "max_per_minute": 20,
+    name: p.default for name, p in inspect.signature(page_views).parameters.items()
+    if p.kind is p.KEYWORD_ONLY and name != "accounting"
 }
 
 
@@ -461,7 +482,7 @@ def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_op
     """The line rules block by block: candidate views, and what the behaviour rules need."""
     parts, pairs, visitors = [], set(), set()
     for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
+        cand, p, v = _line_filter(_to_pandas(table), rules, acc)
         parts.append(cand)
         pairs |= p
         visitors |= v

@@ -14,8 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_blog_hugo import related
-
+from blogs import hostile_doc, related
 from integration import need, need_program
 from recsys.blog import export_blog
 
@@ -35,22 +34,8 @@ POST = """\
 </body></html>
 """
 POSTS = {"alpha": ("Alpha", 1), "beta": ("Beta", 2), "gamma": ("Gamma", 3), "delta": ("Delta", 4), "café": ("Café", 5)}
-DOC = {
-    "version": 1,
-    "generated": "2024-03-31T02:00:00Z",
-    "params": {"article_pattern": "hexo"},
-    "items": {
-        "/2024/03/01/alpha/": [
-            {"url": "/2024/03/03/gamma/", "title": "Gamma & <b>friends</b>", "source": "rules"},
-            {"url": "javascript:alert(1)", "title": "hostile", "source": "rules"},
-            {"url": "//evil.example/2024/03/09/x/", "source": "rules"},
-            {"url": "/2024/03/02/beta/", "source": "rules"},  # no title: the URL is shown
-            {"url": "/2024/03/05/caf%C3%A9/", "title": "Vec<T> <script>alert(1)</script>", "source": "popular"},
-        ],
-        "/2024/03/05/caf%C3%A9/": [{"url": "/2024/03/01/alpha/", "title": "Alpha", "source": "rules"}],
-        "/2024/03/02/beta/": [{"url": "https://evil.example/2024/03/09/y/", "source": "rules"}],  # nothing safe
-    },
-}
+DAYS = {"alpha": 1, "beta": 2, "gamma": 3, "caf%C3%A9": 5}  # the posts' dates; 9 for the URLs of no post
+DOC = hostile_doc("hexo", lambda slug: f"/2024/03/0{DAYS.get(slug, 9)}/{slug}/")
 
 
 def _run(cmd: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:

@@ -6,13 +6,13 @@ Needs ``hugo`` (Debian: hugo); skipped without it, failed under RECSYS_REQUIRE_I
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 from recsys.blog import export_blog
 
+from blogs import hostile_doc, related
 from integration import need_program
 
 CONFIG = """\
@@ -30,23 +30,7 @@ SINGLE = """\
 LIST = ('<!doctype html><html><body>{{ range .Pages }}<a href="{{ .RelPermalink }}">{{ .Title }}</a>{{ end }}'
         "</body></html>\n")
 POSTS = {"alpha": "Alpha", "beta": "Beta", "gamma": "Gamma", "delta": "Delta", "café": "Café"}
-
-DOC = {
-    "version": 1,
-    "generated": "2024-03-31T02:00:00Z",
-    "params": {"article_pattern": "hugo"},
-    "items": {
-        "/posts/alpha/": [
-            {"url": "/posts/gamma/", "title": "Gamma & <b>friends</b>", "source": "rules"},
-            {"url": "javascript:alert(1)", "title": "hostile", "source": "rules"},
-            {"url": "//evil.example/posts/x/", "source": "rules"},
-            {"url": "/posts/beta/", "source": "rules"},  # no title: the URL is shown
-            {"url": "/posts/caf%C3%A9/", "title": "Vec<T> <script>alert(1)</script>", "source": "popular"},
-        ],
-        "/posts/caf%C3%A9/": [{"url": "/posts/alpha/", "title": "Alpha", "source": "rules"}],
-        "/posts/beta/": [{"url": "https://evil.example/posts/y/", "source": "rules"}],  # nothing safe: no list
-    },
-}
+DOC = hostile_doc("hugo", lambda slug: f"/posts/{slug}/")
 
 
 def build(tmp_path: Path) -> Path:
@@ -70,14 +54,6 @@ def build(tmp_path: Path) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return tmp_path / "public" / "posts"
-
-
-def related(html: str) -> list[tuple[str, str]] | None:
-    nav = re.search(r'<nav class="recsys-related" aria-labelledby="recsys-related-title">\s*'
-                    r'<h2 id="recsys-related-title">Readers also read</h2>\s*<ol>(.*?)</ol>\s*</nav>', html, re.S)
-    if nav is None:
-        return None
-    return re.findall(r'<li><a href="([^"]*)">([^<]*)</a></li>', nav[1])
 
 
 def test_hugo_builds_the_lists(tmp_path):

@@ -1,7 +1,5 @@
 import gzip
 import io
-import os
-import shutil
 import sys
 import zlib
 from pathlib import Path

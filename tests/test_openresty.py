@@ -28,7 +28,7 @@ import pytest
 
 from recsys import LogFormat, page_views, read_logs, sessionize
 
-from integration import need, need_program
+from integration import free_port, need, need_program
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "openresty"
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -82,12 +82,6 @@ def lua_module_lines(nginx: str) -> list[str]:
     files = [modules / "ndk_http_module.so", modules / "ngx_http_lua_module.so"]
     need(all(f.exists() for f in files), f"the nginx Lua module ({files[1]}, libnginx-mod-http-lua)")
     return [f"load_module {f};" for f in files]  # the NDK first: the Lua module needs it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def replace_once(text: str, old: str, new: str) -> str:

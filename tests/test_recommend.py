@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys import (LogFormat, association_rules, audience, eclat, popularity, read_logs,
+from recsys import (LogFormat, association_rules, audience, eclat, popularity,
                     read_page_views, recommend, sessionize)
 
 ROOT = Path(__file__).resolve().parents[1]

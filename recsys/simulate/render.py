@@ -57,19 +57,11 @@ class _Renderer:
         esc = lambda v: v if isinstance(v, str) and plain(v) else one.render({"v": v})
         as_array = lambda values: np.array([esc(v) for v in values] + [esc(None)], dtype=object)
         reqs = tab.reqs.values
-        self.tables = {
-            "remote_addr": as_array(tab.ips.values),
-            "http_user_agent": as_array(tab.uas.values),
-            "cookie_UT_ID": as_array(tab.cookies.values),
-            "http_referer": as_array(tab.refs.values),
-            "request": as_array([r[0] for r in reqs]),
-            "request_method": as_array([r[1] for r in reqs]),
-            "request_uri": as_array([r[2] for r in reqs]),
-        }
         self.raw = {"remote_addr": tab.ips.values, "http_user_agent": tab.uas.values,
                     "cookie_UT_ID": tab.cookies.values, "http_referer": tab.refs.values,
                     "request": [r[0] for r in reqs], "request_method": [r[1] for r in reqs],
                     "request_uri": [r[2] for r in reqs]}
+        self.tables = {name: as_array(values) for name, values in self.raw.items()}
         self.start_s = _midnight(start)
         dates = [start + dt.timedelta(days=d) for d in range(days)]
         self.day_local = np.array([f"{d.day:02d}/{_MONTHS[d.month - 1]}/{d.year}:" for d in dates],
