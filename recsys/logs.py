@@ -512,8 +512,6 @@ def _invalid_utf8_lines(chunk: _Chunk, most: int = 2000) -> list[tuple[int, int,
 class _Without:
     """The chunk's bytes without some lines, and the way back to offsets in the chunk."""
 
-    _spare = bytearray()  # reused between blocks, like the chunk's own buffer
-
     def __init__(self, chunk: _Chunk, aside: list[tuple[int, int, str]]) -> None:
         if not aside:
             self.data, self.size = chunk.buf, chunk.size
@@ -521,9 +519,7 @@ class _Without:
             self.cut_at = self.cut_len = np.zeros(0, np.int64)
             return
         src = memoryview(chunk.buf)
-        if len(_Without._spare) < chunk.size:
-            _Without._spare = bytearray(chunk.size)
-        out = _Without._spare
+        out = bytearray(chunk.size)  # its own: readers in other threads set lines aside too
         pos = got = 0
         for start, end, _ in aside + [(chunk.size, chunk.size - 1, "")]:
             out[got : got + start - pos] = src[pos:start]

@@ -309,3 +309,22 @@ def test_empty_lines_between_valid_ones(tmp_path, parser):
     p.write_text(f"{good}\n\n{good}\n\n\n{good}\n")
     df = read_logs(p, parser=parser)
     assert len(df) == 3 and df.attrs["accounting"].malformed_kinds == {"format": 3}
+
+
+def test_reads_in_threads_at_once_do_not_mix_their_lines(tmp_path):
+    """Lines set aside (bad UTF-8 here) are cut out of a block in a buffer of the block's own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = (DATA / "combined_ut.log").read_text().splitlines()[1]
+    paths = []
+    for k in range(4):
+        rows = [good.replace("Mozilla/5.0", f"Moz{k}/5.0 {i}").encode() for i in range(3000)]
+        rows[::50] = [r[:60] + b"\xff\xfe" + r[62:] for r in rows[::50]]
+        paths.append(tmp_path / f"access{k}.log")
+        paths[-1].write_bytes(b"\n".join(rows) + b"\n")
+    alone = [read_logs(p, block_size=1 << 16) for p in paths]
+    for _ in range(3):
+        with ThreadPoolExecutor(4) as pool:
+            together = list(pool.map(lambda p: read_logs(p, block_size=1 << 16), paths))
+        for a, b in zip(alone, together):
+            pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
