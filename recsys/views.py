@@ -297,11 +297,11 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categor
     return _str_cat(codes[inverse], uniq)
 
 
-def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
+def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, compact: bool = False):
     """Drop by the line rules; return the candidate views and what the behaviour rules need.
 
-    The candidates keep only the categories in use: blocks read one by one must not each keep
-    every address and referer they saw.
+    ``compact`` keeps only the categories in use: blocks read one by one must not each keep
+    every address and referer they saw (a whole frame is compacted once, after the behaviour rules).
     """
     n = len(requests)
     reason = np.full(n, -1, np.int8)
@@ -335,14 +335,15 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting):
     robots_visitors = {v for v in np.asarray(visitor[robots]) if isinstance(v, str)}
     keep = reason < 0
     kept_alive = keep[alive]
+    cat = (lambda c: c.remove_unused_categories()) if compact else (lambda c: c)
     cand = pd.DataFrame(
         {
             "ts": requests["ts"].array[keep],
-            "visitor": visitor[keep].remove_unused_categories(),
-            "url": url[kept_alive].remove_unused_categories(),
-            "ip": _cat(requests["ip"])[keep].remove_unused_categories(),
-            "user_agent": _cat(requests["user_agent"])[keep].remove_unused_categories(),
-            "referer": _cat(requests["referer"])[keep].remove_unused_categories(),
+            "visitor": cat(visitor[keep]),
+            "url": cat(url[kept_alive]),
+            "ip": cat(_cat(requests["ip"])[keep]),
+            "user_agent": cat(_cat(requests["user_agent"])[keep]),
+            "referer": cat(_cat(requests["referer"])[keep]),
         }
     )
     return cand, robots_pairs, robots_visitors
@@ -482,7 +483,7 @@ def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_op
     """The line rules block by block: candidate views, and what the behaviour rules need."""
     parts, pairs, visitors = [], set(), set()
     for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc)
+        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
         parts.append(cand)
         pairs |= p
         visitors |= v
