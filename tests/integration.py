@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +42,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Where the shared real-world data sets live (never copied into the project; RECSYS_SHARED_DATA overrides).
+SHARED_CANDIDATES = [Path(p) for p in (os.environ.get("RECSYS_SHARED_DATA", ""), ROOT.parent / "shared" / "data",
+                                       "/work/shared/data") if p]
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ``../shared/data``; skipped with the reason when absent, failing under ``CI=true``."""
+    for base in SHARED_CANDIDATES:
+        path = base.joinpath(*parts)
+        if path.exists():
+            return path
+    message = (f"{'/'.join(parts)} of the shared data is not on this machine "
+               f"(looked in {', '.join(map(str, SHARED_CANDIDATES))})")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + "; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+    raise AssertionError("unreachable")

@@ -1,6 +1,5 @@
 import gzip
 import math
-import os
 from collections import Counter
 from itertools import combinations
 from pathlib import Path
@@ -11,13 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from integration import shared_data
 from recsys import apriori, eclat
 from recsys import itemsets as itemsets_module
 
 MINERS = [eclat, apriori]
 ROOT = Path(__file__).resolve().parents[1]
-FIMI = [Path(p) for p in (os.environ.get("RECSYS_FIMI_DATA", ""), ROOT.parent / "shared" / "data",
-                          "/work/shared/data") if p]
 
 
 def brute_force(baskets, min_count, max_len=None):
@@ -136,12 +134,9 @@ def test_pairs_are_counted_in_slices_when_a_level_is_large(monkeypatch):
 
 
 def load_fimi(name):
-    """A FIMI set of ../shared/data (never copied into the project; RECSYS_FIMI_DATA overrides)."""
-    for base in FIMI:
-        if (base / f"{name}.dat.gz").exists():
-            with gzip.open(base / f"{name}.dat.gz", "rt") as f:
-                return [line.split() for line in f]
-    pytest.skip(f"{name}.dat.gz is not on this machine (looked in {', '.join(map(str, FIMI))})")
+    """A FIMI set of ../shared/data (never copied into the project; RECSYS_SHARED_DATA overrides)."""
+    with gzip.open(shared_data(f"{name}.dat.gz"), "rt") as f:
+        return [line.split() for line in f]
 
 
 @pytest.mark.parametrize("name, min_support", [("retail", 0.002), ("T10I4D100K", 0.002), ("kosarak37k", 0.01)])
