@@ -16,7 +16,8 @@ each kind of blog imports, every file atomically, under one folder::
 The three ``related.json`` of the blogs are one format: related.json's ``version``, ``generated``
 and ``items``, each entry reduced to ``url`` and ``title`` (when known). The lists are keyed by the
 article's path, as in the logs, which is what Hugo's ``.RelPermalink`` and Hexo's
-``url_for(page.path)`` give: the templates look the current page up with ``index``.
+``url_for(page.path)`` give: the templates look the current page up by its path, then by the same
+with the trailing slash toggled, so a page finds its list whichever form its URLs and the keys take.
 
 WordPress gets a must-use plugin that reads the file and renders the list itself, rather than
 lists fed to Contextual Related Posts: its manual related posts are post IDs kept in each post's
@@ -52,6 +53,7 @@ from .atomic import atomic_write
 from .errors import RecsysError
 from .export import RELATED_VERSION, article_regex, json_text, safe_url
 from .titles import plain_text
+from .views import _with_form
 
 __all__ = [
     "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
@@ -91,14 +93,14 @@ def _checked(document: Mapping, article_pattern: str | None) -> dict[str, list[d
         if not safe_url(article, pattern) or not isinstance(entries, list):
             dropped += 1
             continue
-        seen = {article}
+        seen = {_with_form(article, "strip")}  # one article, one entry, whatever its trailing slash
         kept = []
         for entry in entries:
             url = entry.get("url") if isinstance(entry, Mapping) else None
-            if not safe_url(url, pattern) or url in seen:
+            if not safe_url(url, pattern) or _with_form(url, "strip") in seen:
                 dropped += 1
                 continue
-            seen.add(url)
+            seen.add(_with_form(url, "strip"))
             kept.append({**entry, "title": plain_text(entry.get("title"))})
         if kept:
             out[article] = kept

@@ -33,7 +33,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .titles import plain_text
-from .views import article_regex
+from .views import _with_form, article_regex, is_article_url
 
 __all__ = [
     "related_json", "write_related", "json_text", "write_table", "pseudonymize", "safe_url", "article_regex",
@@ -47,16 +47,25 @@ _SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
 
 
 def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:
-    """Whether ``url`` may be published: a same-site path that matches the article pattern.
+    """Whether ``url`` may be published: a same-site path that matches the article pattern (with or
+    without its trailing slash, as :func:`recsys.views.is_article_url`).
 
     >>> [safe_url(u) for u in ["/archives/12", "//evil.example/archives/1", "javascript:alert(1)",
-    ...                        "/archives/1\\" onmouseover=x", "/archives/x"]]
-    [True, False, False, False, False]
+    ...                        "/archives/1\\" onmouseover=x", "/archives/x", "/archives/12/"]]
+    [True, False, False, False, False, True]
     """
     if not isinstance(url, str) or not _SAFE_PATH.match(url):
         return False
-    pattern = article_regex(article) if isinstance(article, str) else article
-    return bool(pattern.search(url))
+    return is_article_url(url, article)
+
+
+def _titles_of(titles) -> tuple[dict, dict]:
+    """The titles by URL as given, and by URL without trailing slash (for another form)."""
+    given = {k: v for k, v in titles.items() if isinstance(k, str)} if titles is not None else {}
+    bare: dict = {}
+    for url, title in given.items():
+        bare.setdefault(_with_form(url, "strip"), title)
+    return given, bare
 
 
 def _number(x) -> float | int | None:
@@ -88,7 +97,8 @@ def related_json(
     '2024-03-31T00:00:00Z'
     """
     pattern = article_regex(article_pattern)
-    titles = dict(titles.items()) if titles is not None else {}  # a Series (recsys.load_titles) or a mapping
+    # a Series (recsys.load_titles) or a mapping, found whichever trailing-slash form it and the URLs take
+    titles, bare_titles = _titles_of(titles)
     items: dict[str, list[dict]] = {}
     dropped = 0
     ordered = recommendations.sort_values(["item", "rank"], kind="stable")
@@ -99,8 +109,9 @@ def related_json(
             dropped += 1
             continue
         entry = {"url": url}
-        if url in titles:
-            entry["title"] = plain_text(titles[url])
+        title = titles[url] if url in titles else bare_titles.get(_with_form(url, "strip"))
+        if title is not None:
+            entry["title"] = plain_text(title)
         entry.update(score=_number(score), confidence=_number(conf), lift=_number(lift),
                      count=_number(count), source=source)
         items.setdefault(item, []).append(entry)

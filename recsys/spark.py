@@ -29,7 +29,10 @@ from .errors import RecsysError
 from .formats import LogFormat, resolve_log_format
 from .logs import _MONTHS, _REQUEST, PROBE_LINES, _choose_format, _open, _read_head, log_files
 from .sessions import network_of
-from .views import ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _view_rules, is_bot, normalize_urls, visitor_hash
+from .views import (
+    ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _decided, _view_rules, _with_form, is_article_url,
+    is_bot, normalize_urls, visitor_hash,
+)
 
 __all__ = ["spark_session", "spark_pipeline", "SparkResult", "java_regex", "write_dataset"]
 
@@ -114,6 +117,7 @@ class SparkResult:
     n_baskets: int
     dropped_long: int
     dropped_long_views: int
+    trailing_slash: dict | None = None  # the canonical form and why (recsys.views.canonical_form)
 
 
 def _files(spark, paths, fixed: LogFormat | None):
@@ -255,8 +259,10 @@ def _page_views(requests, options: dict, acc: Accounting):
     @pandas_udf("url string, article boolean")
     def norm(path: pd.Series, query: pd.Series) -> pd.DataFrame:
         urls = normalize_urls([p if isinstance(p, str) else None for p in path],
-                              [q if isinstance(q, str) else None for q in query], trailing_slash=slash, keep_query=keep)
-        return pd.DataFrame({"url": urls, "article": [u is not None and bool(article.search(u)) for u in urls]})
+                              [q if isinstance(q, str) else None for q in query],
+                              trailing_slash=slash or "keep", keep_query=keep)  # None: decided at the end
+        return pd.DataFrame({"url": urls, "article": [
+            u is not None and is_article_url(u, article, trailing_slash=slash) for u in urls]})
 
     # (the small sides get their own column names: joins of frames from one source are ambiguous)
     places = ok.select(F.col("path").alias("p_path"), F.col("query").alias("p_query")).distinct() \
@@ -314,7 +320,26 @@ def _page_views(requests, options: dict, acc: Accounting):
         acc.drop(name, int(line_reasons.get(name, 0)) + int(late.get(name, 0)))
     acc.views += int(late.get(None, 0))
     views = flagged.filter(F.col("reason").isNull()).select("ts", "visitor", "url", "ip", "user_agent", "referer")
-    return views
+    return _in_canonical_form(views, rules)
+
+
+def _in_canonical_form(views, rules):
+    """The views with every URL in the blog's trailing-slash form, decided as the local engine does
+    (:func:`recsys.views.canonical_form`, on the distinct URLs and their counts), and the decision."""
+    from pyspark.sql import functions as F
+
+    if rules.trailing_slash is not None:  # given, or the preset's: the URLs are in it already
+        return views, _decided((), None, rules.trailing_slash, rules.slash_from, rules.article)
+    counts = views.groupBy("url").count().toPandas()  # one row per article
+    decision = _decided(counts["url"], counts["count"], None, rules.slash_from, rules.article)
+    pairs = pd.DataFrame({"c_from": counts["url"], "c_to": [_with_form(u, decision["trailing_slash"])
+                                                            for u in counts["url"]]})
+    pairs = pairs[pairs["c_from"] != pairs["c_to"]]
+    if len(pairs):
+        pairs = views.sparkSession.createDataFrame(pairs, "c_from string, c_to string")
+        views = views.join(F.broadcast(pairs), F.col("url") == F.col("c_from"), "left") \
+            .withColumn("url", F.coalesce(F.col("c_to"), F.col("url"))).drop("c_from", "c_to")
+    return views, decision
 
 
 def _sessions(views, gap: str, basket: str, max_items: int | None):
@@ -507,13 +532,13 @@ def spark_pipeline(
         if kind is not None:
             acc.add_malformed(kind, int(count))
     acc.files = [{"path": f, "format": fmt.name or fmt.template} for f in files]
-    views = _page_views(requests, view_options, acc)
+    views, slash = _page_views(requests, view_options, acc)
     acc.check()
     sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)
     found, itemsets = _itemsets(sessions, n, min_support, max_len)
     rules = _rules(spark, found, sessions, n, min_confidence)
     popular = _popular(views, popular_days)
-    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views)
+    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views, slash)
 
 
 def write_dataset(frame, path: str, secret: bytes) -> None:

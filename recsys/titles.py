@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .errors import RecsysError
-from .views import ARTICLE_PATTERNS, normalize_urls
+from .views import _slash_option, normalize_urls
 
 __all__ = ["load_titles", "plain_text", "MAX_TITLE"]
 
@@ -165,18 +165,20 @@ def load_titles(
     - a CSV with columns ``url`` and ``title`` (header line), or two columns without header.
 
     Links are reduced to their path, normalized as the logs are (:func:`recsys.normalize_urls`,
-    with the article pattern's trailing-slash form); links to another site are left out (the
-    site is ``site``, else the feed's own link, else the host most links have). Titles become
-    plain text: entities decoded, HTML elements removed, whitespace collapsed. The first title
-    of a path wins.
+    in the trailing-slash form given, else the preset's, else the feed's own: a feed links to the
+    blog's URLs); links to another site are left out (the site is ``site``, else the feed's own
+    link, else the host most links have). Titles become plain text: entities decoded, HTML
+    elements removed, whitespace collapsed. The first title of a path wins.
+    :func:`recsys.related_json` finds a title whichever trailing-slash form its key and the
+    recommended URL take.
 
     Parameters
     ----------
     path : path
         The file.
     article_pattern : str, default "openresty"
-        Its entry of :data:`recsys.ARTICLE_PATTERNS` gives the trailing-slash form (a regular
-        expression gives ``strip``).
+        Its entry of :data:`recsys.ARTICLE_PATTERNS` gives the trailing-slash form (with a regular
+        expression, the links keep the form the file gives them).
     trailing_slash : {"strip", "add", "keep"}, optional
         Overrides the pattern's trailing-slash form.
     site : str, optional
@@ -194,10 +196,7 @@ def load_titles(
     {'/archives/2': 'Two & three'}
     """
     name = os.fspath(path)
-    default = ARTICLE_PATTERNS[article_pattern][1] if article_pattern in ARTICLE_PATTERNS else "strip"
-    slash = trailing_slash or default
-    if slash not in ("strip", "add", "keep"):
-        raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
+    slash = _slash_option(article_pattern, trailing_slash)[0] or "keep"  # a regex: the feed's own form
     try:
         with open(path, "rb") as f:
             raw = f.read()

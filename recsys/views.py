@@ -27,12 +27,18 @@ the order they are tested (a line gets the first that applies):
 
 URLs are normalized first (see :func:`normalize_urls`), so that ``/archives/12?utm_source=x``,
 ``//archives/12/`` and ``/archives/%31%32`` are one article.
+
+The trailing slash is not part of an article's identity: the article pattern is tried on the URL
+with and without it, so ``^/blog/[^/]+/$``, ``^/blog/[^/]+$`` and ``^/blog/[^/]+/?$`` find the same
+views, and every article is written in one form, the blog's (:func:`canonical_form`): the one
+``trailing_slash`` names, else the preset's, else the one the logs show the blog serves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import posixpath
 import re
 from collections.abc import Iterable
@@ -51,11 +57,14 @@ from .logs import _iter_tables, _to_pandas
 
 __all__ = [
     "page_views", "read_page_views", "normalize_urls", "is_bot", "ARTICLE_PATTERNS",
-    "DROP_REASONS", "VIEW_COLUMNS",
+    "DROP_REASONS", "VIEW_COLUMNS", "canonical_form", "is_article_url",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Article URL patterns of common blogs (regex, trailing-slash form), matched against the
-#: normalized URL. Any other regular expression can be given instead.
+#: normalized URL with and without its trailing slash. Any other regular expression can be given
+#: instead; its trailing-slash form is then read from the logs (:func:`canonical_form`).
 ARTICLE_PATTERNS: dict[str, tuple[str, str]] = {
     "openresty": (r"^/archives/\d+$", "strip"),
     "hugo": (r"^/posts/[^/]+/$", "add"),
@@ -73,19 +82,24 @@ ASSET = re.compile(
     r"|mp3|mp4|m4a|webm|ogg|wav|pdf|zip|gz)$|^/wp-(?:content|includes)/)"
 )
 _PATH_SAFE = "/:@!$&'()*+,;=~"
+#: A path that names a file (``/about.html``, ``/index.php``): ``"add"`` gives it no trailing slash.
+PAGE_FILE = r"(?i)\.(?:s?html?|xhtml|php\d?|aspx?|jspx?|cgi)$"
+_PAGE_FILE = re.compile(PAGE_FILE)
+SLASH_FORMS = ("strip", "add", "keep")
 _CANONICAL = r"^[A-Za-z0-9/:@!$&'()*+,;=._~-]*$"
 
 
 @dataclass(frozen=True)
 class _Rules:
     article: re.Pattern
-    trailing_slash: str
+    trailing_slash: str | None  # None: read from the logs, after all of them (canonical_form)
     keep_query: frozenset
     statuses: tuple
     methods: tuple
     visitor: str
     drop_bots: bool
     max_per_minute: int | None
+    slash_from: str = "option"  # where trailing_slash comes from: "option", "preset" or "logs"
 
 
 def article_regex(article_pattern: str) -> re.Pattern:
@@ -109,19 +123,27 @@ def article_regex(article_pattern: str) -> re.Pattern:
         ) from None
 
 
+def _slash_option(article_pattern, trailing_slash) -> tuple[str | None, str]:
+    """The trailing-slash form given or implied, and where it comes from (None: from the logs)."""
+    if trailing_slash is not None and trailing_slash not in SLASH_FORMS:
+        raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
+    if trailing_slash:
+        return trailing_slash, "option"
+    if isinstance(article_pattern, str) and article_pattern in ARTICLE_PATTERNS:
+        return ARTICLE_PATTERNS[article_pattern][1], "preset"
+    return None, "logs"
+
+
 def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
     article = article_regex(article_pattern)
-    default_slash = ARTICLE_PATTERNS[article_pattern][1] if article_pattern in ARTICLE_PATTERNS else "strip"
-    slash = trailing_slash or default_slash
-    if slash not in ("strip", "add", "keep"):
-        raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
+    slash, slash_from = _slash_option(article_pattern, trailing_slash)
     if visitor not in ("cookie", "ip+ua"):
         raise ValueError(f"visitor must be 'cookie' or 'ip+ua'; got {visitor!r}")
     if max_per_minute is not None and (not isinstance(max_per_minute, int) or max_per_minute < 1):
         raise ValueError(f"max_per_minute must be a positive integer or None; got {max_per_minute!r}")
     return _Rules(
         article, slash, frozenset(keep_query), tuple(int(s) for s in statuses),
-        tuple(m.upper() for m in methods), visitor, drop_bots, max_per_minute,
+        tuple(m.upper() for m in methods), visitor, drop_bots, max_per_minute, slash_from,
     )
 
 
@@ -146,8 +168,9 @@ def normalize_urls(
 
     Percent-escapes are decoded then re-encoded one way (UTF-8, upper-case hex, unreserved
     characters plain), duplicate slashes and dot segments are removed, the trailing slash is
-    stripped or added (``"keep"`` leaves it), and the query keeps only the parameters named in
-    ``keep_query`` (tracking parameters such as ``utm_*`` never), sorted.
+    stripped or added (``"keep"`` leaves it; ``"add"`` gives none to a file name such as
+    ``/about.html``), and the query keeps only the parameters named in ``keep_query`` (tracking
+    parameters such as ``utm_*`` never), sorted.
 
     >>> normalize_urls(["//archives/%31%32/", "/posts/café"], ["utm_source=x&p=3", None],
     ...                keep_query=["p"])
@@ -169,12 +192,35 @@ def normalize_urls(
     return out
 
 
-def _slash(p: str, mode: str) -> str:
-    if mode == "strip" and len(p) > 1 and p.endswith("/"):
-        return p.rstrip("/") or "/"
-    if mode == "add" and not p.endswith("/"):
-        return p + "/"
-    return p
+def _slash(p: str, mode: str | None) -> str:
+    """``p`` in the trailing-slash form ``mode`` (``"add"`` leaves ``/`` and file names alone)."""
+    if mode not in ("strip", "add") or not p:
+        return p + "/" if mode == "add" and not p else p
+    bare = p.rstrip("/") or "/"
+    return bare + "/" if mode == "add" and bare != "/" and not _PAGE_FILE.search(bare) else bare
+
+
+def _with_form(url: str, mode: str | None) -> str:
+    """A normalized URL (path and kept query) in the trailing-slash form ``mode``."""
+    path, q, query = url.partition("?")
+    return _slash(path, mode) + q + query
+
+
+def is_article_url(url: str, article: re.Pattern | str, *, trailing_slash: str | None = None) -> bool:
+    """Whether a normalized URL is an article: the pattern matches it with or without its trailing slash.
+
+    With ``trailing_slash="keep"`` the slash is part of the URL's identity: only the URL as it is
+    is tried.
+
+    >>> [is_article_url(u, r"^/blog/[^/]+/$") for u in ["/blog/a", "/blog/a/", "/blog/", "/blog/a/b"]]
+    [True, True, False, False]
+    """
+    pattern = article_regex(article) if isinstance(article, str) else article
+    if trailing_slash == "keep":
+        return bool(pattern.search(url))
+    path, q, query = url.partition("?")
+    bare = path.rstrip("/") or "/"
+    return bool(pattern.search(bare + q + query) or (bare != "/" and pattern.search(bare + "/" + q + query)))
 
 
 def _query(q, keep: frozenset) -> str:
@@ -193,13 +239,14 @@ def _path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
     values = cats.to_numpy(zero_copy_only=False).astype(object)
     for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
         values[i] = _canonical_path(values[i], slash)
-    if slash == "strip":
+    if slash in ("strip", "add"):  # as _slash, on arrays
         arr = pa.array(values, pa.string())
         trimmed = pc.utf8_rtrim(arr, "/")
-        values = pc.if_else(pc.equal(trimmed, ""), "/", trimmed).to_numpy(zero_copy_only=False)
-    elif slash == "add":
-        arr = pa.array(values, pa.string())
-        values = pc.if_else(pc.ends_with(arr, "/"), arr, pc.binary_join_element_wise(arr, "/", "")).to_numpy(zero_copy_only=False)
+        bare = pc.if_else(pc.equal(trimmed, ""), "/", trimmed)
+        if slash == "add":
+            stays = pc.or_(pc.equal(bare, "/"), pc.match_substring_regex(bare, PAGE_FILE))
+            bare = pc.if_else(stays, bare, pc.binary_join_element_wise(bare, "/", ""))
+        values = bare.to_numpy(zero_copy_only=False)
     return np.asarray(values, dtype=object)
 
 
@@ -321,7 +368,8 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     mark(_per_category(requests["path"], asset), "asset")
     alive = np.flatnonzero(reason < 0)
     url = _urls(requests, alive, rules)
-    is_article = np.append(np.array([bool(rules.article.search(u)) for u in url.categories], bool), False)
+    test = [is_article_url(u, rules.article, trailing_slash=rules.trailing_slash) for u in url.categories]
+    is_article = np.append(np.array(test, bool), False)
     not_article = np.zeros(n, bool)
     not_article[alive] = ~is_article[url.codes]
     mark(not_article, "not_article")
@@ -370,8 +418,104 @@ def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: 
     views = cand[drop == 0].reset_index(drop=True)
     for col in ("visitor", "url", "ip", "user_agent", "referer"):
         views[col] = views[col].cat.remove_unused_categories()
+    # the blog's trailing-slash form: known, or read from all the views (hence here, after every file)
+    if rules.trailing_slash is None:
+        url = views["url"].array
+        counts = np.bincount(url.codes[url.codes >= 0], minlength=len(url.categories))
+        decision = _decided(url.categories, counts, None, rules.slash_from, rules.article)
+        views["url"] = _in_form(url, decision["trailing_slash"])
+        log.info("URLs in the form %s, decided by the %s: %s", decision["trailing_slash"], decision["decided_by"],
+                 decision["why"])
+    else:
+        decision = _decided((), None, rules.trailing_slash, rules.slash_from, rules.article)
+    views.attrs["trailing_slash"] = decision
     acc.views += len(views)
     return views
+
+
+def _in_form(url: pd.Categorical, mode: str) -> pd.Categorical:
+    """The URLs in one trailing-slash form: ``/a`` and ``/a/`` become one (once per distinct URL)."""
+    codes, uniq = pd.factorize(np.array([_with_form(u, mode) for u in url.categories], dtype=object))
+    return _str_cat(np.append(codes, -1)[url.codes], uniq)
+
+
+def canonical_form(
+    urls: Iterable[str],
+    counts: Iterable[int] | None = None,
+    *,
+    article_pattern: str = "openresty",
+    trailing_slash: str | None = None,
+) -> dict:
+    """The blog's trailing-slash form, and why: decided once per run, for every article.
+
+    In order: ``trailing_slash`` when given; else the preset's form (:data:`ARTICLE_PATTERNS`); else
+    the logs say it: the form in which the blog served more of the article views (the other form
+    usually gets a ``301`` to it, which is no view); on a tie (or no views), the form the article
+    pattern itself demands, when it matches only one form of more of the URLs; else ``strip``.
+    URLs whose path is ``/`` or names a file (``.html``, ``.php``) take either form the same way
+    and tell nothing.
+
+    Parameters
+    ----------
+    urls : iterable of str
+        The distinct normalized article URLs, as read (``trailing_slash="keep"``).
+    counts : iterable of int, optional
+        The page views of each (default: one each).
+    article_pattern, trailing_slash
+        As :func:`page_views`.
+
+    Returns
+    -------
+    dict
+        ``trailing_slash`` (``"strip"``, ``"add"`` or ``"keep"``), ``decided_by`` (``"option"``,
+        ``"preset"``, ``"logs"``, ``"pattern"`` or ``"default"``), ``views_with_slash`` and
+        ``views_without_slash`` (the evidence of the logs, when they were asked), and ``why``.
+
+    >>> decided = canonical_form(["/blog/a/", "/blog/b/", "/blog/b"], [40, 25, 3], article_pattern=r"^/blog/")
+    >>> print(decided["why"])
+    article views served with a trailing slash: 65, without: 3; the blog's URLs end with /
+    """
+    form, source = _slash_option(article_pattern, trailing_slash)
+    return _decided(urls, counts, form, source, article_regex(article_pattern))
+
+
+def _decided(urls: Iterable[str], counts, form: str | None, source: str, pattern: re.Pattern) -> dict:
+    """:func:`canonical_form`, from the form given or preset (None: none) and where it comes from."""
+    if form is not None:
+        why = (f"trailing_slash={form!r} was given" if source == "option"
+               else f"the form of the article pattern preset: {form}")
+        return {"trailing_slash": form, "decided_by": source, "why": why}
+    urls = list(urls)
+    counts = np.ones(len(urls), np.int64) if counts is None else np.asarray(list(counts), np.int64)
+    paths = [u.partition("?")[0] for u in urls]
+    bare = [p.rstrip("/") or "/" for p in paths]
+    telling = np.array([b != "/" and not _PAGE_FILE.search(b) for b in bare], bool)
+    slashed = np.array([p.endswith("/") for p in paths], bool)
+    with_slash = int(counts[telling & slashed].sum())
+    without = int(counts[telling & ~slashed].sum())
+    evidence = {"views_with_slash": with_slash, "views_without_slash": without}
+    if with_slash != without:
+        form = "add" if with_slash > without else "strip"
+        ends = "end with /" if form == "add" else "have no trailing slash"
+        why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
+               f"the blog's URLs {ends}")
+        return {"trailing_slash": form, "decided_by": "logs", **evidence, "why": why}
+    only_slash = only_bare = 0
+    for u, tells in zip(urls, telling):
+        if tells:
+            path, q, query = u.partition("?")
+            b = path.rstrip("/")
+            a, c = bool(pattern.search(b + q + query)), bool(pattern.search(b + "/" + q + query))
+            only_bare += a and not c
+            only_slash += c and not a
+    if only_slash != only_bare:
+        form = "add" if only_slash > only_bare else "strip"
+        why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
+               f"the article pattern matches the URLs {'with' if form == 'add' else 'without'} it")
+        return {"trailing_slash": form, "decided_by": "pattern", **evidence, "why": why}
+    why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
+           "neither they nor the article pattern tell: strip, the default")
+    return {"trailing_slash": "strip", "decided_by": "default", **evidence, "why": why}
 
 
 def _accounting_for(requests: pd.DataFrame, accounting: Accounting | None) -> Accounting:
@@ -410,9 +554,12 @@ def page_views(
         As :func:`recsys.read_logs` returns it.
     article_pattern : str, default "openresty"
         A preset of :data:`ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``, ``hugo``,
-        ``hexo``, ``wordpress``) or a regular expression matched against the normalized URL.
+        ``hexo``, ``wordpress``) or a regular expression matched against the normalized URL, with
+        and without its trailing slash (:func:`is_article_url`).
     trailing_slash : {"strip", "add", "keep"}, optional
-        The canonical form of URLs; the preset's by default (``strip`` for a custom pattern).
+        The canonical form of URLs; by default the preset's, and for a regular expression the
+        blog's, read from the views (:func:`canonical_form`). ``keep`` keeps each URL as logged:
+        the slash is then part of an article's identity, and the pattern sees the URL as it is.
     keep_query : iterable of str
         Query parameters that are part of a page's identity (e.g. ``p`` for WordPress's
         ``/?p=123``); all others are dropped.
@@ -432,7 +579,8 @@ def page_views(
     -------
     pandas.DataFrame
         ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order, with the
-        accounting in ``attrs["accounting"]``.
+        accounting in ``attrs["accounting"]`` and the trailing-slash form and why in
+        ``attrs["trailing_slash"]`` (:func:`canonical_form`).
 
     Examples
     --------

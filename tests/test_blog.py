@@ -321,6 +321,35 @@ def test_titles_errors_say_what_to_do(tmp_path, name, content, message):
         load_titles(path)
 
 
+def test_titles_of_a_custom_pattern_keep_the_feed_s_form():
+    assert load_titles(DATA / "feed.atom", article_pattern=r"^/posts/[^/]+/?$").to_dict() == {
+        "/posts/atom-one": "Atom one & only", "/posts/a-lt-b/": "a < b &amp; c", "/posts/caf%C3%A9/": "XHTML title"}
+
+
+@pytest.mark.parametrize("title_form, url_form", [("add", "strip"), ("strip", "add"), ("keep", "add")])
+def test_titles_are_found_whatever_form_they_and_the_urls_take(title_form, url_form):
+    """The feed's links and the canonical form need not agree: each title reaches its URL."""
+    titles = load_titles(DATA / "feed.atom", trailing_slash=title_form)
+    form = (lambda u: u.rstrip("/")) if url_form == "strip" else (lambda u: u.rstrip("/") + "/")
+    recs = pd.DataFrame({"item": [form("/posts/x/")] * 3, "rank": [1, 2, 3],
+                         "url": [form(u) for u in ("/posts/atom-one", "/posts/a-lt-b/", "/posts/caf%C3%A9")],
+                         "score": [0.5] * 3, "confidence": [0.5] * 3, "lift": [2.0] * 3, "count": [4] * 3,
+                         "source": ["rules"] * 3})
+    doc = related_json(recs, article_pattern="hugo", titles=titles)
+    assert [(e["url"], e.get("title")) for e in doc["items"][form("/posts/x/")]] == [
+        (form("/posts/atom-one"), "Atom one & only"), (form("/posts/a-lt-b"), "a < b &amp; c"),
+        (form("/posts/caf%C3%A9"), "XHTML title")]
+
+
+def test_either_form_of_an_article_is_published_and_nothing_else_more():
+    doc = {"version": 1, "params": {"article_pattern": "hugo"}, "items": {
+        "/posts/a": [{"url": "/posts/b"}, {"url": "/posts/c/"}, {"url": "/posts/c/d/"}, {"url": "/posts/a/"},
+                     {"url": "//evil.example/posts/e/"}, {"url": "/posts/f/?x=1"}, {"url": "/posts/b/"}],
+        "/posts/b/": [{"url": "/posts/a"}]}}
+    assert blog_data(doc)["items"] == {"/posts/a": [{"url": "/posts/b"}, {"url": "/posts/c/"}],
+                                       "/posts/b/": [{"url": "/posts/a"}]}
+
+
 def test_titles_trailing_slash_checked():
     with pytest.raises(ValueError, match="trailing_slash must be 'strip', 'add' or 'keep'; got 'both'"):
         load_titles(DATA / "feed.rss", trailing_slash="both")

@@ -69,6 +69,11 @@ EXPECTED_HOSTILE = [
     ("/archives/14", "javascript:alert(1)"),
 ]
 
+FORMS = {"version": 1, "items": {
+    "/blog/a/": [{"url": "/blog/b/", "title": "Bee"}, {"url": "/blog/a"}, {"url": "/blog/c"}, {"url": "/blog/c/d/"}],
+    "/blog/c": [{"url": "/blog/a/", "title": "Ay"}, {"url": "/blog/c/"}],
+}}
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Article</title>
 <script>
@@ -94,10 +99,12 @@ PAGE = """<!doctype html>
 """
 
 
-def write_page(root: Path, path: str, *, src: str | None = None, min_height: str = "20em") -> None:
+def write_page(root: Path, path: str, *, src: str | None = None, min_height: str = "20em",
+               pattern: str | None = None) -> None:
     page = root / path.strip("/") / "index.html"
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(PAGE.format(min_height=min_height, attributes=f' data-src="{src}"' if src else ""))
+    attributes = (f' data-src="{src}"' if src else "") + (f' data-pattern="{pattern}"' if pattern else "")
+    page.write_text(PAGE.format(min_height=min_height, attributes=attributes))
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +115,8 @@ def site(tmp_path_factory):
     (root / "hostile" / "related.json").write_text(json.dumps(HOSTILE))
     (root / "invalid").mkdir()
     (root / "invalid" / "related.json").write_text('{"version": 1, "items": {"/archives/5": [')
+    (root / "forms").mkdir()  # a blog whose keys end with / (and one whose keys do not)
+    (root / "forms" / "related.json").write_text(json.dumps(FORMS))
     (root / "array").mkdir()
     (root / "array" / "related.json").write_text('[{"url": "/archives/1"}]')
     write_page(root, "/archives/1/")
@@ -117,6 +126,8 @@ def site(tmp_path_factory):
     write_page(root, "/archives/5/", src="/invalid/related.json")
     write_page(root, "/archives/8/", src="/array/related.json")
     write_page(root, "/archives/99/")  # related.json has no list for it
+    write_page(root, "/blog/a/", src="/forms/related.json", pattern="^/blog/[^/]+$")
+    write_page(root, "/blog/c/", src="/forms/related.json", pattern="^/blog/[^/]+/$")
     write_page(root, "/archives/6/", src="/widget/related.json?gate=1", min_height="16em")  # as documented
     write_page(root, "/archives/7/", src="/widget/related.json?gate=1", min_height="0")
     return root
@@ -289,3 +300,14 @@ def test_the_shift_is_measured_without_a_reserved_height(page, server):
     result = page.evaluate("() => ({cls: window.__cls, before: window.__before.below, "
                            "below: document.getElementById('below').getBoundingClientRect().top})")
     assert result["cls"] > 0 and result["below"] > result["before"]
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/blog/a/", [["/blog/b/", "Bee"], ["/blog/c", "/blog/c"]]),  # keys end with /; the pattern has no /$
+    ("/blog/c/", [["/blog/a/", "Ay"]]),  # the page ends with /, its key does not; the pattern has /$
+])
+def test_either_trailing_slash_form_finds_the_list(page, server, path, expected):
+    base, *_ = server
+    assert open_article(page, base, path) == "shown"
+    assert links(page) == expected  # the page itself, in either form, is not linked
+    assert page.errors == [] and page.warnings == []

@@ -34,7 +34,7 @@ function wp_parse_url($url, $component = -1) { return parse_url($url, $component
 function esc_html($text) { return htmlspecialchars($text, ENT_QUOTES, 'UTF-8'); }
 function esc_url($url) { return $url[0] === '/' ? htmlspecialchars($url, ENT_QUOTES, 'UTF-8') : ''; }
 function wp_strip_all_tags($text) { return trim(strip_tags($text)); }
-function url_to_postid($url) { return $url === '/2024/03/known/' ? 7 : 0; }
+function url_to_postid($url) { return rtrim($url, '/') === '/2024/03/known' ? 7 : 0; }  // either form, as WordPress
 function get_the_title($id) { return 'Known&#8217;s <em>title</em> &amp; 1 &lt; 2'; }
 require $argv[1];
 echo $GLOBALS['filters']['the_content'][0]('<p>Body</p>');
@@ -116,3 +116,31 @@ def test_the_plugin_is_valid_php(tmp_path):
     result = subprocess.run([php, "-n", "-l", str(tmp_path / "related.php")],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _toggled(url: str) -> str:
+    return url[:-1] if url.endswith("/") else url + "/"
+
+
+@pytest.mark.parametrize("keys, permalink", [
+    ("bare", "https://blog.example.org/2024/03/alpha/"),  # related.json made with --trailing-slash strip
+    ("slash", "https://blog.example.org/2024/03/alpha"),  # WordPress's permalinks without trailing slash
+])
+def test_the_plugin_finds_the_list_whichever_form_the_keys_and_the_permalink_take(tmp_path, keys, permalink):
+    form = (lambda u: u.rstrip("/")) if keys == "bare" else (lambda u: u)
+    doc = {"version": 1, "items": {
+        form(k): [{**e, "url": form(e["url"])} if isinstance(e, dict) and e["url"].startswith("/2024/") else e
+                  for e in v]
+        for k, v in DOC["items"].items()}}
+    doc["items"][form("/2024/03/alpha/")].append({"url": _toggled(form("/2024/03/alpha/"))})  # itself, other form
+    out = run(tmp_path, permalink, document=doc)
+    assert out == (
+        '<p>Body</p><nav class="recsys-related" aria-labelledby="recsys-related-title">'
+        '<h2 id="recsys-related-title">Readers also read</h2><ol>'
+        f'<li><a href="{form("/2024/03/beta/")}">'
+        'Beta &amp; &lt;b&gt;bold&lt;/b&gt; &lt;script&gt;alert(1)&lt;/script&gt;</a></li>'
+        f'<li><a href="{form("/2024/03/known/")}">Known’s title &amp; 1 &lt; 2</a></li>'
+        f'<li><a href="{form("/2024/03/unknown/")}">{form("/2024/03/unknown/")}</a></li>'
+        '</ol></nav>'
+    )
+    assert "<script" not in out and "evil.example" not in out and "javascript" not in out

@@ -169,3 +169,24 @@ def test_unescaping_in_spark_is_the_local_unescape(spark, mode, values):
     df = spark.createDataFrame([(v,) for v in values], "v string").select("v", unescape_column(F.col("v"), mode).alias("u"))
     got = {r.v: r.u for r in df.collect()}
     assert got == {v: None if v is None else unescape(v, mode) for v in values}
+
+
+def test_the_trailing_slash_form_is_decided_as_locally(spark):
+    """A custom pattern on the real blog: Spark reads the blog's form from the views as the local engine
+    does, and writes every article in it (WordPress: /blog/<slug>/; the bare form gets a 301)."""
+    from integration import shared_data
+
+    from recsys.spark import spark_pipeline
+
+    blog = shared_data("real", "logs", "yuvi-blog-2012")
+    paths = [str(blog / "access.log.1"), str(blog / "access.log.2.gz")]
+    options = {"article_pattern": r"^/blog/[^/]+$", "visitor": "ip+ua"}
+    result = spark_pipeline(spark, paths, **options, min_support=3, max_len=3, min_confidence=0.05)
+    local = recsys.read_page_views(paths, **options)
+    assert result.trailing_slash == local.attrs["trailing_slash"]
+    assert result.trailing_slash["trailing_slash"] == "add"
+    acc, sacc = local.attrs["accounting"], result.accounting
+    assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
+    rows = lambda df: sorted(zip(pd.to_datetime(df["ts"], utc=True).astype(str), df["visitor"].astype(str), df["url"]))
+    ours = result.views.select("ts", "visitor", "url").toPandas()
+    assert rows(ours) == rows(local) and len(ours) > 100

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
+from recsys.cache import cached_page_views
+from recsys.views import PAGE_FILE, _path_urls, canonical_form, is_article_url
+
+from integration import shared_data
 
 DATA = Path(__file__).parent / "data"
 V1 = "6f1c2d3e-0000-4000-8000-000000000001"
@@ -64,7 +69,11 @@ def test_article_presets_and_trailing_slash():
     assert page_views(req, article_pattern="hexo").url.tolist() == ["/2024/03/01/hello/"]
     assert page_views(req, article_pattern="wordpress").url.tolist() == ["/2024/03/01/hello/", "/2024/03/hello/"]
     custom = page_views(req, article_pattern=r"^/tags/[^/]+$")
-    assert custom.url.tolist() == ["/tags/x"]
+    assert custom.url.tolist() == ["/tags/x/"]  # the form the blog served it in
+    assert custom.attrs["trailing_slash"]["decided_by"] == "logs"
+    assert page_views(req, article_pattern=r"^/tags/[^/]+$", trailing_slash="strip").url.tolist() == ["/tags/x"]
+    # a preset's form is its own, and the pattern matches either form
+    assert page_views(req, article_pattern="hugo", trailing_slash="strip").url.tolist() == ["/posts/hello-world"]
     with pytest.raises(ValueError, match="article_pattern must be one of openresty, hugo, hexo, wordpress or a regular expression"):
         page_views(req, article_pattern="(")
 
@@ -192,3 +201,140 @@ def test_every_request_gets_exactly_one_outcome(rows):
     # an independent statement of the line rules
     bot = np.array([r[4] in (None, "curl/8.0") for r in rows], bool)
     assert acc.dropped.get("bot", 0) == bot.sum()
+
+
+# trailing slashes: one article, one URL, in the blog's form ------------------------------------------
+def requests_of(rows) -> pd.DataFrame:
+    """Requests from (path, status) pairs, one reader, a minute apart."""
+    t0 = pd.Timestamp("2024-03-01 10:00", tz="UTC")
+    n = len(rows)
+    return pd.DataFrame({
+        "ts": [t0 + pd.Timedelta(minutes=i) for i in range(n)], "visitor": ["v"] * n, "ip": ["::1"] * n,
+        "method": ["GET"] * n, "path": [p for p, _ in rows], "query": [None] * n,
+        "status": [s for _, s in rows], "referer": [None] * n, "user_agent": ["Firefox/128.0"] * n,
+    })
+
+
+# a WordPress-like blog: /blog/<slug>/, the bare form answered with a 301, an old page with .html
+BLOG = [("/blog/a", 301), ("/blog/a/", 200), ("/blog/b/", 200), ("/blog/b/", 304), ("/blog/a", 301),
+        ("/blog/a/", 200), ("/blog/old.html", 200), ("/blog/", 200), ("/blog/b", 200)]
+
+
+@pytest.mark.parametrize("pattern", [r"^/blog/[^/]+/$", r"^/blog/[^/]+$", r"^/blog/[^/]+/?$"])
+def test_a_pattern_matches_either_form_and_the_blog_s_form_is_kept(pattern):
+    views = page_views(requests_of(BLOG), article_pattern=pattern)
+    assert views.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/", "/blog/old.html", "/blog/b/"]
+    assert views.attrs["trailing_slash"] == {
+        "trailing_slash": "add", "decided_by": "logs", "views_with_slash": 4, "views_without_slash": 1,
+        "why": "article views served with a trailing slash: 4, without: 1; the blog's URLs end with /"}
+    assert views.attrs["accounting"].dropped == {"status": 2, "not_article": 1}
+
+
+def test_the_blog_s_form_without_slash_is_read_from_the_logs_too():
+    rows = [(p.rstrip("/") if s != 301 else p + "/", s) for p, s in BLOG]  # /blog/a/ redirects to /blog/a
+    views = page_views(requests_of(rows), article_pattern=r"^/blog/[^/]+/$")
+    assert views.url.tolist() == ["/blog/a", "/blog/b", "/blog/b", "/blog/a", "/blog/old.html", "/blog/b"]
+    assert views.attrs["trailing_slash"]["trailing_slash"] == "strip"
+
+
+def test_an_explicit_form_wins_and_keep_keeps_the_slash_significant():
+    req = requests_of(BLOG)
+    strip = page_views(req, article_pattern=r"^/blog/[^/]+/$", trailing_slash="strip")
+    assert strip.url.tolist() == ["/blog/a", "/blog/b", "/blog/b", "/blog/a", "/blog/old.html", "/blog/b"]
+    assert strip.attrs["trailing_slash"] == {"trailing_slash": "strip", "decided_by": "option",
+                                             "why": "trailing_slash='strip' was given"}
+    add = page_views(req, article_pattern=r"^/blog/[^/]+$", trailing_slash="add")
+    assert add.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/", "/blog/old.html", "/blog/b/"]
+    keep = page_views(req, article_pattern=r"^/blog/[^/]+/$", trailing_slash="keep")
+    assert keep.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/"]  # as logged; the rest not articles
+    assert page_views(req, article_pattern="openresty").attrs["trailing_slash"]["decided_by"] == "preset"
+
+
+def test_when_the_views_do_not_tell_the_pattern_or_the_default_decides():
+    assert canonical_form(["/blog/a/", "/blog/b"], [2, 2], article_pattern=r"^/blog/[^/]+/$")["trailing_slash"] == "add"
+    assert canonical_form(["/blog/a/", "/blog/b"], [2, 2], article_pattern=r"^/blog/[^/]+$")["trailing_slash"] == "strip"
+    undecided = canonical_form(["/blog/a/", "/blog/b", "/x.html"], [2, 2, 9], article_pattern=r"^/blog/[^/]+/?$")
+    assert (undecided["trailing_slash"], undecided["decided_by"]) == ("strip", "default")
+    assert canonical_form([], article_pattern=r"^/blog/[^/]+/$")["decided_by"] == "default"  # no article at all
+    assert canonical_form([], article_pattern="hugo") == {"trailing_slash": "add", "decided_by": "preset",
+                                                          "why": "the form of the article pattern preset: add"}
+
+
+@pytest.mark.parametrize("url, pattern, keep, expected", [
+    ("/blog/a", r"^/blog/[^/]+/$", False, True),
+    ("/blog/a/", r"^/blog/[^/]+$", False, True),
+    ("/blog/a/", r"^/blog/[^/]+$", True, False),
+    ("/blog/", r"^/blog/[^/]+/?$", False, False),
+    ("/", r"^//$", False, False),
+    ("/?p=12", r"^/\?p=\d+$", False, True),
+    ("/x/?p=12", r"^/x\?p=\d+$", False, True),
+])
+def test_is_article_url(url, pattern, keep, expected):
+    assert is_article_url(url, pattern, trailing_slash="keep" if keep else None) is expected
+
+
+@settings(max_examples=200)
+@given(st.lists(st.text(alphabet="/ab.%éh?tml1", min_size=1).map(lambda s: "/" + s.replace("?", "")), min_size=1,
+                max_size=8), st.sampled_from(["strip", "add", "keep"]))
+def test_the_vectorized_urls_are_normalize_urls(paths, mode):
+    categories = pd.Categorical(paths)
+    fast = dict(zip(categories.categories, _path_urls(categories, mode)))
+    assert fast == dict(zip(paths, normalize_urls(paths, trailing_slash=mode)))
+
+
+def test_add_gives_no_slash_to_a_file_name():
+    assert normalize_urls(["/a/b.html", "/a/b.HTM/", "/index.php", "/a/b", "/", "/v1.2"], trailing_slash="add") == [
+        "/a/b.html", "/a/b.HTM", "/index.php", "/a/b/", "/", "/v1.2/"]
+
+
+def test_the_form_is_decided_over_all_the_files_cached_or_not(tmp_path):
+    """One file served /blog/a/ only, the other /blog/b only: the run's form is the majority's, for both,
+    whether the files are read at once, block by block, or from the cache."""
+    line = ('::1 - - [01/Mar/2024:10:{m:02d}:00 +0000] "GET {p} HTTP/1.1" 200 5 "-" "Firefox/128.0"\n')
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "access.log.1").write_text("".join(line.format(m=i, p="/blog/a/") for i in range(0, 9, 3)))
+    (tmp_path / "logs" / "access.log").write_text("".join(line.format(m=i, p="/blog/b") for i in range(10, 14, 2)))
+    options = {"article_pattern": r"^/blog/[^/]+$", "visitor": "ip+ua"}
+    cold = read_page_views(tmp_path / "logs", **options)
+    assert cold.url.tolist() == ["/blog/a/"] * 3 + ["/blog/b/"] * 2
+    for _ in range(2):  # filling the cache, then from it
+        cached = cached_page_views(tmp_path / "logs", cache_dir=tmp_path / "cache", **options)
+        pd.testing.assert_frame_equal(cached.astype(str), cold.astype(str))
+        assert cached.attrs["trailing_slash"] == cold.attrs["trailing_slash"]
+    assert set(cached.attrs["cache"].values()) == {"cached"}
+
+
+REAL_BLOG_PATTERNS = [r"^/blog/[^/]+/$", r"^/blog/[^/]+$", r"^/blog/[^/]+/?$"]
+
+
+@pytest.fixture(scope="module")
+def real_blog_requests():
+    return read_logs(shared_data("real", "logs", "yuvi-blog-2012"))
+
+
+def test_on_the_real_blog_every_form_of_pattern_finds_the_same_views(real_blog_requests):
+    """A WordPress blog under /blog/<slug>/ (the bare form gets a 301): the pattern written for its
+    URLs found no view when URLs were stripped before the pattern was tried."""
+    found = [page_views(real_blog_requests, article_pattern=p, visitor="ip+ua") for p in REAL_BLOG_PATTERNS]
+    for other in found[1:]:
+        pd.testing.assert_frame_equal(other, found[0])
+        assert other.attrs["accounting"].to_dict() == found[0].attrs["accounting"].to_dict()
+    views = found[0]
+    assert len(views) > 4000 and views.url.nunique() > 140
+    decision = views.attrs["trailing_slash"]
+    assert (decision["trailing_slash"], decision["decided_by"]) == ("add", "logs")
+    assert decision["views_with_slash"] > 5 * decision["views_without_slash"]
+    # one article, one URL: no URL is another's with the slash toggled; files keep no slash
+    urls = set(views.url)
+    assert not {u.rstrip("/") for u in urls if u.endswith("/")} & urls
+    assert {u for u in urls if not u.endswith("/")} == {u for u in urls if re.search(PAGE_FILE, u)} != set()
+
+
+def test_on_the_real_blog_its_article_pattern_keeps_the_blog_s_form(real_blog_requests):
+    pattern = r"^/blog/(?!wp-|feed|category/|tag/|page/|author/|comments)[^/]+/?$"
+    views = page_views(real_blog_requests, article_pattern=pattern, visitor="ip+ua")
+    stripped = page_views(real_blog_requests, article_pattern=pattern, visitor="ip+ua", trailing_slash="strip")
+    # the same views as with the form given, each URL in the blog's form
+    assert views.url.map(lambda u: u.rstrip("/")).tolist() == stripped.url.tolist()
+    assert len(views) > 3000 and all(u.endswith("/") or re.search(PAGE_FILE, u) for u in views.url)
+    assert views.attrs["trailing_slash"]["decided_by"] == "logs"

@@ -7,11 +7,11 @@
  * Options, as data- attributes on the container or on the script tag (the container's win):
  *   data-src            the related.json URL (default: related.json next to this script)
  *   data-pattern        the article pattern, a regular expression (default: ^/archives/\d+$)
- *   data-trailing-slash strip, add or keep: the paths' form (default: add if the pattern ends in /$)
  *   data-heading        the heading (default: Readers also read)
  *   data-limit          the most links shown (default: 10)
  * The container gets data-recsys-state="shown", "empty" or "error" when done.
  * Only same-origin links whose path matches the pattern are made; text is set with textContent.
+ * The trailing slash does not matter: paths are tried with and without it, as recsys does.
  */
 (function () {
   "use strict";
@@ -77,30 +77,34 @@
     return loading[url];
   }
 
-  function canonical(path, slash) {  // as recsys.normalize_urls
+  function canonical(path) {  // as recsys.normalize_urls
     path = path.replace(/\/{2,}/g, "/");
     try {
       path = encodeURIComponent(decodeURIComponent(path))
         .replace(/%(?:2F|3A|40|24|26|2B|2C|3B|3D)/g, decodeURIComponent);
     } catch (e) { /* malformed escapes: left as they are */ }
-    if (slash === "strip" && path.length > 1) path = path.replace(/\/+$/, "") || "/";
-    if (slash === "add" && path.charAt(path.length - 1) !== "/") path += "/";
     return path;
   }
 
+  function forms(url) {  // without, then with, the path's trailing slash
+    var at = url.indexOf("?"), query = at < 0 ? "" : url.slice(at);
+    var bare = (at < 0 ? url : url.slice(0, at)).replace(/\/+$/, "");
+    return bare ? [bare + query, bare + "/" + query] : ["/" + query];
+  }
+
   function render(box, data) {
-    var source = option(box, "pattern", "^/archives/\\d+$");
-    var pattern = new RegExp(source);
-    var slash = option(box, "trailing-slash", /\/\$$/.test(source) ? "add" : "strip");
+    var pattern = new RegExp(option(box, "pattern", "^/archives/\\d+$"));
     var limit = parseInt(option(box, "limit", "10"), 10) || 10;
-    var here = canonical(window.location.pathname, slash);
-    var list = Object.prototype.hasOwnProperty.call(data.items, here) ? data.items[here] : null;
-    var seen = Object.create(null);
-    seen[here] = true;
+    var matches = function (form) { return pattern.test(form); };
+    var here = canonical(window.location.pathname), list = null, seen = Object.create(null);
+    [here].concat(forms(here)).forEach(function (key) {  // the path as it is first
+      seen[key] = true;
+      if (list === null && Object.prototype.hasOwnProperty.call(data.items, key)) list = data.items[key];
+    });
     var ol = document.createElement("ol");
     for (var i = 0; Array.isArray(list) && i < list.length && ol.childNodes.length < limit; i++) {
       var r = list[i], url = r && r.url;
-      if (typeof url !== "string" || !SAFE.test(url) || !pattern.test(url) || seen[url]) continue;
+      if (typeof url !== "string" || !SAFE.test(url) || !forms(url).some(matches) || seen[url]) continue;
       if (new URL(url, window.location.href).origin !== window.location.origin) continue;
       seen[url] = true;
       var title = typeof r.title === "string" ? r.title.replace(/\s+/g, " ").trim().slice(0, 300) : "";

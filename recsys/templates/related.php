@@ -12,6 +12,8 @@
  *   define('RECSYS_ARTICLE_PATTERN', '^/\d{4}/\d{2}/(?:\d{2}/)?[^/]+/$');  // the same pattern as recsys's
  * Filters: recsys_related_json (the path), recsys_related_heading (the heading).
  * Only same-site paths matching the pattern are linked; URLs pass esc_url and titles esc_html.
+ * The trailing slash does not matter: a post finds its list whether the file's keys end with / and
+ * its permalink does not, or the reverse, and the pattern is tried with and without it.
  */
 
 defined('ABSPATH') || exit;
@@ -33,12 +35,25 @@ function recsys_related_items() {
     return $items;
 }
 
+function recsys_related_forms($url) {  // the URL without, then with, its path's trailing slash
+    $parts = explode('?', $url, 2);
+    $bare = rtrim($parts[0], '/');
+    $query = isset($parts[1]) ? '?' . $parts[1] : '';
+    return $bare === '' ? array('/' . $query) : array($bare . $query, $bare . '/' . $query);
+}
+
 function recsys_related_safe($url) {
     $pattern = defined('RECSYS_ARTICLE_PATTERN')
         ? RECSYS_ARTICLE_PATTERN : '^/\d{4}/\d{2}/(?:\d{2}/)?[^/]+/$';
-    return is_string($url)
-        && preg_match('#^/(?!/)[^\s\\\\\x00-\x1f\x7f"\'<>`]*$#D', $url) === 1
-        && @preg_match('#' . str_replace('#', '\#', $pattern) . '#', $url) === 1;
+    if (!is_string($url) || preg_match('#^/(?!/)[^\s\\\\\x00-\x1f\x7f"\'<>`]*$#D', $url) !== 1) {
+        return false;
+    }
+    foreach (recsys_related_forms($url) as $form) {
+        if (@preg_match('#' . str_replace('#', '\#', $pattern) . '#', $form) === 1) {
+            return true;
+        }
+    }
+    return false;
 }
 
 function recsys_related_title($r) {
@@ -53,12 +68,22 @@ function recsys_related_title($r) {
 
 function recsys_related_html($path) {
     $items = recsys_related_items();
-    if (!is_string($path) || !isset($items[$path]) || !is_array($items[$path])) {
+    if (!is_string($path) || $path === '') {
         return '';
     }
     $seen = array($path => true);
+    $list = null;
+    foreach (array_merge(array($path), recsys_related_forms($path)) as $key) {
+        $seen[$key] = true;
+        if ($list === null && isset($items[$key]) && is_array($items[$key])) {
+            $list = $items[$key];
+        }
+    }
+    if ($list === null) {
+        return '';
+    }
     $li = '';
-    foreach ($items[$path] as $r) {
+    foreach ($list as $r) {
         $ok = is_array($r) && isset($r['url']) && recsys_related_safe($r['url']);
         if (!$ok || isset($seen[$r['url']])) {
             continue;
