@@ -11,10 +11,14 @@ __all__ = ["atomic_write"]
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator[IO]:
+def atomic_write(
+    path: str | os.PathLike, mode: str = "w", *, permissions: int = 0o644, **kwargs
+) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` in one rename.
 
     On an exception (a crash, Ctrl-C) the temporary file is removed and ``path`` is untouched.
+    ``mode`` is the open mode, ``permissions`` the file's mode bits (``0o600``: its owner's only;
+    the temporary file is 0600 from the start, so others never see the data while it is written).
 
     >>> import pathlib, tempfile
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -31,7 +35,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, permissions)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,26 +1,54 @@
 """Nightly re-runs read only what is new: each log file's parsed views are cached by content.
 
-An entry holds what the line rules kept of one file (its candidate page views, its part of the
-accounting, what the behaviour rules need), keyed by the size and CRC-32 of the file's
-uncompressed content and by the options that shape the result. After logrotate renames
-``access.log`` to ``access.log.1`` its content, hence its entry, is the same; when ``.2.gz``
-compresses it, the gzip trailer gives the same size and CRC-32 without decompressing. A plain file
-that only grew (the live log, or ``access.log.1`` that nginx appended to before reopening) is read
-from where the cached part ends. The behaviour rules then run over all files, as in a cold run: the
-result is the same (the tests check it).
+An entry holds what the line rules kept of one file: its candidate page views, its part of the
+accounting, and what the behaviour rules need. Those rules then run over all files, as in a cold
+run: the result is the same as :func:`recsys.read_page_views`, whatever the cache holds.
+
+Keys
+    A plain file is keyed by the size and CRC-32 of its bytes (``p-<size>-<crc>``): after
+    logrotate renames ``access.log`` to ``access.log.1`` its content, hence its entry, is the same.
+    A compressed file (gzip, bzip2, xz, as the reader recognises them) is keyed by the size and
+    CRC-32 of its compressed bytes (``z-<size>-<crc>``): cheap (nothing is decompressed; CRC-32
+    runs at over 1 GB/s, some 60 ms for a month of logs), and a multi-member gzip file is known by
+    all of it, not by its trailer, which describes only the last member. The first time a compressed file is seen, if the cache holds a plain entry it may be a
+    copy of (for gzip: one of the size and CRC-32 its trailer gives), it is decompressed once, not
+    parsed; when the content is that entry's, the entry is copied under the compressed key. So
+    ``access.log.1`` that logrotate compresses into ``access.log.2.gz`` is not parsed again, and
+    later nights find ``access.log.2.gz`` by its own key.
+Growth
+    A plain file that only grew (the live log, or ``access.log.1`` that nginx appended to before it
+    reopened its logs) is read from where its entry ends, in the log format its first part had, when
+    a cold run would pick that format from the first lines of the whole file; otherwise, or when the
+    new part does not fit that format, the file is read from the start, as a cold run reads it.
+Healing (:mod:`recsys.store` keeps the entries)
+    An entry is a Parquet file and a JSON file holding the Parquet file's checksum and its own: an
+    entry that is partial, damaged, of another layout, or whose counts do not add up is read again
+    and rewritten, never trusted (entries are written atomically; one a crash damaged anyway does
+    not check out). ``refresh=True`` reads every file and rewrites its entry. A file that
+    changed while it was read is used for this run but not cached. Pipes and standard input are
+    read every time; devices are refused.
+Housekeeping
+    The cache is its owner's only (folders 0700, files 0600, fixed on existing caches). A run holds
+    a shared lock on the cache folder (``.lock``); a run that finds no other removes what killed
+    runs left (temporary files; while others run, only those older than an hour) and the folders of
+    older cache versions. An entry a run did not use is removed only if it was last read under a
+    path this run read, or in a directory this run listed: log folders can share a cache. Entries
+    no run used for 30 days are removed too.
 
 The cache also keeps the per-installation salt with which published files hash visitor ids.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
+import lzma
 import os
 import secrets
+import stat
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,15 +56,19 @@ import pandas as pd
 
 from .accounting import Accounting
 from .atomic import atomic_write
-from .logs import _COMPRESSIONS, _open, log_files
+from .errors import LogParseError, RecsysError
+from .formats import LogFormat, resolve_log_format
+from .logs import _COMPRESSIONS, _choose_format, _Decompressed, _iter_tables, log_files
+from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
 from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
 
 __all__ = ["cached_page_views", "default_cache_dir", "salt", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
-HEAD = 1 << 12
+HEAD = 1 << 12  # a plain file's first bytes, hashed: to find an earlier, shorter version of it
+PROBE_BYTES = 1 << 20  # what the reader reads of a file to pick its log format (logs._read_head)
+_DAMAGE = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
 def default_cache_dir() -> Path:
@@ -47,62 +79,88 @@ def default_cache_dir() -> Path:
 
 def salt(cache_dir: str | os.PathLike) -> bytes:
     """This installation's secret salt (made once, readable by its owner only)."""
-    path = Path(cache_dir) / "salt"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(path) as f:
-            f.write(secrets.token_hex(32))
-        os.chmod(path, 0o600)
-    return bytes.fromhex(path.read_text().strip())
+    root = cache_root(cache_dir)
+    path = root / "salt"
+    with locked(root):
+        if not path.exists():
+            with atomic_write(path, permissions=0o600) as f:
+                f.write(secrets.token_hex(32))
+        try:
+            chmod(path, 0o600)
+            text = path.read_text().strip()
+            value = bytes.fromhex(text)
+        except OSError as e:
+            raise RecsysError(f"{path}: cannot read the salt: {e.strerror or e}") from e
+        except ValueError:
+            value = b""
+    if len(value) != 32:
+        raise RecsysError(
+            f"{path} is damaged (not 64 hexadecimal digits); remove it to make a new salt "
+            "(the hashed visitor ids of published files then change)"
+        )
+    return value
 
 
+# fingerprints ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Fingerprint:
-    size: int  # uncompressed bytes (modulo 2**32 for a gzip file, as its trailer has it)
-    crc: int
+    size: int  # bytes of the file as it is on disk (compressed bytes for a compressed file)
+    crc: int  # CRC-32 of those bytes
+    compressed: bool  # the reader decompresses it
     head: str  # a hash of the first 4 KiB (plain files: to find an earlier, shorter version)
-    plain: bool
-    newline_end: bool
+    newline_end: bool  # ends with a newline (or is empty): a later version may be read on from here
 
     @property
     def key(self) -> str:
-        return f"{self.size % 2**32:08x}-{self.crc:08x}"
+        return f"{'z' if self.compressed else 'p'}-{self.size:x}-{self.crc:08x}"
+
+
+def _decompressor(head: bytes) -> tuple[bytes, Callable[[], object]] | None:
+    """The compression the reader finds at the start of a file (as ``logs._open`` decides)."""
+    for magic, new in _COMPRESSIONS:
+        if head.startswith(magic):
+            try:
+                new().decompress(head[: 1 << 16], 1)
+            except _DAMAGE:
+                return None  # starts like an archive but is text: read as text
+            return magic, new
+    return None
 
 
 def fingerprint(path: str) -> Fingerprint:
-    """Size and CRC-32 of a file's uncompressed content (a gzip trailer has them already)."""
+    """Size and CRC-32 of a file's bytes, and whether the reader decompresses it.
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile(suffix=".log") as f:
+    ...     _ = f.write(b"a line\\n"); f.flush(); fingerprint(f.name).key
+    'p-7-17fb2f0a'
+    """
+    crc, size, head, last = 0, 0, b"", b""
     with open(path, "rb") as f:
-        magic = f.read(6)
-        f.seek(0)
-        compressed = any(magic.startswith(m) for m, _ in _COMPRESSIONS)
-        if not compressed:
-            crc, size, head, last = 0, 0, b"", b""
-            while chunk := f.read(8 << 20):
-                if not head:
-                    head = chunk[:HEAD]
-                crc = zlib.crc32(chunk, crc)
-                size += len(chunk)
-                last = chunk[-1:]
-            return Fingerprint(size, crc, hashlib.sha1(head).hexdigest(), True, last in (b"\n", b""))
-    if magic.startswith(b"\x1f\x8b"):
-        with open(path, "rb") as f:
-            f.seek(-8, os.SEEK_END)
-            trailer = f.read(8)
-            crc, size = int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little")
-        with gzip.open(path, "rb") as g:
-            try:
-                head = g.read(HEAD)
-            except (OSError, EOFError):
-                head = b""
-        return Fingerprint(size, crc, hashlib.sha1(head).hexdigest(), False, True)
-    stream, _ = _open(path)  # bzip2, xz: decompress to know
-    crc, size, head = 0, 0, b""
-    with stream:
-        while chunk := stream.read(8 << 20):
-            head = head or chunk[:HEAD]
+        while chunk := f.read(8 << 20):
+            if not size:
+                head = chunk[: 1 << 16]
             crc = zlib.crc32(chunk, crc)
             size += len(chunk)
-    return Fingerprint(size, crc, hashlib.sha1(head).hexdigest(), False, True)
+            last = chunk[-1:]
+    compressed = _decompressor(head) is not None
+    return Fingerprint(size, crc, compressed, hashlib.sha1(head[:HEAD]).hexdigest(), last in (b"\n", b""))
+
+
+def _content_key(path: str, new: Callable[[], object]) -> str | None:
+    """The key of a compressed file's content as the reader sees it (``None`` if damaged)."""
+    crc, size = 0, 0
+    with open(path, "rb") as raw:
+        stream = _Decompressed(raw, new)
+        try:
+            while chunk := stream.read(8 << 20):
+                crc = zlib.crc32(chunk, crc)
+                size += len(chunk)
+        except _DAMAGE:
+            return None
+        if stream.warning:
+            return None
+    return f"p-{size:x}-{crc:08x}"
 
 
 def _crc_prefix(path: str, size: int) -> int:
@@ -118,11 +176,11 @@ def _crc_prefix(path: str, size: int) -> int:
 
 
 def _options_key(read_options: dict, view_options: dict) -> str:
-    """A hash of everything that shapes a file's cached result (an nginx.conf by its content)."""
+    """A hash of everything that shapes a file's cached result (an nginx.conf by its format)."""
     ro = dict(read_options)
-    conf = ro.get("nginx_conf")
-    if conf is not None:
-        ro["nginx_conf"] = hashlib.sha1(Path(conf).read_bytes()).hexdigest()
+    if ro.get("nginx_conf") is not None:
+        fmt = LogFormat.from_nginx_conf(ro["nginx_conf"], ro.get("format_name"))
+        ro["nginx_conf"] = [fmt.template, fmt.escape]
     ro.pop("block_size", None)
     ro["log_format"] = str(ro.get("log_format", "auto"))
     blob = json.dumps({"v": CACHE_VERSION, "read": ro, "view": {**VIEW_OPTIONS, **view_options}},
@@ -130,102 +188,62 @@ def _options_key(read_options: dict, view_options: dict) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-class _Store:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
-        self.used: set[str] = set()
-
-    def load(self, key: str):
-        meta_path, views_path = self.root / f"{key}.json", self.root / f"{key}.parquet"
-        if not (meta_path.exists() and views_path.exists()):
-            return None
-        try:
-            meta = json.loads(meta_path.read_text())
-            cand = pd.read_parquet(views_path)
-        except (OSError, ValueError) as e:
-            log.warning("ignoring a damaged cache entry %s: %s", meta_path, e)
-            return None
-        self.used.add(key)
-        return meta, cand
-
-    def save(self, key: str, meta: dict, cand: pd.DataFrame) -> None:
-        with atomic_write(self.root / f"{key}.parquet", "wb") as f:
-            cand.to_parquet(f, index=False)
-        with atomic_write(self.root / f"{key}.json") as f:
-            json.dump(meta, f)
-        self.used.add(key)
-
-    def prefixes(self, path: str, fp: Fingerprint):
-        """Entries of plain files that began like this one and were shorter, longest first."""
-        found = []
-        with open(path, "rb") as f:
-            head = f.read(HEAD)
-        for meta_path in self.root.glob("*.json"):
-            try:
-                meta = json.loads(meta_path.read_text())
-            except (OSError, ValueError):
-                continue
-            n = min(HEAD, meta.get("size", 0))
-            if (meta.get("plain") and meta["newline_end"] and meta["size"] < fp.size
-                    and meta["head"] == hashlib.sha1(head[:n]).hexdigest()):
-                found.append((meta["size"], meta_path.stem))
-        return [key for _, key in sorted(found, reverse=True)]
-
-    def prune(self) -> None:
-        """Forget the entries this run did not use (rotated away, or grown into a new entry)."""
-        for path in self.root.glob("*.*"):
-            if path.stem not in self.used and path.suffix in (".json", ".parquet"):
-                path.unlink(missing_ok=True)
-
-
-def _relabel(acc: dict, path: str) -> dict:
-    """An entry's accounting, read under another name (logrotate renamed the file)."""
-    acc = json.loads(json.dumps(acc))
-    for e in acc["examples"]:
-        e["path"] = path
-    for f in acc["files"]:
-        f["path"] = path
-    return acc
-
-
+# reading ---------------------------------------------------------------------------------------
 def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict | None = None,
-                      progress: bool | None = None, **view_options) -> pd.DataFrame:
+                      progress: bool | None = None, refresh: bool = False, **view_options) -> pd.DataFrame:
     """:func:`recsys.read_page_views`, reading only the files (or the parts) not read before.
 
     Parameters
     ----------
     paths
-        As :func:`recsys.read_logs` (``-`` is read every time).
+        As :func:`recsys.read_logs`. Standard input (``-``) and pipes are read every time;
+        devices are refused.
     cache_dir : path
         Where entries are kept (:func:`default_cache_dir` is a good default).
     read_options, **view_options
         As :func:`recsys.read_page_views`.
+    refresh : bool, default False
+        Read every file again and rewrite its entry (what ``--no-cache`` does).
 
     Returns
     -------
     pandas.DataFrame
         The same page views and accounting as :func:`recsys.read_page_views`; the accounting's
         ``attrs`` also say which files came from the cache (``attrs["cache"]``).
+
+    Raises
+    ------
+    RecsysError
+        As :func:`recsys.read_page_views` (no access logs found, ...); also for a device given as
+        a log, for a cache folder that cannot be made, and for a file that cannot be read.
     """
     read_options = dict(read_options or {})
     rules = _view_rules(view_options)
-    store = _Store(Path(cache_dir) / f"v{CACHE_VERSION}" / _options_key(read_options, view_options))
+    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    files = log_files(paths)
+    if not files:  # read_page_views's own error (after its checks of the read options, as there)
+        next(_iter_tables(paths, accounting=Accounting(), **read_options), None)
+    root = cache_root(cache_dir)
     acc = Accounting()
     parts, pairs, visitors, report = [], set(), set(), {}
-    for path in log_files(paths):
-        if path == "-":
-            file_acc = Accounting()
-            cand, p, v = _candidates([path], rules, file_acc, progress=progress, read_options=read_options)
-            report[path] = "read"
-        else:
-            cand, p, v, file_acc, how = _one_file(path, rules, store, read_options, progress)
+    with locked(root, before=lambda alone: tidy(root, alone)):
+        folder = private_dir(root / f"v{CACHE_VERSION}")
+        store = Store(private_dir(folder / _options_key(read_options, view_options)))
+        for path in files:
+            try:
+                cand, p, v, file_acc, how = _one_file(path, rules, store, read_options, progress, refresh)
+            except OSError as e:
+                if e.filename is not None:
+                    raise
+                raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
             report[path] = how
-        acc.merge(file_acc)
-        parts.append(cand)
-        pairs |= p
-        visitors |= v
-    store.prune()
+            acc.merge(file_acc)
+            parts.append(cand)
+            pairs |= p
+            visitors |= v
+        read = {os.path.abspath(f) for f in files if f != "-"}
+        listed = {os.path.abspath(p) for p in paths if p != "-" and os.path.isdir(p)}
+        store.prune(lambda p: p in read or os.path.dirname(p) in listed)
     views = _behaviour_filter(_concat_candidates(parts), pairs, visitors, rules, acc)
     views.attrs["accounting"] = acc
     views.attrs["cache"] = report
@@ -233,66 +251,135 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     return views
 
 
-def _format_of(acc: Accounting):
-    """The log format an earlier read found in a file, to read the rest of it the same way."""
-    from .formats import PRESETS, LogFormat
-
-    if not acc.files or not acc.files[-1].get("format"):
-        return None
-    f = acc.files[-1]
-    if f["format"] in PRESETS:
-        return LogFormat.preset(f["format"])
-    return LogFormat(f["format"], f.get("escape", "default"))
+def _regular(path: str) -> bool:
+    """Whether a log can be cached (a regular file); a pipe is read every time, a device never."""
+    if path == "-":
+        return False
+    mode = os.stat(path).st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        raise RecsysError(f"{path} is a device, not a log file; give log files, directories of them, or -")
+    return stat.S_ISREG(mode)
 
 
-def _grown_from(path: str, fp: Fingerprint, store: _Store):
-    """An entry of this file's beginning, if it only grew since (the live log, say)."""
-    if not fp.plain:
-        return None
-    for key in store.prefixes(path, fp):
-        meta = json.loads((store.root / f"{key}.json").read_text())
-        if _crc_prefix(path, meta["size"]) == meta["crc"]:
-            return store.load(key)
-    return None
+def _snapshot(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _one_file(path: str, rules, store: _Store, read_options: dict, progress):
+def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool):
+    if not _regular(path):
+        acc = Accounting()
+        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options)
+        return cand, pairs, visitors, acc, "read"
+    before = _snapshot(path)
     fp = fingerprint(path)
-    hit = store.load(fp.key)
+    hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
     if hit is not None:
-        meta, cand = hit
-        acc = Accounting.from_dict(_relabel(meta["accounting"], path))
-        return cand, {tuple(x) for x in meta["pairs"]}, set(meta["visitors"]), acc, "cached"
-    grown = _grown_from(path, fp, store)
-    if grown is None:
+        store.use(fp.key, hit, path)
+        return hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached"
+    grown = None if refresh else _grown_from(path, fp, store, read_options)
+    read = None
+    if grown is not None:
+        grown, fmt = grown
+        try:
+            read = _read_on(path, grown, fmt, rules, read_options, progress)
+        except LogParseError as e:  # the new part is not in the first part's format: as a cold run
+            log.info("cache: %s: reading it from the start (%s)", path, e)
+    if read is None:
         acc = Accounting()
         cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options)
         how = "read"
     else:
-        old_meta, old_cand = grown
-        acc = Accounting.from_dict(_relabel(old_meta["accounting"], path))
-        lines = acc.files[-1]["lines"] if acc.files else 0
-        ro = dict(read_options)
-        first = _format_of(acc)  # what the first part was: the rest is the same
-        if ro.get("nginx_conf") is None and str(ro.get("log_format", "auto")) == "auto" and first:
-            ro["log_format"] = first
-        tail = Accounting()
-        cand_tail, p, v = _candidates([path], rules, tail, progress=progress, read_options=ro,
-                                      resume={path: (old_meta["size"], lines)})
-        tail_files, tail.files = tail.files, []
-        acc.merge(tail)
-        if acc.files and tail_files:  # one entry for the file: the cached part and the new one
-            acc.files[-1]["lines"] = tail_files[-1]["lines"]
-            acc.files[-1]["malformed"] += tail_files[-1]["malformed"]
-            acc.files[-1]["warnings"] += tail_files[-1]["warnings"]
-        cand = _concat_candidates([old_cand, cand_tail])
-        pairs = {tuple(x) for x in old_meta["pairs"]} | p
-        visitors = set(old_meta["visitors"]) | v
-        how = f"read from byte {old_meta['size']:,}"
-    meta = {
-        "path": path, "size": fp.size, "crc": fp.crc, "head": fp.head, "plain": fp.plain,
-        "newline_end": fp.newline_end, "accounting": acc.to_dict(),
-        "pairs": sorted([list(p) for p in pairs], key=str), "visitors": sorted(visitors),
-    }
-    store.save(fp.key, meta, cand)
+        cand, pairs, visitors, acc = read
+        how = f"read from byte {grown.meta['size']:,}"
+    entry = Entry({
+        "path": os.path.abspath(path), "size": fp.size, "crc": fp.crc, "head": fp.head,
+        "compressed": fp.compressed, "newline_end": fp.newline_end, "accounting": acc.to_dict(),
+        "pairs": sorted(([x if isinstance(x, str) else None for x in p] for p in pairs), key=str),
+        "visitors": sorted(visitors),
+    }, cand)
+    if _snapshot(path) == before and fp.size == before[1]:
+        store.save(fp.key, entry)
+    else:
+        log.info("cache: %s changed while it was read: not cached", path)
     return cand, pairs, visitors, acc, how
+
+
+def _copy_of(path: str, fp: Fingerprint, store: Store) -> Entry | None:
+    """A compressed file's entry made from the plain entry of its content (logrotate compressed it)."""
+    if not fp.compressed or not store.plain:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+        found = _decompressor(head)
+        if found is None:
+            return None
+        magic, new = found
+        if magic == b"\x1f\x8b":  # the trailer of a single-member file has the content's CRC and size
+            if fp.size < 18:
+                return None
+            f.seek(-8, os.SEEK_END)
+            trailer = f.read(8)
+            crc, size = int.from_bytes(trailer[:4], "little"), int.from_bytes(trailer[4:], "little")
+            if not any(int(k.split("-")[1], 16) % 2**32 == size and int(k.split("-")[2], 16) == crc
+                       for k in store.plain):
+                return None
+    key = _content_key(path, new)
+    entry = store.load(key) if key in store.plain else None
+    if entry is None:
+        return None
+    entry.meta.update(path=os.path.abspath(path), size=fp.size, crc=fp.crc, head=fp.head, compressed=True,
+                      content=key)
+    store.save(fp.key, entry)
+    log.info("cache: %s is the content of the entry %s, compressed", path, key)
+    return entry
+
+
+def _grown_from(path: str, fp: Fingerprint, store: Store, read_options: dict):
+    """An entry of this file's beginning, if it only grew since (the live log, say), and its format.
+
+    The entry's read picked the log format from the lines it had; a cold run picks it from the
+    first lines of the whole file. Only when the choice is the same is the file read on.
+    """
+    if fp.compressed:
+        return None
+    with open(path, "rb") as f:
+        head = f.read(PROBE_BYTES)
+    for key in store.prefixes(head[:HEAD], fp.size):
+        size = int(key.split("-")[1], 16)
+        if _crc_prefix(path, size) != int(key.split("-")[2], 16):
+            continue
+        try:
+            fixed = _fixed_format(read_options)
+            then, now = _choose_format(fixed, head[:size], path), _choose_format(fixed, head, path)
+        except RecsysError:
+            return None  # a cold run does not read it: nor does this one, from the start
+        if (then.template, then.escape) != (now.template, now.escape):
+            continue
+        entry = store.load(key)
+        if entry is not None:
+            return entry, now
+    return None
+
+
+def _fixed_format(read_options: dict) -> LogFormat | None:
+    """The log format the options give (``None``: detect it), as the reader resolves it."""
+    if read_options.get("nginx_conf") is not None:
+        return LogFormat.from_nginx_conf(read_options["nginx_conf"], read_options.get("format_name"))
+    return resolve_log_format(read_options.get("log_format", "auto"))
+
+
+def _read_on(path: str, grown: Entry, fmt: LogFormat, rules, read_options: dict, progress):
+    """The entry of a file's beginning, and the rest of the file read in the same log format."""
+    acc = grown.accounting(path)
+    ro = {**read_options, "log_format": fmt, "nginx_conf": None, "format_name": None}
+    tail = Accounting()
+    cand, pairs, visitors = _candidates([path], rules, tail, progress=progress, read_options=ro,
+                                        resume={path: (grown.meta["size"], acc.files[-1]["lines"])})
+    tail_files, tail.files = tail.files, []
+    acc.merge(tail)
+    if tail_files:  # one entry for the file: the cached part and the new one
+        acc.files[-1]["lines"] = tail_files[-1]["lines"]
+        acc.files[-1]["malformed"] += tail_files[-1]["malformed"]
+        acc.files[-1]["warnings"] += tail_files[-1]["warnings"]
+    return (_concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)

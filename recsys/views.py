@@ -600,11 +600,54 @@ def page_views(
     return views
 
 
+_STR = pd.Index([], dtype="str").dtype  # pandas' default string dtype, exactly (not only == "str")
+
+
+def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame of candidate views in the one schema, whatever made it.
+
+    ``ts`` in milliseconds, UTC; the other columns of :data:`VIEW_COLUMNS` categoricals whose
+    categories are pandas strings. A block with no candidates, no referers or no addresses, or a
+    frame back from Parquet, may hold categories of ``object`` or ``float`` dtype, or no
+    categoricals at all: they would not combine with the others.
+
+    >>> odd = pd.DataFrame({"ts": pd.to_datetime([], utc=True), **{c: [] for c in VIEW_COLUMNS[1:]}})
+    >>> str(_as_candidates(odd)["referer"].cat.categories.dtype), str(_as_candidates(odd)["ts"].dtype)
+    ('str', 'datetime64[ms, UTC]')
+
+    Raises
+    ------
+    ValueError
+        When a column is missing or ``ts`` holds no times.
+    """
+    missing = [c for c in VIEW_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"candidate views lack the columns {', '.join(missing)}")
+    out, changed = {}, list(frame.columns) != list(VIEW_COLUMNS)
+    ts = frame["ts"]
+    if not (isinstance(ts.dtype, pd.DatetimeTZDtype) and str(ts.dtype.tz) == "UTC" and ts.dtype.unit == "ms"):
+        ts, changed = pd.to_datetime(ts, utc=True).dt.as_unit("ms"), True
+    out["ts"] = ts
+    for col in VIEW_COLUMNS[1:]:
+        values = frame[col]
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            values, changed = values.astype("category"), True
+        cat = values.array
+        if cat.categories.dtype != _STR or cat.ordered:
+            cat, changed = _str_cat(cat.codes, cat.categories), True
+        out[col] = cat
+    if changed or not isinstance(frame.index, pd.RangeIndex):
+        return pd.DataFrame(out).reset_index(drop=True)
+    return frame
+
+
 def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Candidate views of blocks (or cached files), one after the other, in the one schema."""
     if not parts:
-        cols = {c: pd.Categorical([]) for c in VIEW_COLUMNS}
-        cols["ts"] = pd.to_datetime([], utc=True).as_unit("ms")
-        return pd.DataFrame(cols)
+        return _as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
+    parts = [_as_candidates(p) for p in parts]
+    if len(parts) == 1:
+        return parts[0]
     out = {"ts": pd.concat([p["ts"] for p in parts], ignore_index=True)}
     for col in VIEW_COLUMNS[1:]:
         out[col] = union_categoricals([p[col].array for p in parts], ignore_order=True)
