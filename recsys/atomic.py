@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from typing import IO, Iterator
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "remove_stale_temps"]
+
+
+#: The names :func:`atomic_write` gives its temporary files: ``.<name>.<8 random characters>.tmp``.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 @contextmanager
@@ -43,3 +48,30 @@ def atomic_write(
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+    """Remove the temporary files :func:`atomic_write` left under ``directory`` when killed.
+
+    A SIGKILL or a power cut gives ``atomic_write`` no chance to clean up. Only names of its
+    pattern (``.<name>.<8 characters>.tmp``) are removed, in ``directory`` and below; call it
+    only while no other writer works there (the command line holds a lock on its output folder).
+
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in (".related.json.k2x_9abc.tmp", "notes.tmp", "related.json"):
+    ...     _ = (d / name).write_text("")
+    >>> [pathlib.Path(p).name for p in remove_stale_temps(d)], sorted(p.name for p in d.iterdir())
+    (['.related.json.k2x_9abc.tmp'], ['notes.tmp', 'related.json'])
+    """
+    removed = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            if _TEMP_NAME.fullmatch(name):
+                path = os.path.join(root, name)
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    continue
+                removed.append(path)
+    return removed

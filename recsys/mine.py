@@ -10,25 +10,36 @@ line wins.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
+import itertools
 import json
 import logging
 import os
 import re
+import shlex
 import sys
+import tempfile
 import time
 import tomllib
+import traceback
+from typing import Callable, Iterator
 
 import pandas as pd
 
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_stale_temps
 from .blog import BLOG_FORMATS, export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import evaluate
 from .export import pseudonymize, related_json, write_related, write_table
+from .formats import LogFormat, resolve_log_format
+from .guard import MIN_LISTS_KEPT, Verdict, judge, read_published
+from .options import blog_formats, count, duration, fraction, pattern, positive, spark_setting, support
 from .itemsets import apriori, eclat
 from .progress import progress_bar
 from .recommend import audience, popularity, recommend
+from .redact import redact_examples
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
 from .titles import load_titles
@@ -46,24 +57,19 @@ example (the nightly job, from cron):
 #: The days the logs must span for the report to hold an evaluation (one week tested after at
 #: least one week of training).
 EVALUATE_DAYS = 14
+#: The lock a run holds on its output folder.
+LOCK_NAME = ".recsys.lock"
 
 
-def _support(text: str) -> float | int:
-    """A fraction (with a decimal point) or a count of baskets."""
-    try:
-        return float(text) if any(c in text for c in ".eE") else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.002 or a count such as 3; got {text!r}") from None
-
-
-def _formats(text: str) -> tuple[str, ...]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    names = list(BLOG_FORMATS) if names == ["all"] else names
-    unknown = [n for n in names if n not in BLOG_FORMATS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"{', '.join(unknown) or 'nothing'}: give a comma-separated list of {', '.join(BLOG_FORMATS)}, or all")
-    return tuple(dict.fromkeys(names))
+def _cli(check: Callable) -> Callable[[str], object]:
+    """``check`` as an argparse ``type``: its ValueError becomes a usage error."""
+    def parse(text: str) -> object:
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.check = check
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--cache", metavar="DIR", help=f"where parsed files are kept between runs (default: {default_cache_dir()})")
     g.add_argument("--no-cache", action="store_true", help="read every file again")
     g = p.add_argument_group("page views")
-    g.add_argument("--article-pattern", default="openresty", metavar="P",
+    g.add_argument("--article-pattern", type=_cli(pattern), default="openresty", metavar="P",
                    help=f"{', '.join(ARTICLE_PATTERNS)} or a regular expression (default: openresty)")
     g.add_argument("--trailing-slash", choices=["strip", "add", "keep"],
                    help="canonical URL form (default: the article pattern's)")
@@ -94,32 +100,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a query parameter that is part of an article's URL (repeatable)")
     g.add_argument("--visitor", choices=["cookie", "ip+ua"], default="cookie",
                    help="identify readers by the cookie (default) or by address and user agent")
-    g.add_argument("--max-per-minute", type=int, default=20, metavar="N",
+    g.add_argument("--max-per-minute", type=_cli(count(1)), default=20, metavar="N",
                    help="drop visitors reading more articles than this in a minute (default: 20)")
     g = p.add_argument_group("sessions and mining")
-    g.add_argument("--gap", default="30min", help="inactivity that ends a session (default: 30min)")
+    g.add_argument("--gap", type=_cli(duration), default="30min", help="inactivity that ends a session (default: 30min)")
     g.add_argument("--basket", choices=["session", "visitor"], default="session",
                    help="mine sessions (default) or each visitor's whole history")
-    g.add_argument("--max-items", type=int, default=50, metavar="N",
+    g.add_argument("--max-items", type=_cli(count(1)), default=50, metavar="N",
                    help="drop baskets of more articles than this (default: 50)")
-    g.add_argument("--min-support", type=_support, default=3, metavar="S",
+    g.add_argument("--min-support", type=_cli(support), default=3, metavar="S",
                    help="a fraction of the baskets (0.002) or a number of baskets (3, the default)")
-    g.add_argument("--min-confidence", type=float, default=0.05, metavar="C",
+    g.add_argument("--min-confidence", type=_cli(fraction), default=0.05, metavar="C",
                    help="keep rules at least this confident (default: 0.05)")
-    g.add_argument("--max-len", type=int, default=3, metavar="K",
+    g.add_argument("--max-len", type=_cli(count(1)), default=3, metavar="K",
                    help="the largest itemset mined (default: 3: rules from up to two articles)")
     g.add_argument("--algorithm", choices=["eclat", "apriori"], default="eclat",
                    help="the frequent-itemset miner (default: eclat; both give the same itemsets)")
     g = p.add_argument_group("recommendations")
-    g.add_argument("--k", type=int, default=5, metavar="N", help="articles per list (default: 5)")
+    g.add_argument("--k", type=_cli(count(1)), default=5, metavar="N", help="articles per list (default: 5)")
     g.add_argument("--rank-by", choices=[m for m in MEASURES if m not in ("count", "p_value")], default="confidence",
                    help="the measure that ranks candidates (default: confidence)")
-    g.add_argument("--min-count", type=int, default=3, metavar="N",
+    g.add_argument("--min-count", type=_cli(count(1)), default=3, metavar="N",
                    help="distinct readers a rule needs (default: 3)")
-    g.add_argument("--min-networks", type=int, default=3, metavar="N",
+    g.add_argument("--min-networks", type=_cli(count(0)), default=3, metavar="N",
                    help="distinct networks (/24, /48) those readers need (default: 3; 0: no check)")
     g.add_argument("--lift-above-one", action="store_true", help="keep only rules with lift above 1")
-    g.add_argument("--popular-days", type=float, default=7, metavar="D",
+    g.add_argument("--popular-days", type=_cli(positive), default=7, metavar="D",
                    help="fill short lists with the most read articles of the last D days (default: 7)")
     g = p.add_argument_group("engine")
     g.add_argument("--engine", choices=["local", "spark"], default="local",
@@ -127,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--spark-master", metavar="URL",
                    help="the Spark master: local[*] (default), yarn, spark://host:7077, k8s://... "
                         "(under spark-submit, its --master)")
-    g.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+    g.add_argument("--spark-conf", type=_cli(spark_setting), action="append", default=[], metavar="KEY=VALUE",
                    help="a Spark setting passed through (repeatable), e.g. spark.executor.memory=8g")
     g.add_argument("--spark-datasets", metavar="URI",
                    help="under Spark, write the views and sessions datasets here (s3a://..., hdfs://...) "
@@ -139,14 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--titles", metavar="FILE",
                    help="article titles for the lists: the blog's RSS or Atom feed, a Google News sitemap, "
                         "or a CSV of url,title")
-    g.add_argument("--export", type=_formats, default=(), metavar="FORMATS",
+    g.add_argument("--export", type=_cli(blog_formats), default=(), metavar="FORMATS",
                    help=f"also write the blog's files into DIR/blog/: a comma-separated list of "
                         f"{', '.join(BLOG_FORMATS)}, or all")
     g.add_argument("--no-evaluate", action="store_true",
                    help=f"skip the evaluation against popularity (done when the logs span {EVALUATE_DAYS} days)")
-    g.add_argument("--top", type=int, default=10, metavar="N", help="print the lists of the N most read articles (default: 10)")
+    g.add_argument("--top", type=_cli(count(0)), default=10, metavar="N", help="print the lists of the N most read articles (default: 10)")
     g.add_argument("--quiet", "-q", action="store_true", help="no progress bars, only errors and the summary")
     g.add_argument("--verbose", "-v", action="store_true", help="log what happens")
+    g = p.add_argument_group("publication guard")
+    g.add_argument("--min-lists-kept", type=_cli(fraction), default=MIN_LISTS_KEPT, metavar="F",
+                   help="keep the published outputs when the new run has lists from rules for fewer than F "
+                        f"times the articles of the published related.json (default: {MIN_LISTS_KEPT}; 0: no "
+                        "comparison)")
+    g.add_argument("--force", action="store_true",
+                   help="publish even a result that looks broken (no page views, no rules, far fewer lists)")
     return p
 
 
@@ -165,18 +178,43 @@ def _config_defaults(parser: argparse.ArgumentParser, path: str) -> dict:
         dest = key.replace("-", "_")
         if dest not in known:
             parser.error(f"--config: unknown option {key!r} in {path}; options: {', '.join(sorted(known))}")
-        action = known[dest]
-        if dest == "export" and isinstance(value, list):
-            value = ",".join(map(str, value))
-        if action.type is not None and not isinstance(value, list):
-            try:
-                value = action.type(str(value))
-            except (argparse.ArgumentTypeError, ValueError) as e:
-                parser.error(f"--config: {key} = {value!r}: {e}")
-        if action.choices is not None and value not in action.choices:
-            parser.error(f"--config: {key} must be one of {', '.join(map(str, action.choices))}; got {value!r}")
-        out[dest] = value
+        out[dest] = _config_value(parser, known[dest], key, value, path)
     return out
+
+
+def _config_value(parser: argparse.ArgumentParser, action: argparse.Action, key: str, value: object, path: str):
+    """A TOML value checked as its option's text on the command line would be."""
+    def wrong(expected: str):
+        kind = _TOML_TYPES.get(type(value), type(value).__name__)
+        parser.error(f"--config: {key} must be {expected}; got {value!r} (a TOML {kind}) in {path}")
+
+    check = getattr(action.type, "check", None)
+    if action.nargs == 0:  # a flag
+        if not isinstance(value, bool):
+            wrong("true or false")
+        return value
+    many = isinstance(action, argparse._AppendAction) or action.nargs == "*"  # logs, --keep-query, --spark-conf
+    if many:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            wrong("a string or a list of strings")
+        values = items
+    else:
+        types, expected = (check.toml, check.expected) if check else ((str,), "a string")
+        if isinstance(value, bool) or not isinstance(value, types):
+            wrong(expected)
+        values = [value]
+    if check:
+        try:
+            values = [check(v) for v in values]
+        except ValueError as e:
+            parser.error(f"--config: {key} = {value!r} in {path}: {e}")
+    if action.choices is not None and values[0] not in action.choices:
+        parser.error(f"--config: {key} must be one of {', '.join(map(str, action.choices))}; got {value!r}")
+    return values if many else values[0]
+
+
+_TOML_TYPES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array", dict: "table"}
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -187,25 +225,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.logs:
         parser.error("give LOGS (files, directories or -), on the command line or as logs = [...] in --config")
-    for flag, value, low in (("--max-per-minute", args.max_per_minute, 1), ("--max-items", args.max_items, 1),
-                             ("--max-len", args.max_len, 1), ("--k", args.k, 1), ("--min-count", args.min_count, 1),
-                             ("--min-networks", args.min_networks, 0), ("--top", args.top, 0)):
-        if value < low:
-            parser.error(f"{flag} must be at least {low}; got {value}")
-    if not 0 <= args.min_confidence <= 1:
-        parser.error(f"--min-confidence must be between 0 and 1; got {args.min_confidence}")
-    if args.popular_days <= 0:
-        parser.error(f"--popular-days must be positive; got {args.popular_days}")
-    for item in args.spark_conf:
-        if "=" not in item:
-            parser.error(f"--spark-conf takes KEY=VALUE; got {item!r}")
     return args
 
 
 def _params(args: argparse.Namespace) -> dict:
     """The effective options, as recorded in related.json and report.json."""
     skip = {"logs", "config", "quiet", "verbose", "out", "cache", "no_cache", "top", "no_evaluate", "engine",
-            "spark_master", "spark_conf", "spark_datasets", "titles", "export"}
+            "spark_master", "spark_conf", "spark_datasets", "titles", "export", "force", "min_lists_kept"}
     return {k: v for k, v in sorted(vars(args).items()) if k not in skip}
 
 
@@ -305,23 +331,8 @@ def run(args: argparse.Namespace) -> dict:
     recs = recommend(rules, k=args.k, min_count=args.min_count, min_networks=args.min_networks or None,
                      lift_above_one=args.lift_above_one, rank_by=args.rank_by, popular=pop)
     lap("recommend")
-    if mined["views"] is None:
-        evaluation, why = None, "the Spark engine does not evaluate: run recsys.evaluate on a sample of the views"
-    else:
-        evaluation, why = _evaluation(mined["views"], args, progress)
-    lap("evaluate")
     params = _params(args)
     document = related_json(recs, article_pattern=args.article_pattern, titles=titles, params=params)
-    os.makedirs(args.out, exist_ok=True)
-    out = lambda name: os.path.join(args.out, name)
-    mined["write"](args.out)
-    write_table(itemsets, out("itemsets.parquet"))
-    write_table(rules, out("rules.parquet"))
-    write_table(rules, out("rules.csv"))
-    write_related(out("related.json"), document)
-    if args.export:
-        export_blog(document, out("blog"), formats=args.export, article_pattern=args.article_pattern)
-    lap("write")
     counts = {
         "lines": acc.lines, "views": acc.views, "visitors": mined["visitors"], "articles": mined["articles"],
         "sessions": mined["sessions"], "sessions_with_2_or_more": mined["sessions_2"],
@@ -331,33 +342,73 @@ def run(args: argparse.Namespace) -> dict:
         "recommendations_from_rules": int((recs["source"] == "rules").sum()),
         "recommendations_popular": int((recs["source"] == "popular").sum()),
     }
+    report = {
+        "version": 1, "generated": document["generated"], "engine": args.engine, "params": params,
+        "counts": counts, "timings": timings,
+        "accounting": redact_examples(acc.to_dict(), also=_configured_formats(args)), "cache": mined["cache"],
+    }
+    os.makedirs(args.out, exist_ok=True)
+    out = lambda name: os.path.join(args.out, name)
+    published = read_published(out("related.json"))
+    verdict = judge(report, published, min_lists_kept=args.min_lists_kept)
+    publish = verdict.publish or args.force
+    if not publish:
+        evaluation, why = None, "not published"
+    elif mined["views"] is None:
+        evaluation, why = None, "the Spark engine does not evaluate: run recsys.evaluate on a sample of the views"
+    else:
+        evaluation, why = _evaluation(mined["views"], args, progress)
+    lap("evaluate")
+    if publish:
+        mined["write"](args.out)
+        write_table(itemsets, out("itemsets.parquet"))
+        write_table(rules, out("rules.parquet"))
+        write_table(rules, out("rules.csv"))
+        write_related(out("related.json"), document)
+        if args.export:
+            export_blog(document, out("blog"), formats=args.export, article_pattern=args.article_pattern)
+    lap("write")
     for name in ("sessions", "itemsets", "rules"):
         timings.setdefault(name, 0.0)
     timings["total"] = round(time.perf_counter() - started, 3)
-    report = {
-        "version": 1, "generated": document["generated"], "engine": args.engine, "params": params,
-        "counts": counts, "timings": timings, "accounting": _redacted(acc.to_dict()), "cache": mined["cache"],
-        "evaluation": evaluation, "evaluation_skipped": why,
-    }
+    report.update(evaluation=evaluation, evaluation_skipped=why,
+                  publication=_publication(verdict, published, publish, args))
     if "spark" in mined:
         report["spark"] = mined["spark"]
     with atomic_write(out("report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, default=str)
         f.write("\n")
-    return {"report": report, "acc": acc, "recs": recs, "pop": pop, "itemsets": itemsets}
+    return {"report": report, "acc": acc, "recs": recs, "pop": pop, "itemsets": itemsets, "verdict": verdict,
+            "published": publish}
 
 
-# IPv4, and IPv6 written in full (8 groups) or with "::"; not a time such as 2024:10:15:32
-_ADDRESS = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|(?<![0-9A-Fa-f:])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
-                      r"|[0-9A-Fa-f:]*::[0-9A-Fa-f:]*(?:\d{1,3}(?:\.\d{1,3}){3})?)(?![0-9A-Fa-f:.])")
-_ID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+#: What a run writes into --out besides report.json (what a refused run keeps as it was).
+OUTPUTS = ("related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet", "views.parquet",
+           "blog")
 
 
-def _redacted(accounting: dict) -> dict:
-    """The accounting for report.json: example lines without addresses or visitor ids."""
-    for e in accounting["examples"]:
-        e["text"] = _ID.sub("<visitor>", _ADDRESS.sub("<address>", e["text"]))
-    return accounting
+def _publication(verdict: Verdict, published: dict | None, publish: bool, args: argparse.Namespace) -> dict:
+    """What report.json records of the guard: whether the run was published, or what it kept and why."""
+    return {
+        "published": publish, "forced": publish and not verdict.publish,
+        "problem": verdict.problem, "check": verdict.check,
+        "articles_with_rules": verdict.articles_with_rules,
+        "published_articles_with_rules": verdict.published_articles_with_rules,
+        "published_generated": published.get("generated") if published else None,
+        "min_lists_kept": args.min_lists_kept,
+        "kept": [] if publish else [n for n in OUTPUTS if os.path.exists(os.path.join(args.out, n))],
+    }
+
+
+def _configured_formats(args: argparse.Namespace) -> list[LogFormat]:
+    """The log format the options name (to find the fields of malformed lines), if they name one."""
+    try:
+        if args.nginx_conf:
+            return [LogFormat.from_nginx_conf(args.nginx_conf, args.format_name)]
+        fmt = resolve_log_format(args.log_format)
+    except (RecsysError, OSError):
+        return []
+    return [fmt] if fmt else []
 
 
 def _evaluation(views: pd.DataFrame, args: argparse.Namespace, progress) -> tuple[list | None, str | None]:
@@ -405,26 +456,99 @@ def _print_summary(result: dict, top: int) -> None:
           f"write {t['write']:.1f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
-        format="recsys: %(message)s",
-    )
+@contextlib.contextmanager
+def _out_lock(out: str) -> Iterator[None]:
+    """Hold ``<out>/.recsys.lock`` for the run, and remove what runs killed before left there.
+
+    Two runs writing into one folder at once would mix their files; a run killed by SIGKILL leaves
+    the temporary files of :func:`recsys.atomic.atomic_write`, removed here once the lock is held.
+    """
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        result = run(args)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RecsysError(f"another run of recsys is writing into {out} (it holds {path}); let it "
+                              "finish, or give this one another --out") from None
+        except OSError as e:  # a file system without locks: go on, but touch no temporary file
+            log.warning("cannot lock %s (%s); make sure no other run writes into %s", path, e.strerror, out)
+        else:
+            for stale in remove_stale_temps(out):
+                log.info("removed %s, left by a run that was killed", stale)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _crash_log(error: BaseException, argv: list[str], cache: str | os.PathLike) -> str:
+    """Write the traceback of an unexpected error into a private file; return its path."""
+    from . import __version__
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    text = (f"recsys {__version__}, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
+            f"command: {shlex.join(['python', '-m', 'recsys.mine', *map(str, argv)])}\n\n"
+            + "".join(traceback.format_exception(error)))
+    try:
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        for n in itertools.count():
+            path = os.path.join(cache, f"crash-{stamp}{f'-{n}' if n else ''}.log")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                continue
+    except OSError:  # the cache folder cannot be written: a private temporary file
+        fd, path = tempfile.mkstemp(prefix=f"recsys-crash-{stamp}-", suffix=".log")
+    with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
+        f.write(text)
+    return path
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else [os.fspath(a) if isinstance(a, os.PathLike) else a for a in argv]
+    args = None
+    try:
+        args = _parse(argv)
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.ERROR if args.quiet else logging.WARNING,
+            format="recsys: %(message)s",
+        )
+        with _out_lock(args.out):
+            result = run(args)
         _print_summary(result, args.top)
+        verdict = result["verdict"]
+        if not result["published"]:
+            sys.stdout.flush()
+            print(f"recsys: not published: {verdict.problem}; {verdict.check}; the outputs in {args.out} are "
+                  "kept as they were (--force publishes anyway)", file=sys.stderr)
+            return 1
+        if verdict.problem:
+            print(f"recsys: warning: published with --force although {verdict.problem}", file=sys.stderr)
         print(f"outputs: {os.path.abspath(args.out)}")
         sys.stdout.flush()
     except BrokenPipeError:  # `| head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except (RecsysError, ValueError, OSError) as e:
-        print(f"recsys: error: {e}", file=sys.stderr)
+        print(f"recsys: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("recsys: interrupted; the outputs written so far are whole files", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug: one line for the user, the traceback for the bug report
+        cache = (args.cache if args is not None and args.cache else None) or default_cache_dir()
+        try:
+            where = f"the details are in {_crash_log(e, argv, cache)}"
+        except Exception as again:
+            where = f"the details could not be saved ({_one_line(again)})"
+        print(f"recsys: unexpected error: {type(e).__name__}: {_one_line(e)}; {where}", file=sys.stderr)
+        return 1
     return 0
 
 

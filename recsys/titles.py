@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import xml.etree.ElementTree as ET
+import zlib
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -204,6 +205,9 @@ def load_titles(
             raw = gzip.decompress(raw)
     except (OSError, EOFError) as e:
         raise RecsysError(f"cannot read titles from {name}: {getattr(e, 'strerror', None) or e}") from None
+    except zlib.error as e:
+        raise RecsysError(f"cannot read titles from {name}: it starts as a gzip file but its data is "
+                          f"corrupt ({e}); give the feed again, compressed or not") from None
     own = None
     if raw.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
         try:

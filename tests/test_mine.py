@@ -1,7 +1,12 @@
+import fcntl
+import gzip
+import io
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +15,7 @@ import pytest
 import recsys
 import recsys.mine as mine
 from recsys.mine import build_parser, main
+from recsys.redact import mask_text
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -25,7 +31,7 @@ def run(tmp_path, *args, logs=(SAMPLE,)):
 def test_the_whole_job_writes_every_output(tmp_path, capsys):
     code, out = run(tmp_path)
     assert code == 0
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert sorted(p.name for p in out.iterdir() if p.name != ".recsys.lock") == [
         "itemsets.parquet", "related.json", "report.json", "rules.csv", "rules.parquet", "sessions.parquet",
         "views.parquet"]
     doc = json.loads((out / "related.json").read_text())
@@ -45,6 +51,9 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     rules_hr = {r["method"]: r["hr"] for r in report["evaluation"]}
     assert rules_hr["rules"] > rules_hr["popular"]
     assert set(report["timings"]) >= {"read", "sessions", "itemsets", "rules", "recommend", "evaluate", "write", "total"}
+    assert report["publication"] == {
+        "published": True, "forced": False, "problem": None, "check": None, "articles_with_rules": 117,
+        "published_articles_with_rules": None, "published_generated": None, "min_lists_kept": 0.5, "kept": []}
     printed = capsys.readouterr().out
     assert "readers of the 10 most read articles also read:" in printed and "HR@5" in printed
 
@@ -61,7 +70,7 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
     examples = [e["text"] for e in json.loads((out / "report.json").read_text())["accounting"]["examples"]]
     assert examples and all(e.startswith("<address> - - [") for e in examples)
     assert all(re.search(r"\[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} \+0000\]", e) for e in examples)
-    assert mine._ADDRESS.sub("<address>", "::ffff:10.0.0.1 and [2001:db8::2]:443 at 2024:10:15:32") == (
+    assert mask_text("::ffff:10.0.0.1 and [2001:db8::2]:443 at 2024:10:15:32") == (
         "<address> and [<address>]:443 at 2024:10:15:32")
     assert "ip" not in pd.read_parquet(out / "views.parquet").columns
     assert "network" not in pd.read_parquet(out / "sessions.parquet").columns
@@ -147,7 +156,7 @@ def test_config_file_and_the_command_line_wins(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ('nope = 1\n', "unknown option 'nope'"),
-    ('k = "many"\n', "k = 'many'"),
+    ('k = "many"\n', "k must be an integer; got 'many' (a TOML string)"),
     ('basket = "day"\n', "basket must be one of session, visitor"),
     ('k = \n', "is not valid TOML"),
 ])
@@ -169,11 +178,11 @@ def test_a_data_error_is_one_line_on_stderr_and_exit_1(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ([], "give LOGS"),
-    (["x", "--max-per-minute", "0"], "--max-per-minute must be at least 1"),
+    (["x", "--max-per-minute", "0"], "argument --max-per-minute: must be at least 1; got 0"),
     (["x", "--min-support", "lots"], "expected a fraction such as 0.002 or a count such as 3"),
-    (["x", "--max-len", "0"], "--max-len must be at least 1"),
-    (["x", "--min-confidence", "2"], "--min-confidence must be between 0 and 1"),
-    (["x", "--k", "0"], "--k must be at least 1"),
+    (["x", "--max-len", "0"], "argument --max-len: must be at least 1"),
+    (["x", "--min-confidence", "2"], "argument --min-confidence: must be between 0 and 1"),
+    (["x", "--k", "0"], "argument --k: must be at least 1"),
     (["x", "--rank-by", "beauty"], "invalid choice: 'beauty'"),
     (["x", "--export", "hugo,jekyll"], "jekyll: give a comma-separated list of hugo, hexo, wordpress, widget, csv"),
 ])
@@ -210,3 +219,322 @@ def test_a_closed_pipe_prints_no_traceback(tmp_path):
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 1  # recsys saw the broken pipe and stopped quietly
     assert done.stderr == ""
+
+
+# The publication guard ----------------------------------------------------------------------------------------
+def published(out):
+    """Every output a run publishes, by path, as bytes (not the report, which every run writes)."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*"))
+            if p.is_file() and p.name not in ("report.json", ".recsys.lock")}
+
+
+def cookieless(tmp_path):
+    """The two newest sample files as nginx's `combined` writes them: the same lines without the cookie."""
+    logs = tmp_path / "cookieless"
+    logs.mkdir()
+    for name in ("access.log", "access.log.1"):
+        lines = (SAMPLE / name).read_text().splitlines()
+        (logs / name).write_text("".join(re.sub(r' "[^"]*"$', "", line) + "\n" for line in lines))
+    return logs
+
+
+@pytest.mark.parametrize("bad, cause", [
+    (["--article-pattern", "^/nothing$"], "matches the article pattern '^/nothing$'"),
+    (["--trailing-slash", "add"], "trailing slash: add"),
+    ("cookieless", "the cookie UT_ID is not in the logs: read them with --visitor ip+ua"),
+])
+def test_a_run_without_page_views_keeps_the_published_outputs(tmp_path, capsys, bad, cause):
+    assert run(tmp_path, "--no-evaluate", "--export", "hugo")[0] == 0
+    out = tmp_path / "out"
+    before = published(out)
+    assert "related.json" in before and "blog/hugo/data/related.json" in before
+    capsys.readouterr()
+    if bad == "cookieless":
+        code, _ = run(tmp_path, "--no-evaluate", "--export", "hugo", logs=[cookieless(tmp_path)])
+    else:
+        code, _ = run(tmp_path, "--no-evaluate", "--export", "hugo", *bad)
+    assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("recsys: not published: no page views") and cause in err[0]
+    assert err[0].endswith(f"the outputs in {out} are kept as they were (--force publishes anyway)")
+    assert published(out) == before  # byte for byte
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["views"] == 0 and report["evaluation_skipped"] == "not published"
+    kept = report["publication"]
+    assert kept["published"] is False and kept["forced"] is False and cause in kept["problem"] + kept["check"]
+    assert kept["kept"] == ["related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet",
+                            "views.parquet", "blog"]
+    assert kept["published_articles_with_rules"] == 117 and kept["articles_with_rules"] == 0
+    assert kept["published_generated"] == json.loads(before["related.json"])["generated"]
+
+
+def test_force_publishes_what_the_guard_refuses(tmp_path, capsys):
+    assert run(tmp_path, "--no-evaluate")[0] == 0
+    capsys.readouterr()
+    code, out = run(tmp_path, "--no-evaluate", "--article-pattern", "^/nothing$", "--force")
+    assert code == 0
+    assert json.loads((out / "related.json").read_text())["items"] == {}
+    publication = json.loads((out / "report.json").read_text())["publication"]
+    assert publication["published"] is True and publication["forced"] is True and publication["kept"] == []
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("recsys: warning: published with --force although no page views")
+
+
+def test_far_fewer_lists_than_published_is_refused_by_a_threshold(tmp_path, capsys):
+    assert run(tmp_path, "--no-evaluate")[0] == 0
+    out = tmp_path / "out"
+    before = published(out)
+    capsys.readouterr()
+    one_day = [SAMPLE / "access.log.3.gz"]  # a rotated family left out: one day of logs
+    assert run(tmp_path, "--no-evaluate", logs=one_day)[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "lists from rules for 4 articles where the published related.json has 117" in err[0]
+    assert "--min-lists-kept 0.5" in err[0] and published(out) == before
+    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0.03", logs=one_day)[0] == 0  # 4 >= 0.03 * 117
+    assert len(json.loads((out / "related.json").read_text())["items"]) > 0
+    # compared with what is published now (4): the whole sample is more, and 0 turns the comparison off
+    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0")[0] == 0
+
+
+def test_the_first_run_is_judged_on_its_own(tmp_path, capsys):
+    code, out = run(tmp_path, "--no-evaluate", logs=[SAMPLE / "access.log.3.gz"])
+    assert code == 0 and json.loads((out / "report.json").read_text())["publication"]["published_articles_with_rules"] is None
+    capsys.readouterr()
+    code, out = run(tmp_path / "other", "--no-evaluate", "--min-count", "1000")  # first run, no list from rules
+    assert code == 1 and not (out / "related.json").exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "rules has --min-count 1000 readers from --min-networks 3 networks" in err[0]
+    publication = json.loads((out / "report.json").read_text())["publication"]
+    assert publication["published"] is False and publication["kept"] == []
+
+
+def test_no_rules_says_what_a_rule_needs(tmp_path, capsys):
+    code, out = run(tmp_path, "--no-evaluate", "--min-support", "0.5")
+    assert code == 1 and not (out / "related.json").exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("recsys: not published: no rules from 6,150 page views in 2,900 baskets")
+    assert all(f in err[0] for f in ("--min-support 0.5 of the baskets", "--min-count 3", "--min-networks 3"))
+
+
+def test_empty_standard_input_is_not_a_success(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    assert run(tmp_path, logs=["-"])[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "no page views: the logs hold no lines" in err[0]
+
+
+# Usage errors: checked before any log is read ------------------------------------------------------------------
+@pytest.mark.parametrize("args, message", [
+    (["--min-support", "2.5"], "argument --min-support: a fraction of the baskets must be in (0, 1]; got '2.5'"),
+    (["--min-support", "0"], "a count of baskets must be at least 1; got '0'"),
+    (["--min-support", "nan"], "expected a fraction such as 0.002 or a count such as 3; got 'nan'"),
+    (["--gap", "abc"], "argument --gap: give a duration with its unit, such as '30min' or '2h'; got 'abc'"),
+    (["--gap", "30"], "(a bare number would be read as nanoseconds); got '30'"),
+    (["--gap", "0min"], "must be a positive duration"),
+    (["--gap=-5min"], "must be a positive duration"),
+    (["--article-pattern", "("], "argument --article-pattern: article_pattern must be one of openresty"),
+    (["--popular-days", "nan"], "argument --popular-days: must be a positive number; got 'nan'"),
+    (["--popular-days", "inf"], "must be a positive number; got 'inf'"),
+    (["--popular-days", "-1"], "must be a positive number; got '-1'"),
+    (["--min-confidence", "nan"], "argument --min-confidence: must be between 0 and 1; got 'nan'"),
+    (["--min-lists-kept", "1.5"], "argument --min-lists-kept: must be between 0 and 1; got '1.5'"),
+    (["--k", "2.5"], "argument --k: expected an integer; got '2.5'"),
+    (["--spark-conf", "spark.executor.memory"], "argument --spark-conf: expected KEY=VALUE"),
+])
+def test_wrong_values_are_usage_errors_before_any_log_is_read(tmp_path, capsys, monkeypatch, args, message):
+    monkeypatch.setattr(mine, "run", lambda *a: pytest.fail("ran with a wrong option"))
+    with pytest.raises(SystemExit) as e:
+        main([str(SAMPLE), "--out", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and message in err[-1], err[-1]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("gap = 30\n", "gap must be a duration with its unit, a string such as '30min' or '2h'; got 30 (a TOML integer)"),
+    ('gap = "30"\n', "(a bare number would be read as nanoseconds)"),
+    ("logs = 5\n", "logs must be a string or a list of strings; got 5 (a TOML integer)"),
+    ("logs = [5]\n", "logs must be a string or a list of strings; got [5] (a TOML array)"),
+    ("out = 5\n", "out must be a string; got 5 (a TOML integer)"),
+    ('k = "x"\n', "k must be an integer; got 'x' (a TOML string)"),
+    ("k = 2.0\n", "k must be an integer; got 2.0 (a TOML float)"),
+    ("k = true\n", "k must be an integer; got True (a TOML boolean)"),
+    ("k = [3]\n", "k must be an integer; got [3] (a TOML array)"),
+    ("export = 3\n", "export must be a string or a list of strings; got 3 (a TOML integer)"),
+    ('export = ["hugo", 3]\n', "export = ['hugo', 3] in {}: expected a comma-separated list"),
+    ('cookie = ["sid"]\n', "cookie must be a string; got ['sid'] (a TOML array)"),
+    ('no-cache = "yes"\n', "no-cache must be true or false; got 'yes' (a TOML string)"),
+    ("min-support = 2.5\n", "min-support = 2.5 in {}: a fraction of the baskets must be in (0, 1]"),
+    ("popular-days = nan\n", "popular-days = nan in {}: must be a positive number"),
+    ('article-pattern = "("\n', "article-pattern = '(' in {}: article_pattern must be one of"),
+    ("keep-query = [1]\n", "keep-query must be a string or a list of strings; got [1]"),
+    ("min-lists-kept = {a = 1}\n", "min-lists-kept must be a number; got {'a': 1} (a TOML table)"),
+])
+def test_every_config_value_is_type_checked(tmp_path, capsys, content, message):
+    conf = tmp_path / "recsys.toml"
+    conf.write_text(content)
+    with pytest.raises(SystemExit) as e:
+        main([str(SAMPLE), "--config", str(conf), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and err[-1].startswith("python -m recsys.mine: error: --config: ")
+    assert message.replace("{}", str(conf)) in err[-1], err[-1]
+
+
+def test_config_strings_stand_for_one_item_lists(tmp_path):
+    conf = tmp_path / "recsys.toml"
+    conf.write_text(f'logs = "{SAMPLE / "access.log.3.gz"}"\nkeep-query = "p"\nexport = "csv"\ngap = "1h"\n')
+    args = mine._parse(["--config", str(conf)])
+    assert (args.logs, args.keep_query, args.export, args.gap) == ([str(SAMPLE / "access.log.3.gz")], ["p"], ("csv",), "1h")
+
+
+# No traceback reaches a user -------------------------------------------------------------------------------------
+def corrupt_gzip(path):
+    raw = gzip.compress((SAMPLE / "feed.xml").read_bytes())
+    path.write_bytes(raw[:10] + bytes(b ^ 0xFF for b in raw[10:60]) + raw[60:])  # zlib.error in the middle
+    return path
+
+
+def test_a_corrupt_gzip_of_titles_is_an_error_naming_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(mine, "_mine_local", lambda *a: pytest.fail("mined before reading the titles"))
+    feed = corrupt_gzip(tmp_path / "feed.xml.gz")
+    assert run(tmp_path, "--titles", feed)[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"recsys: error: cannot read titles from {feed}: ")
+    assert "gzip" in err[0] and "corrupt" in err[0]
+
+
+def test_an_unexpected_error_is_one_line_and_a_private_log(tmp_path, capsys, monkeypatch):
+    def bug(*args, **kwargs):
+        raise TypeError("dtype of categories must be the same")
+
+    monkeypatch.setattr(mine, "sessionize", bug)
+    assert run(tmp_path)[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1, err
+    m = re.fullmatch(r"recsys: unexpected error: TypeError: dtype of categories must be the same; "
+                     r"the details are in (.+)", err[0])
+    assert m, err[0]
+    crash = Path(m[1])
+    assert crash.parent == tmp_path / "cache" and re.fullmatch(r"crash-\d{8}T\d{6}\.log", crash.name)
+    assert crash.stat().st_mode & 0o777 == 0o600
+    text = crash.read_text()
+    assert text.startswith(f"recsys {recsys.__version__}, Python ")
+    assert f"command: python -m recsys.mine {SAMPLE} --out {tmp_path / 'out'}" in text
+    assert "Traceback (most recent call last):" in text and "in bug" in text
+    # a second crash in the same second gets a file of its own
+    assert run(tmp_path)[0] == 1
+    second = Path(re.search(r"the details are in (.+)", capsys.readouterr().err)[1])
+    assert second != crash and second.parent == crash.parent
+
+
+def test_a_crash_log_goes_to_a_private_temporary_file_when_the_cache_cannot_be_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(mine, "run", lambda args: {}["no such key"])
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert main([str(SAMPLE), "--out", str(tmp_path / "out"), "--cache", str(blocked / "cache")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("recsys: unexpected error: KeyError: 'no such key'; the details are in ")
+    crash = Path(err[0].rsplit(" ", 1)[1])
+    try:
+        assert crash.parent == Path(tempfile.gettempdir()) and crash.name.startswith("recsys-crash-")
+        assert crash.stat().st_mode & 0o777 == 0o600 and "KeyError" in crash.read_text()
+    finally:
+        crash.unlink()
+
+
+SITECUSTOMIZE = """\
+import recsys.sessions
+
+def bug(*args, **kwargs):
+    raise ZeroDivisionError("a bug recsys did not expect")
+
+recsys.sessions.sessionize = bug
+"""
+
+
+def test_no_traceback_reaches_a_user_of_the_real_command(tmp_path):
+    def recsys_mine(*args, env=None):
+        return subprocess.run([sys.executable, "-m", "recsys.mine", *map(str, args), "--quiet", "--top", "0",
+                               "--out", str(tmp_path / "out"), "--cache", str(tmp_path / "cache")],
+                              capture_output=True, text=True, cwd=ROOT, env=env)
+
+    conf = tmp_path / "recsys.toml"
+    conf.write_text("logs = 5\n")
+    feed = corrupt_gzip(tmp_path / "feed.xml.gz")
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(inject), str(ROOT)])}
+    cases = [
+        (recsys_mine("--config", conf), 2, "--config: logs must be a string or a list of strings"),
+        (recsys_mine(SAMPLE, "--titles", feed), 1, "recsys: error: cannot read titles from"),
+        (recsys_mine(SAMPLE, "--gap", "30"), 2, "a bare number would be read as nanoseconds"),
+        (recsys_mine(SAMPLE, "--no-evaluate", "--article-pattern", "^/nothing$"), 1, "recsys: not published: no page"),
+        (recsys_mine(SAMPLE, "--no-evaluate", env=env), 1,
+         "recsys: unexpected error: ZeroDivisionError: a bug recsys did not expect; the details are in "),
+    ]
+    for done, code, message in cases:
+        assert done.returncode == code and "Traceback" not in done.stderr, done.stderr
+        assert message in done.stderr.splitlines()[-1]
+        assert code == 2 or len(done.stderr.splitlines()) == 1  # a usage error shows the usage first
+    crash = Path(cases[-1][0].stderr.split("the details are in ")[1].strip())
+    assert crash.parent == tmp_path / "cache" and "ZeroDivisionError" in crash.read_text()
+
+
+# The report's example lines ---------------------------------------------------------------------------------
+SIDS = ["S_GbDt8yBIKyAuFOAildSk", "YN36qxVq13S5SoQaX4sx2-", "xcZ4aGxEdKXuHWdmLkt06G", "36-g8briFFGUsAlARI2cyc",
+        "k3j4h5g6f7d8s9a0q1w2e3r4t5", "9f86d081884c7d659a2feaa0c55ad015"]
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+SID_FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+              '"$http_user_agent" "$cookie_sid"')
+
+
+def test_the_reports_examples_mask_any_cookie_and_keep_user_agents(tmp_path):
+    views = [f'10.0.{i}.7 - - [15/Mar/2024:10:{i:02d}:00 +0000] "GET /archives/{i % 3} HTTP/1.1" 200 512 "-" '
+             f'"{CHROME}" "{SIDS[i % len(SIDS)]}"' for i in range(12)]
+    malformed = [  # an impossible time, bad request lines (the format matches), a status and a cut line (it does not)
+        f'198.51.100.8 - bob [31/Feb/2024:10:41:00 +0000] "GET /archives/1 HTTP/1.1" 200 512 "-" "{CHROME}" "{SIDS[0]}"',
+        f'198.51.100.7 - alice [15/Mar/2024:10:40:00 +0000] "\\x16\\x03\\x01\\x00" 400 157 "-" "{CHROME}" "{SIDS[1]}"',
+        f'2001:db8::9 - carol [15/Mar/2024:10:42:00 +0000] "GET" 200 512 "-" "{CHROME}" "{SIDS[2]}"',
+        f'198.51.100.9 - - [15/Mar/2024:10:43:00 +0000] "GET /archives/1 HTTP/1.1" abc 512 "-" "{CHROME}" "{SIDS[3]}"',
+        f'198.51.100.10 - - [15/Mar/2024:10:44:00 +0000] "GET /archives/2 HTTP/1.1" 200 512 "-" "{CHROME}" "{SIDS[4]}',
+        f'198.51.100.11 - - [15/Mar/2024:10:45:00 +0000] "GET /archives/2 HTTP/1.1" 2000 5 "-" "{CHROME}" "{SIDS[5]}"',
+    ]
+    log = tmp_path / "access.log"
+    log.write_text("\n".join(views + malformed) + "\n")
+    run(tmp_path, "--log-format", SID_FORMAT, "--cookie", "sid", "--no-evaluate", logs=[log])
+    text = (tmp_path / "out" / "report.json").read_text()
+    examples = [e["text"] for e in json.loads(text)["accounting"]["examples"]]
+    assert len(examples) == len(malformed)
+    for secret in SIDS + ["198.51.100.", "2001:db8::9", "alice", "bob", "carol"]:
+        assert secret not in text, secret
+    assert all(CHROME in e and "<address>" in e and "<visitor>" in e for e in examples), examples
+    masked_by_format = [e for e in examples if e.startswith("<address> - <user> [")]
+    assert len(masked_by_format) == 3  # bob, alice, carol: their lines still match the format
+
+
+# The output folder: one run at a time, and what killed runs left -----------------------------------------------
+def test_stale_temporary_files_of_killed_runs_are_removed(tmp_path):
+    out = tmp_path / "out"
+    (out / "blog" / "hugo" / "data").mkdir(parents=True)
+    stale = [out / ".related.json.k2x_9abc.tmp", out / ".rules.parquet.0a1b2c3d.tmp",
+             out / "blog" / "hugo" / "data" / ".related.json.zz_zz_zz.tmp"]
+    others = [out / "notes.tmp", out / ".related.json.tmp", out / "blog" / ".keep"]
+    for p in stale + others:
+        p.write_bytes(b"")
+    assert run(tmp_path, "--no-evaluate", "--export", "hugo")[0] == 0
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in others)
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".related.json.k2x_9abc.tmp"  # might be the running one's: left alone
+    stale.write_bytes(b"")
+    monkeypatch.setattr(mine, "run", lambda args: pytest.fail("ran while another run held the lock"))
+    with open(out / ".recsys.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert run(tmp_path)[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"recsys: error: another run of recsys is writing into {out} (it holds {out / '.recsys.lock'}); "
+                   "let it finish, or give this one another --out"]
+    assert stale.exists()

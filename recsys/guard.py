@@ -1,0 +1,164 @@
+"""The publication guard: a run whose result looks broken does not replace what the blog shows.
+
+A misconfigured cron line (a wrong article pattern, logs without the visitor cookie, a rotated
+file left out) still reads, mines and writes: without a guard it would replace every list of the
+blog with an empty one and exit 0. :func:`judge` looks at a run's counts and at the
+``related.json`` already published, and says whether to publish and, if not, what looks wrong
+and what to check. It reads nothing and writes nothing: the command line does both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping
+
+from .views import ARTICLE_PATTERNS
+
+__all__ = ["Verdict", "judge", "articles_with_rules", "read_published", "MIN_LISTS_KEPT"]
+
+#: The default share of the published rules-based lists a new run must keep (``--min-lists-kept``).
+MIN_LISTS_KEPT = 0.5
+#: The drop reasons that apply to lines whose URL matched the article pattern.
+_ARTICLE_REASONS = ("no_visitor", "robots_txt", "too_fast")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a run may publish, and if not, why.
+
+    Attributes
+    ----------
+    publish : bool
+        False when the result looks degenerate.
+    problem : str or None
+        What looks wrong (None when nothing does).
+    check : str or None
+        What to check or change.
+    articles_with_rules : int
+        Articles whose new list holds at least one entry from rules.
+    published_articles_with_rules : int or None
+        The same count in the published ``related.json`` (None when nothing is published yet).
+    """
+
+    publish: bool
+    problem: str | None = None
+    check: str | None = None
+    articles_with_rules: int = 0
+    published_articles_with_rules: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def articles_with_rules(document: Mapping | None) -> int:
+    """The articles whose list in a ``related.json`` document holds an entry from rules.
+
+    >>> articles_with_rules({"items": {"/a": [{"url": "/b", "source": "rules"}],
+    ...                                "/b": [{"url": "/a", "source": "popular"}]}})
+    1
+    """
+    items = document.get("items") if isinstance(document, Mapping) else None
+    if not isinstance(items, Mapping):
+        return 0
+    return sum(isinstance(entries, list) and any(isinstance(e, Mapping) and e.get("source") == "rules"
+                                                  for e in entries)
+               for entries in items.values())
+
+
+def read_published(path: str | os.PathLike) -> dict | None:
+    """The ``related.json`` at ``path``, or None when there is none (or none that can be read)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def judge(report: Mapping, published: Mapping | None, *, min_lists_kept: float = MIN_LISTS_KEPT) -> Verdict:
+    """Whether a run's result may replace the published one.
+
+    A result is refused when it has no page views, when no list holds an entry from rules, or
+    when lists from rules cover fewer than ``min_lists_kept`` times the articles they cover in
+    the published ``related.json``. Without a published document the result is judged on its own.
+
+    Parameters
+    ----------
+    report : mapping
+        The run's report: ``counts``, ``accounting`` and ``params`` as in ``report.json``.
+    published : mapping or None
+        The ``related.json`` document published now, or None.
+    min_lists_kept : float, default 0.5
+        The share of the published rules-based lists the new run must have (0: no comparison).
+
+    Returns
+    -------
+    Verdict
+
+    >>> report = {"counts": {"lines": 9, "views": 0, "rules": 0, "articles_with_rules": 0},
+    ...           "accounting": {"lines": 9, "malformed": 0, "dropped": {"no_visitor": 9}},
+    ...           "params": {"cookie": "UT_ID"}}
+    >>> judge(report, None).problem
+    'no page views: all 9 article views have no visitor id'
+    """
+    counts, acc, params = report["counts"], report["accounting"], report.get("params", {})
+    new = int(counts.get("articles_with_rules", 0))
+    old = articles_with_rules(published) if published is not None else None
+    found = (_no_views(counts, acc, params) if not counts.get("views") else
+             _no_rules(counts, params) if not new else
+             _fewer(new, old, min_lists_kept) if old is not None else None)
+    problem, check = found or (None, None)
+    return Verdict(found is None, problem, check, new, old)
+
+
+def _no_views(counts: Mapping, acc: Mapping, params: Mapping) -> tuple[str, str]:
+    lines, malformed = int(acc.get("lines", 0)), int(acc.get("malformed", 0))
+    dropped = {k: int(v) for k, v in acc.get("dropped", {}).items() if v}
+    articles = sum(dropped.get(r, 0) for r in _ARTICLE_REASONS)
+    if not lines:
+        return ("no page views: the logs hold no lines",
+                "check LOGS (an empty file or standard input, a folder without access logs)")
+    if malformed == lines:
+        return (f"no page views: none of the {lines:,} lines matches the log format",
+                "check --log-format or --nginx-conf")
+    if dropped.get("no_visitor", 0) * 2 > articles:
+        n = dropped["no_visitor"]
+        return (f"no page views: {'all ' if n == articles else ''}{n:,} article views have no visitor id",
+                f"the cookie {params.get('cookie', 'UT_ID')} is not in the logs: read them with --visitor ip+ua, "
+                "or log the cookie (the openresty script of deploy/openresty/, or --cookie NAME)")
+    if not articles and dropped.get("not_article"):
+        pattern = params.get("article_pattern", "openresty")
+        default = ARTICLE_PATTERNS[pattern][1] if pattern in ARTICLE_PATTERNS else "strip"
+        slash = params.get("trailing_slash") or default
+        return (f"no page views: none of the {dropped['not_article']:,} pages requested matches the article "
+                f"pattern {pattern!r}",
+                f"check --article-pattern and --trailing-slash (URLs are matched normalized, "
+                f"trailing slash: {slash})")
+    top = ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1])[:3])
+    return (f"no page views among {lines:,} lines (dropped: {top or 'none'}; malformed: {malformed:,})",
+            "check LOGS, --article-pattern and --visitor")
+
+
+def _no_rules(counts: Mapping, params: Mapping) -> tuple[str, str]:
+    support = params.get("min_support", 3)
+    support = f"{support:g} of the baskets" if isinstance(support, float) else f"{support} baskets"
+    readers = (f"--min-count {params.get('min_count', 3)} readers from --min-networks "
+               f"{params.get('min_networks', 3)} networks")
+    views, rules = int(counts.get("views", 0)), int(counts.get("rules", 0))
+    if not rules:
+        return (f"no rules from {views:,} page views in {int(counts.get('sessions', 0)):,} baskets",
+                f"a rule needs two articles read together in --min-support {support} (and "
+                f"--min-confidence {params.get('min_confidence', 0.05)}), then {readers}; "
+                "lower them or give more days of logs")
+    return (f"none of the {rules:,} rules has {readers}",
+            "lower --min-count or --min-networks, or give more days of logs")
+
+
+def _fewer(new: int, old: int, min_lists_kept: float) -> tuple[str, str] | None:
+    if new >= min_lists_kept * old:
+        return None
+    return (f"lists from rules for {new:,} articles where the published related.json has {old:,} "
+            f"(fewer than --min-lists-kept {min_lists_kept:g} of them)",
+            "check that LOGS hold every log (a rotated file left out?) and what changed in the options")
