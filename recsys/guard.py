@@ -14,7 +14,6 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
-from .views import ARTICLE_PATTERNS
 
 __all__ = ["Verdict", "judge", "articles_with_rules", "read_published", "MIN_LISTS_KEPT"]
 
@@ -130,12 +129,10 @@ def _no_views(counts: Mapping, acc: Mapping, params: Mapping) -> tuple[str, str]
                 "or log the cookie (the openresty script of deploy/openresty/, or --cookie NAME)")
     if not articles and dropped.get("not_article"):
         pattern = params.get("article_pattern", "openresty")
-        default = ARTICLE_PATTERNS[pattern][1] if pattern in ARTICLE_PATTERNS else "strip"
-        slash = params.get("trailing_slash") or default
         return (f"no page views: none of the {dropped['not_article']:,} pages requested matches the article "
                 f"pattern {pattern!r}",
-                f"check --article-pattern and --trailing-slash (URLs are matched normalized, "
-                f"trailing slash: {slash})")
+                "check --article-pattern (it is tried on each normalized URL, with and without its trailing "
+                "slash)")
     top = ", ".join(f"{k} {v:,}" for k, v in sorted(dropped.items(), key=lambda kv: -kv[1])[:3])
     return (f"no page views among {lines:,} lines (dropped: {top or 'none'}; malformed: {malformed:,})",
             "check LOGS, --article-pattern and --visitor")

@@ -90,12 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--format-name", metavar="NAME", help="which log_format of --nginx-conf to use")
     g.add_argument("--cookie", default="UT_ID", help="the visitor cookie's name (default: UT_ID)")
     g.add_argument("--cache", metavar="DIR", help=f"where parsed files are kept between runs (default: {default_cache_dir()})")
-    g.add_argument("--no-cache", action="store_true", help="read every file again")
+    g.add_argument("--no-cache", action="store_true", help="read every file again and rewrite its cache entry")
     g = p.add_argument_group("page views")
     g.add_argument("--article-pattern", type=_cli(pattern), default="openresty", metavar="P",
                    help=f"{', '.join(ARTICLE_PATTERNS)} or a regular expression (default: openresty)")
     g.add_argument("--trailing-slash", choices=["strip", "add", "keep"],
-                   help="canonical URL form (default: the article pattern's)")
+                   help="canonical URL form (default: the preset's; for a regular expression, the blog's, "
+                        "read from the logs)")
     g.add_argument("--keep-query", action="append", default=[], metavar="PARAM",
                    help="a query parameter that is part of an article's URL (repeatable)")
     g.add_argument("--visitor", choices=["cookie", "ip+ua"], default="cookie",
@@ -246,11 +247,11 @@ def _options(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def _mine_local(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
     read_options, view_options = _options(args)
-    if args.no_cache or args.logs == ["-"]:
+    if args.logs == ["-"]:
         views = read_page_views(args.logs, progress=progress, read_options=read_options, **view_options)
-    else:
+    else:  # --no-cache reads every file again and rewrites its entry
         views = cached_page_views(args.logs, cache_dir=args.cache or default_cache_dir(), progress=progress,
-                                  read_options=read_options, **view_options)
+                                  read_options=read_options, refresh=args.no_cache, **view_options)
     acc = views.attrs["accounting"].check()
     lap("read")
     with progress_bar(total=3, desc="mining", enable=progress) as bar:
@@ -271,6 +272,7 @@ def _mine_local(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
     return {
         "acc": acc, "itemsets": itemsets, "rules": rules, "views": views, "write": write,
         "popular": popularity(views, days=args.popular_days), "cache": views.attrs.get("cache"),
+        "trailing_slash": views.attrs.get("trailing_slash"),
         "visitors": int(views["visitor"].nunique()), "articles": int(views["url"].nunique()),
         "sessions": len(sessions), "sessions_2": int((sessions["items"].map(len) >= 2).sum()),
         "dropped_long": sessions.attrs["dropped_long"],
@@ -303,7 +305,7 @@ def _mine_spark(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
 
     return {
         "acc": result.accounting, "itemsets": result.itemsets, "rules": result.rules, "views": None, "write": write,
-        "popular": result.popular, "cache": None, "visitors": int(counts["v"]), "articles": int(counts["a"]),
+        "popular": result.popular, "cache": None, "trailing_slash": result.trailing_slash, "visitors": int(counts["v"]), "articles": int(counts["a"]),
         "spark": {"master": spark.sparkContext.master, "version": spark.version},
         "sessions": result.n_baskets, "sessions_2": int(multi), "dropped_long": result.dropped_long,
     }
@@ -346,6 +348,7 @@ def run(args: argparse.Namespace) -> dict:
         "version": 1, "generated": document["generated"], "engine": args.engine, "params": params,
         "counts": counts, "timings": timings,
         "accounting": redact_examples(acc.to_dict(), also=_configured_formats(args)), "cache": mined["cache"],
+        "trailing_slash": mined["trailing_slash"],
     }
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)

@@ -240,7 +240,7 @@ def cookieless(tmp_path):
 
 @pytest.mark.parametrize("bad, cause", [
     (["--article-pattern", "^/nothing$"], "matches the article pattern '^/nothing$'"),
-    (["--trailing-slash", "add"], "trailing slash: add"),
+    (["--article-pattern", "hugo"], "matches the article pattern 'hugo'"),
     ("cookieless", "the cookie UT_ID is not in the logs: read them with --visitor ip+ua"),
 ])
 def test_a_run_without_page_views_keeps_the_published_outputs(tmp_path, capsys, bad, cause):
