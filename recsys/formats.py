@@ -64,16 +64,22 @@ PRESETS: dict[str, tuple[str, str]] = {
 # the common subset of RE2, Java and Python. ``time_local`` is split in two named parts.
 _TIME_LOCAL_DATE = r"\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2}"
 _TIME_LOCAL_ZONE = r"[+-]\d{4}"
+#: A count or a size: ``-`` or empty when the server has none (Apache's ``%b`` writes ``-`` for zero
+#: bytes), else at most 18 digits, so that every value fits a 64-bit integer: a longer number makes
+#: its line malformed (``format``) instead of stopping the run.
+COUNT = r"\d{1,18}|-|"
+#: A duration in seconds (``$request_time``), ``-`` or empty when missing.
+SECONDS = r"\d{1,18}\.\d+|-|"
 KNOWN_PATTERNS: dict[str, str] = {
     "time_iso8601": r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[+-]\d{2}:\d{2}|Z)",
     "msec": r"\d+\.\d+",
     "status": r"\d{3}",
-    "body_bytes_sent": r"\d+",
-    "bytes_sent": r"\d+",
-    "request_length": r"\d+",
-    "connection": r"\d+",
-    "connection_requests": r"\d+",
-    "request_time": r"\d+\.\d+",
+    "body_bytes_sent": COUNT,
+    "bytes_sent": COUNT,
+    "request_length": COUNT,
+    "connection": COUNT,
+    "connection_requests": COUNT,
+    "request_time": SECONDS,
 }
 # Variables whose values never hold a space or a tab (nginx escapes control characters).
 _NO_SPACE = {

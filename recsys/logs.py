@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bz2
 import io
+import ipaddress
 import logging
 import lzma
 import os
@@ -36,7 +37,7 @@ import pyarrow.csv as pacsv
 
 from .accounting import Accounting
 from .errors import LogParseError, RecsysError
-from .formats import HIGH_CARDINALITY, PRESETS, LogFormat, resolve_log_format, unescape
+from .formats import COUNT, HIGH_CARDINALITY, PRESETS, LogFormat, resolve_log_format, unescape
 from .progress import progress_bar
 
 __all__ = ["read_logs", "iter_logs", "log_files", "detect_format", "STANDARD_COLUMNS"]
@@ -51,7 +52,14 @@ BLOCK_SIZE = 16 << 20
 PROBE_LINES = 1000
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _MISSING = pa.array(["-", ""])
-_REQUEST = r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>[^ ]+)(?: HTTP/\d(?:\.\d)?)?$"
+#: A request line: the method, the target and, when the line ends with one, the protocol. The target
+#: is what lies between the first space and the last (nginx logs the line as the client sent it:
+#: ``GET /x.js type= HTTP/1.0`` asks for ``/x.js type=``). RE2, Java and Python read it alike.
+_REQUEST = r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>[^ ].*?)(?: (?P<protocol>HTTP/\d(?:\.\d)?))?$"
+#: A request target, origin-form (``/path?query``) or absolute-form (``http://host/path?query``, as
+#: a front proxy sends it; user information before the host is dropped). ``//host/path`` is a path.
+_TARGET = (r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?P<host>[^/?#]*))?"
+           r"(?P<path>[^?]*)(?:\?(?P<query>.*))?$")
 _ROTATED = re.compile(
     r"^(?P<stem>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}(?:\d{2})?))?(?P<comp>\.gz|\.bz2|\.xz)?$"
 )
@@ -429,6 +437,14 @@ def _apply(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], *, encode: bool = 
     return pa.DictionaryArray.from_arrays(enc.indices.take(arr.indices), enc.dictionary)
 
 
+def _is_count(values: pa.Array) -> pa.Array:
+    """:data:`recsys.formats.COUNT` without a regex: at most 18 digits, ``-`` or empty."""
+    digits = pc.ascii_is_decimal(values)
+    if pc.all(digits).as_py() is not False:  # the usual case: only numbers
+        return pc.less_equal(pc.binary_length(values), 18)
+    return pc.or_(pc.and_(digits, pc.less_equal(pc.binary_length(values), 18)), pc.is_in(values, _MISSING))
+
+
 def _missing_to_null(values: pa.Array) -> pa.Array:
     return pc.if_else(pc.is_in(values, _MISSING), pa.scalar(None, values.type), values)
 
@@ -734,8 +750,8 @@ def _fields_to_columns(tokens: _Tokens, fmt: LogFormat) -> _Block | None:
             columns["time_local__date"] = seconds
             continue
         if not _trivial(field):
-            if field.regex == r"^(?P<%s>\d+)$" % field.items[0][1]:
-                check = pc.ascii_is_decimal  # the same test, several times faster
+            if field.regex == "^(?P<%s>%s)$" % (field.items[0][1], COUNT):
+                check = _is_count  # the same test, several times faster
             else:
                 check = lambda v, rx=field.regex: pc.match_substring_regex(v, rx)
             if not _bool_rows(arr, check).all():
@@ -872,6 +888,10 @@ def _month_numbers(names: np.ndarray) -> np.ndarray:
     return np.where(hit, order[pos] + 1, 0)
 
 
+#: Seconds since the epoch of 10000-01-01: a later ``$msec`` is an impossible time, as a 5-digit
+#: year is for ``$time_local`` (a 20-digit value would overflow the timestamp, not stop the run).
+MAX_SECONDS = 253_402_300_800
+
 _ZONE = re.compile(r"^([+-])(\d\d):?(\d\d)$")
 
 
@@ -891,7 +911,9 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
     """The ``ts`` column (UTC) and a mask of rows whose time is impossible."""
     ms_type = pa.timestamp("ms", tz="UTC")
     if "msec" in cols:
-        ms = pc.round(pc.multiply(pc.cast(cols["msec"], pa.float64()), 1000.0))
+        seconds = pc.cast(cols["msec"], pa.float64())
+        seconds = pc.if_else(pc.less(seconds, MAX_SECONDS), seconds, pa.scalar(None, pa.float64()))
+        ms = pc.round(pc.multiply(seconds, 1000.0))
         ts = pc.cast(pc.cast(ms, pa.int64()), ms_type)
         return ts, ts.is_null().to_numpy(zero_copy_only=False)
     if "time_iso8601" in cols:
@@ -914,30 +936,52 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
 
 
 def _apply_struct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], names, post=None) -> dict[str, pa.Array]:
-    """Children of the struct ``fn`` makes, computed once per distinct value of ``arr``."""
+    """Children of the struct ``fn`` makes, computed once per distinct value of ``arr``.
+
+    ``_valid`` holds a numpy bool per row: the struct is not null (a regex matched).
+    """
     values = arr.dictionary if pa.types.is_dictionary(arr.type) else arr
     structs = fn(values)
     out = {}
     for name in names:
         child = pc.struct_field(structs, name)
         child = post(child) if post else child
-        if pa.types.is_dictionary(arr.type):
+        if child.null_count == len(child):  # e.g. no absolute target: no work per row
+            out[name] = pa.nulls(len(arr), _DICT)
+        elif pa.types.is_dictionary(arr.type):
             enc = pc.dictionary_encode(child)
             out[name] = pa.DictionaryArray.from_arrays(enc.indices.take(arr.indices), enc.dictionary)
         else:
             out[name] = child.dictionary_encode()
-    out["_valid"] = _bool_rows(arr, lambda v: fn(v).is_valid())
+    valid = structs.is_valid()
+    out["_valid"] = _bool_rows(arr, lambda v: valid)
     return out
 
 
-def _request_parts(cols: dict[str, pa.Array], mode: str, n: int):
-    """``method``, ``path``, ``query`` and a mask of rows whose request line is not valid."""
+def _split_target(values: pa.Array) -> pa.Array:
+    """Host, path and query of request targets (``/`` is the path of ``http://host``)."""
+    parts = pc.extract_regex(values, _TARGET)
+    host, path, query = (pc.struct_field(parts, k) for k in ("host", "path", "query"))
+    path = pc.if_else(pc.and_(pc.not_equal(host, ""), pc.equal(path, "")), pa.scalar("/"), path)
+    return pa.StructArray.from_arrays([host, path, query], ["host", "path", "query"], mask=parts.is_null())
+
+
+def _request_parts(cols: dict[str, pa.Array], mode: str, n: int) -> tuple[dict, np.ndarray]:
+    """``method``, ``path``, ``query`` (and ``request_host``, ``protocol`` when the format can log
+    them), and a mask of rows whose request line is not valid.
+
+    A request line logged as ``-`` or empty (a connection that sent none) is valid, with every part
+    missing; one that is present but not ``METHOD TARGET [HTTP/x]`` is not.
+    """
     unesc = _unescaper(mode)
     bad = np.zeros(n, bool)
-    method = target = None
+    out: dict[str, pa.Array | None] = {}
     if "request" in cols:
-        parts = _apply_struct(cols["request"], lambda v: pc.extract_regex(v, _REQUEST), ["method", "target"])
-        method, target, bad = parts["method"], parts["target"], ~parts["_valid"]
+        req = cols["request"]
+        parts = _apply_struct(req, lambda v: pc.extract_regex(v, _REQUEST), ["method", "target", "protocol"])
+        method, target = parts["method"], parts["target"]
+        out["protocol"] = _apply(parts["protocol"], _missing_to_null)
+        bad = ~(parts["_valid"] | _bool_rows(req, lambda v: pc.is_in(v, _MISSING)))
     else:
         method = cols.get("request_method")
         target = cols.get("request_uri")
@@ -947,13 +991,104 @@ def _request_parts(cols: dict[str, pa.Array], mode: str, n: int):
                 args = pc.fill_null(_missing_to_null(args.cast(pa.string())), "")
                 uri = pc.if_else(pc.equal(args, ""), uri, pc.binary_join_element_wise(uri, args, "?"))
             target = uri.dictionary_encode()
+    out["method"] = None if method is None else _apply(method, _missing_to_null)
     if target is None:
-        return method, None, None, bad
-    split = lambda v: pc.extract_regex(v, r"^(?P<path>[^?]*)(?:\?(?P<query>.*))?$")
-    parts = _apply_struct(target, split, ["path", "query"], post=unesc)
-    if method is not None:
-        method = _apply(method, _missing_to_null)
-    return method, parts["path"], parts["query"], bad
+        out["path"] = out["query"] = None
+        return out, bad
+    parts = _apply_struct(target, _split_target, ["host", "path", "query"], post=unesc)
+    out["path"], out["query"] = parts["path"], parts["query"]
+    if "request" in cols or "request_uri" in cols:  # targets that can be absolute ($uri never is)
+        out["request_host"] = parts["host"]
+    return out, bad
+
+
+# address chains -----------------------------------------------------------------------------------
+#: Variables holding a chain of addresses, client first. ``$proxy_add_x_forwarded_for`` ends with
+#: ``$remote_addr`` already; ``$http_x_forwarded_for`` is followed by it.
+_CHAINS = ("proxy_add_x_forwarded_for", "http_x_forwarded_for")
+#: Addresses that are not a client's on the Internet: private, loopback and link-local.
+_NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+    "fc00::/7", "::1/128", "fe80::/10",
+))
+
+
+@lru_cache(maxsize=1 << 16)
+def _address(entry: str) -> tuple[str, bool]:
+    """An entry of a chain without brackets or port, and whether it is a public address."""
+    host = entry
+    if host.startswith("[") and "]" in host:  # [2001:db8::1]:443
+        host = host[1 : host.index("]")]
+    elif host.count(":") == 1:  # 203.0.113.5:443
+        host = host.split(":")[0]
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:  # a name, "unknown", "unix:": kept as written, never chosen first
+        return entry, False
+    if addr.version == 6 and addr.ipv4_mapped:
+        addr = addr.ipv4_mapped
+    return host, not any(addr in net for net in _NOT_PUBLIC if net.version == addr.version)
+
+
+def client_of(chain: str | None, peer: str | None = None) -> tuple[str | None, str | None]:
+    """The client of an address chain, as Elastic's nginx pipeline picks it, and the chain.
+
+    The chain is ``chain`` (``X-Forwarded-For`` as logged, client first) followed by ``peer``
+    (``$remote_addr``); the client is its first public address (not private, loopback or
+    link-local), else its first entry. The chain comes back comma-joined.
+
+    >>> client_of("10.0.0.2, 192.0.2.7, 10.0.0.1", "127.0.0.1")
+    ('192.0.2.7', '10.0.0.2,192.0.2.7,10.0.0.1,127.0.0.1')
+    >>> client_of(None, "10.0.0.1")
+    ('10.0.0.1', '10.0.0.1')
+    """
+    entries = [e for e in (x.strip() for x in (chain or "").split(",")) if e and e != "-"]
+    if peer:
+        entries.append(peer)
+    if not entries:
+        return None, None
+    picked = next((host for host, public in map(_address, entries) if public), None)
+    return picked or _address(entries[0])[0], ",".join(entries)
+
+
+def _codes(arr: pa.Array) -> tuple[np.ndarray, list]:
+    """Codes (-1 for missing) and values of a dictionary array."""
+    codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, arr.dictionary.to_pylist()
+
+
+def _client_address(cols: dict[str, pa.Array], unesc) -> tuple[pa.Array | None, pa.Array | None]:
+    """The ``ip`` column and, when the format logs an address chain, the ``forwarded_for`` one.
+
+    Computed once per distinct pair of chain and ``$remote_addr``; rows without a chain are
+    their ``$remote_addr``, with no work per value.
+    """
+    peer = _apply(cols["remote_addr"], unesc) if "remote_addr" in cols else None
+    name = next((v for v in _CHAINS if v in cols), None)
+    if name is None:
+        return peer, None
+    chain = _apply(cols[name], unesc)
+    if name == "proxy_add_x_forwarded_for":
+        peer = None  # already the chain's last entry
+    c, chains = _codes(chain)
+    p, peers = _codes(peer) if peer is not None else (np.full(len(c), -1, np.int64), [])
+    has = c >= 0  # the other rows are their $remote_addr (or nothing)
+    keys, inverse = np.unique(c[has] * (len(peers) + 1) + p[has] + 1, return_inverse=True)
+    picked, joined = list(peers), list(peers)
+    for key in keys.tolist():
+        ci, pi = divmod(key, len(peers) + 1)
+        client, whole = client_of(chains[ci], peers[pi - 1] if pi else None)
+        picked.append(client)
+        joined.append(whole)
+    idx = p.copy()
+    idx[has] = len(peers) + inverse
+    idx = pa.array(idx.astype(np.int32), mask=idx < 0)
+
+    def column(values: list) -> pa.Array:  # a dictionary free of duplicates
+        whole = pa.DictionaryArray.from_arrays(idx, pa.array(values, pa.string()))
+        return whole.dictionary_decode().dictionary_encode()
+
+    return column(picked), column(joined)
 
 
 def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int):
@@ -961,7 +1096,7 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
     mode = fmt.escape
     unesc = _unescaper(mode)
     ts, bad_time = _timestamps(cols, n)
-    method, path, query, bad_request = _request_parts(cols, mode, n)
+    request, bad_request = _request_parts(cols, mode, n)
     out: dict[str, pa.Array] = {"ts": ts}
     visitor = None
     for name in ("ut_id", f"cookie_{cookie}"):
@@ -969,18 +1104,22 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
             v = _apply(cols[name], unesc)
             visitor = v if visitor is None else pc.coalesce(visitor.cast(pa.string()), v.cast(pa.string())).dictionary_encode()
     out["visitor"] = visitor
-    out["ip"] = _apply(cols["remote_addr"], unesc) if "remote_addr" in cols else None
-    out["method"], out["path"], out["query"] = method, path, query
+    out["ip"], chain = _client_address(cols, unesc)
+    for name in ("method", "path", "query"):
+        out[name] = request.pop(name)
     status = cols.get("status")
     out["status"] = None if status is None else _apply(status, lambda v: pc.cast(v, pa.int16()), encode=False)
     size = cols.get("body_bytes_sent", cols.get("bytes_sent"))
     out["bytes"] = None if size is None else pc.cast(_missing_to_null(size.cast(pa.string())), pa.int64())
     out["referer"] = _apply(cols["http_referer"], unesc) if "http_referer" in cols else None
     out["user_agent"] = _apply(cols["http_user_agent"], unesc) if "http_user_agent" in cols else None
+    derived = {k: request[k] for k in ("request_host", "protocol") if k in request}  # after the standard columns
+    if chain is not None:
+        derived["forwarded_for"] = chain
     consumed = {
         "msec", "time_iso8601", "time_local__date", "time_local__zone", "request", "request_method",
         "request_uri", "uri", "args", "status", "body_bytes_sent", "bytes_sent", "remote_addr",
-        "http_referer", "http_user_agent", "ut_id", f"cookie_{cookie}",
+        "http_referer", "http_user_agent", "ut_id", f"cookie_{cookie}", *_CHAINS,
     }
     arrays, fields = [], []
     for name in _SCHEMA.names:
@@ -988,8 +1127,11 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
         typ = _SCHEMA.field(name).type
         arrays.append(pa.nulls(n, typ) if arr is None else arr.cast(typ))
         fields.append(pa.field(name, typ))
+    for name, arr in derived.items():
+        arrays.append(arr.cast(_DICT))
+        fields.append(pa.field(name, _DICT))
     for name in cols:
-        if name in consumed or name in out:
+        if name in consumed or name in out or name in derived:
             continue
         arr = cols[name]
         if name == "request_time":
@@ -1165,8 +1307,12 @@ def read_logs(
     -------
     pandas.DataFrame
         ``ts`` (UTC), ``visitor``, ``ip``, ``method``, ``path``, ``query``, ``status``, ``bytes``,
-        ``referer``, ``user_agent``, then any other variable of the format, named after it. Strings
-        are categoricals; missing values (``-`` or empty in the log) are missing.
+        ``referer``, ``user_agent``; ``request_host`` (the host of an absolute request target) when
+        the format logs ``$request`` or ``$request_uri``, ``protocol`` when it logs ``$request``,
+        ``forwarded_for`` (the address chain; ``ip`` is then its client, see :func:`client_of`)
+        when it logs ``$http_x_forwarded_for`` or ``$proxy_add_x_forwarded_for``; then any other
+        variable of the format, named after it. Strings are categoricals; missing values (``-`` or
+        empty in the log) are missing.
 
     Raises
     ------

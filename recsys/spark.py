@@ -27,7 +27,10 @@ import pandas as pd
 from .accounting import Accounting
 from .errors import RecsysError
 from .formats import LogFormat, resolve_log_format
-from .logs import _MONTHS, _REQUEST, PROBE_LINES, _choose_format, _open, _read_head, log_files
+from .logs import (
+    _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, PROBE_LINES, _choose_format, _open, _read_head, client_of,
+    log_files,
+)
 from .sessions import network_of
 from .views import (
     ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _decided, _view_rules, _with_form, is_article_url,
@@ -166,6 +169,33 @@ def unescape_column(column, mode: str = "default"):
     return F.coalesce(F.try_url_decode(c), column)
 
 
+def _with_client(df, have: set, value):
+    """``df`` with the ``_ip`` column: ``$remote_addr``, or the client of the address chain the
+    format logs, picked by :func:`recsys.logs.client_of` once per distinct chain and address."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    peer = value("remote_addr") if "remote_addr" in have else F.lit(None).cast("string")
+    name = next((v for v in _CHAINS if v in have), None)
+    if name is None:
+        return df.withColumn("_ip", peer)
+    if name == "proxy_add_x_forwarded_for":
+        peer = F.lit(None).cast("string")  # already the chain's last entry
+
+    @pandas_udf("string")
+    def pick(chain: pd.Series, addr: pd.Series) -> pd.Series:
+        return pd.Series([client_of(c, a if isinstance(a, str) else None)[0] for c, a in zip(chain, addr)], dtype=object)
+
+    df = df.withColumn("_chain", value(name)).withColumn("_peer", peer)
+    pairs = df.filter(F.col("_chain").isNotNull()) \
+        .select(F.col("_chain").alias("c_chain"), F.col("_peer").alias("c_peer")).distinct() \
+        .withColumn("c_ip", pick("c_chain", "c_peer"))
+    same = F.col("_chain").eqNullSafe(F.col("c_chain")) & F.col("_peer").eqNullSafe(F.col("c_peer"))
+    df = df.join(pairs, same, "left")
+    ip = F.when(F.col("_chain").isNull(), F.col("_peer")).otherwise(F.col("c_ip"))
+    return df.withColumn("_ip", ip).drop("_chain", "_peer", "c_chain", "c_peer", "c_ip")
+
+
 def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
     """Every line with its fields, or the kind of malformation that stops it."""
     from pyspark.sql import functions as F
@@ -193,7 +223,8 @@ def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
     have = set(fmt.groups)
     # time
     if "msec" in have:
-        ts = F.timestamp_millis(F.round(F.col("msec").try_cast("double") * 1000).try_cast("long"))
+        seconds = F.col("msec").try_cast("double")
+        ts = F.when(seconds < MAX_SECONDS, F.timestamp_millis(F.round(seconds * 1000).try_cast("long")))
     elif "time_iso8601" in have:
         ts = F.try_to_timestamp(F.col("time_iso8601"), F.lit("yyyy-MM-dd'T'HH:mm:ssXXX"))
     elif "time_local__date" in have:
@@ -206,9 +237,9 @@ def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
     # request
     if "request" in have:
         req = F.col("request")
-        req_ok = req.rlike(_positional(_REQUEST))
-        method = F.regexp_extract(req, r"^(\S+) ", 1)
-        target = F.regexp_extract(req, r"^\S+ (\S+)", 1)
+        req_ok = req.rlike(_positional(_REQUEST)) | req.isin("-", "")  # "-": no request line, not a bad one
+        method = F.regexp_extract(req, _positional(_REQUEST), 1)
+        target = F.when(req.rlike(_positional(_REQUEST)), F.regexp_extract(req, _positional(_REQUEST), 2))
     else:
         req_ok = F.lit(True)
         method = F.col("request_method") if "request_method" in have else F.lit(None).cast("string")
@@ -222,15 +253,17 @@ def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
     df = df.select("*", ts.alias("ts"), req_ok.alias("req_ok"), method.alias("_method"), target.alias("_target"))
     kind = (F.when(F.col("bad_utf8"), "encoding").when(~F.col("matched"), "format")
             .when(F.lit(has_time) & F.col("ts").isNull(), "time").when(~F.col("req_ok"), "request"))
-    df = df.withColumn("malformed", kind)
+    df = _with_client(df.withColumn("malformed", kind), have, value)
     visitor_vars = [v for v in ("ut_id", f"cookie_{cookie}") if v in have]
     visitor = F.coalesce(*[value(v) for v in visitor_vars]) if visitor_vars else F.lit(None).cast("string")
-    path = F.regexp_extract("_target", r"^([^?]*)", 1)
-    query = F.when(F.col("_target").contains("?"), F.regexp_extract("_target", r"^[^?]*\?(.*)$", 1))
+    host = F.regexp_extract("_target", _positional(_TARGET), 1)
+    path = F.regexp_extract("_target", _positional(_TARGET), 2)
+    path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
+    query = F.regexp_extract("_target", _positional(_TARGET), 3)
     df = df.select(
         "malformed", "ts",
         visitor.alias("visitor"),
-        (value("remote_addr") if "remote_addr" in have else F.lit(None).cast("string")).alias("ip"),
+        F.col("_ip").alias("ip"),
         F.when(F.col("_method").isin("-", ""), None).otherwise(F.col("_method")).alias("method"),
         path.alias("path_raw"), query.alias("query_raw"),
         (F.col("status").try_cast("int") if "status" in have else F.lit(None).cast("int")).alias("status"),
@@ -279,7 +312,8 @@ def _page_views(requests, options: dict, acc: Accounting):
         df = df.withColumn("visitor", ipua("ip", "user_agent"))
     status_ok = F.col("status").isin(list(rules.statuses))
     reason = (
-        F.when(F.lit(bool(rules.drop_bots)) & (F.col("user_agent").isNull() | F.col("is_bot")), "bot")
+        F.when(F.col("method").isNull() & F.col("path").isNull(), "no_request")
+        .when(F.lit(bool(rules.drop_bots)) & (F.col("user_agent").isNull() | F.col("is_bot")), "bot")
         .when(~F.coalesce(F.col("method").isin(list(rules.methods)), F.lit(False)), "method")
         .when(F.col("status").isin(*REDIRECTS) & F.col("visitor").isNull(), "handshake")
         .when(~F.coalesce(status_ok, F.lit(False)), "status")

@@ -37,7 +37,7 @@ __all__ = ["CACHE_VERSION", "Entry", "Store", "cache_root", "chmod", "locked", "
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 STALE_SECONDS = 3600  # a temporary file this old is a killed run's, even while other runs work
 ORPHAN_SECONDS = 30 * 86400  # an entry no run used for this long is removed
 #: What a checked entry's JSON holds (an entry without one of them is of another layout).

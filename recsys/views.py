@@ -4,6 +4,9 @@
 else with a reason, and counts each line once in the :class:`recsys.Accounting`. The reasons, in
 the order they are tested (a line gets the first that applies):
 
+``no_request``
+    no request at all: the request line was logged as ``-`` or empty (a connection that sent
+    none, such as a scanner, a health check or TLS sent to port 80);
 ``bot``
     the user agent is in the crawler list of the ``crawler-user-agents`` project, or is missing;
 ``method``
@@ -72,8 +75,8 @@ ARTICLE_PATTERNS: dict[str, tuple[str, str]] = {
     "wordpress": (r"^/\d{4}/\d{2}/(?:\d{2}/)?[^/]+/$", "add"),
 }
 DROP_REASONS = (
-    "bot", "method", "handshake", "status", "asset", "not_article", "no_visitor", "robots_txt",
-    "too_fast",
+    "no_request", "bot", "method", "handshake", "status", "asset", "not_article", "no_visitor",
+    "robots_txt", "too_fast",
 )
 VIEW_COLUMNS = ("ts", "visitor", "url", "ip", "user_agent", "referer")
 TRACKING = re.compile(r"^(?:utm_|relatedposts|replytocom$|fbclid$|gclid$|msclkid$|mc_[ce]id$|_ga$|ref$)")
@@ -356,6 +359,7 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     def mark(mask: np.ndarray, name: str) -> None:
         reason[mask & (reason < 0)] = DROP_REASONS.index(name)
 
+    mark((requests["method"].isna() & requests["path"].isna()).to_numpy(), "no_request")
     if rules.drop_bots:
         mark(_per_category(requests["user_agent"], is_bot) | requests["user_agent"].isna().to_numpy(), "bot")
     mark(~_per_category(requests["method"], lambda c: np.isin(c, rules.methods)), "method")

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import recsys
 from recsys import Accounting, LogFormat, LogParseError, RecsysError, log_files, read_logs
 from recsys.logs import STANDARD_COLUMNS
 
@@ -25,10 +26,10 @@ def ts(text):
 def test_combined_ut(parser):
     df = read_logs(DATA / "combined_ut.log", parser=parser)
     acc = df.attrs["accounting"]
-    assert acc.lines == 18 and acc.malformed == 3
-    assert acc.malformed_kinds == {"request": 2, "format": 1}
-    assert list(df.columns) == list(STANDARD_COLUMNS) + ["remote_user"]
-    assert len(df) == 15
+    assert acc.lines == 18 and acc.malformed == 2
+    assert acc.malformed_kinds == {"request": 1, "format": 1}
+    assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "protocol", "remote_user"]
+    assert len(df) == 16
     first = df.iloc[0]
     assert first.ts == ts("2024-03-01 10:00:00") and pd.isna(first.visitor) and first.status == 302
     assert (first.method, first.path, first.ip, first.bytes) == ("GET", "/archives/101", "203.0.113.5", 145)
@@ -49,7 +50,7 @@ def test_combined_ut(parser):
 def test_malformed_lines_are_kept_as_examples_with_line_numbers(parser):
     acc = read_logs(DATA / "combined_ut.log", parser=parser).attrs["accounting"]
     lines = (DATA / "combined_ut.log").read_text().splitlines()
-    assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(13, "request"), (14, "format"), (15, "request")]
+    assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(13, "request"), (14, "format")]
     for e in acc.examples:
         assert e["text"] == lines[e["line"] - 1]
         assert e["path"] == str(DATA / "combined_ut.log")
@@ -84,7 +85,7 @@ def test_custom_format_keeps_extra_variables(parser):
            '"$http_user_agent" "$upstream_addr" uid=$cookie_UT_ID')
     df = read_logs(DATA / "custom.log", log_format=fmt, parser=parser)
     assert df.attrs["accounting"].malformed == 0
-    assert list(df.columns) == list(STANDARD_COLUMNS) + ["host", "request_time", "upstream_addr"]
+    assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "host", "request_time", "upstream_addr"]
     assert df.host.tolist() == ["blog.example.org", "blog.example.org", "www.example.org"]
     assert df.request_time.tolist() == [0.012, 0.004, 0.1]
     assert df.upstream_addr.tolist()[0] == "10.0.0.2:8080, 10.0.0.3:8080"
@@ -144,7 +145,7 @@ def test_standard_input(monkeypatch):
     data = (DATA / "combined_ut.log").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
     df = read_logs("-")
-    assert len(df) == 15 and df.attrs["accounting"].files[0]["path"] == "-"
+    assert len(df) == 16 and df.attrs["accounting"].files[0]["path"] == "-"
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
@@ -298,7 +299,7 @@ def test_a_text_log_starting_with_archive_magic_is_read_as_text(tmp_path, caplog
     p = tmp_path / "access.log"
     p.write_bytes(b"\xfd7zXZ\x00junk\n" + good)
     acc = read_logs(p).attrs["accounting"]
-    assert acc.lines == 19 and acc.malformed_kinds == {"encoding": 1, "format": 1, "request": 2}
+    assert acc.lines == 19 and acc.malformed_kinds == {"encoding": 1, "format": 1, "request": 1}
     assert "starts like a compressed file but is not one" in caplog.text
 
 
@@ -328,3 +329,178 @@ def test_reads_in_threads_at_once_do_not_mix_their_lines(tmp_path):
             together = list(pool.map(lambda p: read_logs(p, block_size=1 << 16), paths))
         for a, b in zip(alone, together):
             pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
+
+
+# what real servers write (issue 11) ------------------------------------------------------------
+COMBINED = LogFormat.preset("combined")
+HEAD = '203.0.113.5 - - [01/Mar/2024:10:00:00 +0000] '
+UA = '"-" "Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0"'
+
+
+def _log(tmp_path, lines, name="access.log"):
+    p = tmp_path / name
+    p.write_text("".join(line + "\n" for line in lines))
+    return p
+
+
+def _both(path, fmt, **options):
+    """The fast path's table and accounting, after checking the regex path gives the same."""
+    fast, ref = (read_logs(path, log_format=fmt, parser=p, **options) for p in PARSERS)
+    pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
+    a, b = fast.attrs["accounting"], ref.attrs["accounting"]
+    assert (a.lines, a.malformed_kinds, a.examples) == (b.lines, b.malformed_kinds, b.examples)
+    return fast, a
+
+
+def test_a_dash_for_a_number_is_a_missing_value_and_keeps_the_fast_path(tmp_path):
+    """Apache's %b writes "-" for zero bytes (670 of 10,000 lines of a real log were malformed)."""
+    import recsys.logs as logs
+
+    p = _log(tmp_path, [HEAD + '"GET /a HTTP/1.1" 304 - ' + UA, HEAD + '"GET /b HTTP/1.1" 200 512 ' + UA] * 3)
+    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
+    assert logs._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
+    df, acc = _both(p, COMBINED)
+    assert acc.malformed == 0 and df.bytes.tolist() == [pd.NA, 512] * 3
+    fmt = '$remote_addr [$time_local] "$request" $status $bytes_sent $request_time $request_length'
+    p = _log(tmp_path, ['::1 [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 - - -',
+                        '::1 [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 10 0.250 77'], "x.log")
+    df, acc = _both(p, fmt)
+    assert acc.malformed == 0
+    assert df.bytes.isna().tolist() == [True, False] and df.request_time.tolist() == [pd.NA, 0.25]
+    assert df.request_length.tolist() == [pd.NA, 77]
+
+
+def test_numbers_too_long_make_their_line_malformed_not_the_run_fail(tmp_path):
+    """A 20-digit $body_bytes_sent or $msec stopped the run ("Failed to parse string ... int64")."""
+    big = "12345678901234567890"
+    lines = [HEAD + '"GET /a HTTP/1.1" 200 512 ' + UA,
+             HEAD + f'"GET /a HTTP/1.1" 200 {big} ' + UA,  # overflows int64
+             HEAD + '"GET /a HTTP/1.1" 200 999999999999999999 ' + UA,  # 18 digits: fits
+             HEAD + '"GET /a HTTP/1.1" 2000 512 ' + UA,  # not a status
+             HEAD + '"GET /a HTTP/1.1" 200 512 ' + UA]
+    df, acc = _both(_log(tmp_path, lines), COMBINED)
+    assert acc.malformed_kinds == {"format": 2} and df.bytes.tolist() == [512, 999999999999999999, 512]
+    assert [(e["line"], e["kind"]) for e in acc.examples] == [(2, "format"), (4, "format")]
+    assert acc.examples[0]["text"] == lines[1]
+    tsv = ["\t".join([ms, "::1", "GET", "/archives/1", "200", size, "-", "Firefox", "-"])
+           for ms, size in [("1709287201.123", "5"), (big + ".5", "5"), ("1709287201.123", big),
+                            ("253402300799.999", "5"), ("253402300800.000", "5")]]
+    df, acc = _both(_log(tmp_path, tsv, "t.log"), "tsv")
+    # a time after the year 9999 is impossible (kind "time", as 31/Feb), a count too long "format"
+    assert acc.malformed_kinds == {"time": 2, "format": 1}
+    assert [(e["line"], e["kind"]) for e in acc.examples] == [(2, "time"), (3, "format"), (5, "time")]
+    assert df.ts.astype(str).tolist() == ["2024-03-01 10:00:01.123+00:00", "9999-12-31 23:59:59.999+00:00"]
+    fmt = '$remote_addr [$time_local] "$request" $status $request_time'
+    df, acc = _both(_log(tmp_path, ['::1 [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 ' + t
+                                    for t in ("0.001", big + ".001")], "r.log"), fmt)
+    assert acc.malformed_kinds == {"format": 1} and df.request_time.tolist() == [0.001]
+
+
+REQUESTS = [
+    # request line, method, path, query, protocol, request_host
+    ("GET /archives/1?utm_source=x HTTP/1.1", "GET", "/archives/1", "utm_source=x", "HTTP/1.1", None),
+    ("GET http://www.example.com/path?q HTTP/1.0", "GET", "/path", "q", "HTTP/1.0", "www.example.com"),
+    ("GET https://user:pw@example.org:8443 HTTP/1.1", "GET", "/", None, "HTTP/1.1", "example.org:8443"),
+    ("GET /x.js type= HTTP/1.0", "GET", "/x.js type=", None, "HTTP/1.0", None),
+    ("GET /a HTTP/1.0 HTTP/1.1", "GET", "/a HTTP/1.0", None, "HTTP/1.1", None),
+    ("GET /\\x22 + gaJsHost + \\x22ga.js HTTP/1.1", "GET", '/" + gaJsHost + "ga.js', None, "HTTP/1.1", None),
+    ("GET /old", "GET", "/old", None, None, None),  # HTTP/0.9
+    ("GET //host/path HTTP/2.0", "GET", "//host/path", None, "HTTP/2.0", None),  # a path, not a host
+    ("GET /search?u=http://x.org/ HTTP/1.1", "GET", "/search", "u=http://x.org/", "HTTP/1.1", None),
+    ("-", None, None, None, None, None),  # a connection that sent no request line
+    ("", None, None, None, None, None),
+]
+GARBAGE = ["hello", "\\x16\\x03\\x01\\x00\\xA5\\x01", "GET  HTTP/1.1", "HTTP/1.1 200 OK", "get / HTTP/1.1", "GET"]
+
+
+def test_request_lines_as_real_servers_log_them(tmp_path):
+    lines = [HEAD + f'"{r[0]}" 200 5 ' + UA for r in REQUESTS] + [HEAD + f'"{g}" 400 0 "-" "-"' for g in GARBAGE]
+    df, acc = _both(_log(tmp_path, lines), COMBINED)
+    assert acc.malformed_kinds == {"request": len(GARBAGE)}
+    assert sorted(e["line"] for e in acc.examples) == list(range(len(REQUESTS) + 1, len(REQUESTS) + 6))
+    got = df[["method", "path", "query", "protocol", "request_host"]].astype(object)
+    got = [tuple(None if pd.isna(v) else v for v in row) for row in got.itertuples(index=False)]
+    assert got == [r[1:] for r in REQUESTS]
+    assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "protocol", "remote_user"]
+    # the requests without request line are dropped with a reason of their own, first
+    views = recsys.page_views(df)
+    assert views.attrs["accounting"].check().dropped["no_request"] == 2
+
+
+def test_absolute_request_uri_and_no_request_without_request_line(tmp_path):
+    rows = [("1709287201.123", "GET", "http://blog.example.org/archives/1?a=b"), ("1709287202.000", "-", "-"),
+            ("1709287203.000", "GET", "/archives/2")]
+    p = _log(tmp_path, ["\t".join([t, "::1", m, u, "200", "5", "-", "Firefox", "-"]) for t, m, u in rows])
+    df, acc = _both(p, "tsv")
+    assert acc.malformed == 0 and "protocol" not in df.columns
+    assert df.path.astype(object).where(df.path.notna(), None).tolist() == ["/archives/1", None, "/archives/2"]
+    assert df.request_host.astype(object).where(df.request_host.notna(), None).tolist() == ["blog.example.org", None, None]
+    assert recsys.page_views(df).attrs["accounting"].dropped["no_request"] == 1
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(
+    st.sampled_from(["GET", "POST", "PROPFIND", "M-SEARCH"]),
+    st.sampled_from(["", "http://h.example", "https://h.example:8443"]),
+    st.text(st.sampled_from("ab/ ?=&.%"), max_size=12).filter(lambda s: not s.startswith(" ")),
+    st.sampled_from(["", " HTTP/1.1", " HTTP/2", " HTTP/1.0"])), min_size=1, max_size=20))
+def test_a_request_line_splits_on_its_first_and_last_space(tmp_path, requests):
+    """An oracle in plain Python: the method before the first space, the protocol after the last."""
+    lines = []
+    for method, origin, rest, proto in requests:
+        target = origin + ("/" + rest if origin or not rest.startswith("/") else rest)
+        lines.append(HEAD + f'"{method} {target}{proto}" 200 5 ' + UA)
+    df, acc = _both(_log(tmp_path, lines), COMBINED)
+    assert acc.malformed == 0 and len(df) == len(lines)
+    for (method, origin, _, proto), line, row in zip(requests, lines, df.itertuples()):
+        request = line.split('"')[1]
+        head, _, tail = request.rpartition(" ")
+        if not (tail.startswith("HTTP/") and " " in head):
+            head, tail = request, None
+        target = head.split(" ", 1)[1]
+        host = origin.split("://")[1] if origin else None
+        if host:
+            target = target[len(origin):] or "/"
+        path, _, query = target.partition("?")
+        got = [None if pd.isna(v) else v for v in (row.method, row.path, row.query, row.protocol, row.request_host)]
+        assert got == [method, path, query or None, tail, host]
+
+
+CHAIN_CASES = [
+    # ($http_x_forwarded_for, $remote_addr) -> ip, forwarded_for
+    ("-", "172.17.0.1", "172.17.0.1", "172.17.0.1"),
+    ("10.5.102.222, 199.96.1.1, 204.246.1.1", "10.2.1.185", "199.96.1.1", "10.5.102.222,199.96.1.1,204.246.1.1,10.2.1.185"),
+    ("10.0.0.2, 10.0.0.1", "127.0.0.1", "10.0.0.2", "10.0.0.2,10.0.0.1,127.0.0.1"),  # none public: the first
+    ("unknown, 192.168.1.9", "10.0.0.1", "unknown", "unknown,192.168.1.9,10.0.0.1"),
+    ("fe80::1, 2a03:0000:10ff:f00f:0000:0000:0:8000", "::1", "2a03:0000:10ff:f00f:0000:0000:0:8000",
+     "fe80::1,2a03:0000:10ff:f00f:0000:0000:0:8000,::1"),
+    ("[2001:db8:1::5]:443, 81.2.69.143:5555", "10.0.0.1", "2001:db8:1::5", "[2001:db8:1::5]:443,81.2.69.143:5555,10.0.0.1"),
+    ("::ffff:192.168.0.1, 81.2.69.143", "10.0.0.1", "81.2.69.143", "::ffff:192.168.0.1,81.2.69.143,10.0.0.1"),
+    ("-", "unix:", "unix:", "unix:"),
+]
+
+
+@pytest.mark.parametrize("fmt", [
+    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+    '"$http_user_agent" "$http_x_forwarded_for"',
+    '$http_x_forwarded_for $remote_addr [$time_local] "$request" $status',
+])
+def test_the_client_of_an_address_chain(tmp_path, fmt):
+    fmt = LogFormat.parse(fmt)
+    values = lambda xff, addr: {"remote_addr": addr, "http_x_forwarded_for": xff, "time_local": "01/Mar/2024:10:00:00 +0000",
+                                "request": "GET / HTTP/1.1", "status": "200", "body_bytes_sent": "5"}
+    lines = [fmt.render(values(xff, addr)).replace("\\x22", '"') for xff, addr, _, _ in CHAIN_CASES] * 2
+    df, acc = _both(_log(tmp_path, lines), fmt)
+    assert acc.malformed == 0
+    assert list(zip(df.ip, df.forwarded_for)) == [(ip, chain) for _, _, ip, chain in CHAIN_CASES] * 2
+    assert "http_x_forwarded_for" not in df.columns
+
+
+def test_proxy_add_x_forwarded_for_ends_with_the_address_already(tmp_path):
+    fmt = '$proxy_add_x_forwarded_for - $remote_user [$time_local] "$request" $status $body_bytes_sent'
+    p = _log(tmp_path, ['10.0.0.2, 10.0.0.1, 127.0.0.1 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 5',
+                        '10.0.0.2, 85.181.35.98 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 5',
+                        '85.181.35.98 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 5'])
+    df, _ = _both(p, fmt)
+    assert df.ip.tolist() == ["10.0.0.2", "85.181.35.98", "85.181.35.98"]
+    assert df.forwarded_for.tolist() == ["10.0.0.2,10.0.0.1,127.0.0.1", "10.0.0.2,85.181.35.98", "85.181.35.98"]

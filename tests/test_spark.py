@@ -190,3 +190,44 @@ def test_the_trailing_slash_form_is_decided_as_locally(spark):
     rows = lambda df: sorted(zip(pd.to_datetime(df["ts"], utc=True).astype(str), df["visitor"].astype(str), df["url"]))
     ours = result.views.select("ts", "visitor", "url").toPandas()
     assert rows(ours) == rows(local) and len(ours) > 100
+
+
+def test_what_real_servers_write_is_read_the_same_way(spark, tmp_path):
+    """Requests logged as "-" or "", "-" for zero bytes, absolute targets, spaces in targets,
+    numbers too long, times after 9999 and address chains: the same accounting and views."""
+    from recsys.spark import spark_pipeline
+
+    ua = "Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0"
+    main_fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+                '"$http_user_agent" "$http_x_forwarded_for"')
+    lines = []
+    for i in range(30):
+        ip, xff = (f"10.0.0.{i % 3}", f"198.51.{i % 7}.9, 10.1.1.1") if i % 2 else (f"203.0.113.{i % 5}", "-")
+        when = f"01/Mar/2024:10:{i:02d}:00 +0100"
+        for k, target in enumerate([f"/archives/{i % 4}", f"http://blog.example.org/archives/{(i + 1) % 4}",
+                                    f"/archives/{(i + 2) % 4}?utm_source=x", "/x.js type="]):
+            size = "-" if k == 1 else "512"
+            lines.append(f'{ip} - - [{when}] "GET {target} HTTP/1.1" {200 if k < 3 else 404} {size} "-" "{ua}" "{xff}"')
+    lines += [f'198.51.100.1 - - [01/Mar/2024:11:00:00 +0100] "{r}" 400 0 "-" "-" "-"' for r in ("-", "", "hello")]
+    lines.append(f'198.51.100.1 - - [01/Mar/2024:11:00:00 +0100] "GET /archives/1 HTTP/1.1" 200 {"9" * 20} "-" "{ua}" "-"')
+    (tmp_path / "main").mkdir()
+    (tmp_path / "main" / "access.log").write_text("\n".join(lines) + "\n")
+    tsv = ["\t".join([t, "203.0.113.5", m, u, "200", b, "-", ua, "-"]) for t, m, u, b in [
+        ("1709287201.123", "GET", "/archives/1", "5"), ("1709287202.000", "-", "-", "-"),
+        ("9" * 20 + ".5", "GET", "/archives/1", "5"), ("253402300800.000", "GET", "/archives/2", "5"),
+        ("1709287203.000", "GET", "/archives/2", "9" * 19), ("1709287204.000", "GET", "https://h.example/archives/2", "-")]]
+    (tmp_path / "tsv").mkdir()
+    (tmp_path / "tsv" / "access.log").write_text("\n".join(tsv) + "\n")
+    options = dict(visitor="ip+ua", article_pattern=r"^/archives/\d+$", max_per_minute=None)
+    for name, fmt in (("main", main_fmt), ("tsv", "tsv")):
+        local = recsys.read_page_views(tmp_path / name, read_options={"log_format": fmt}, **options)
+        result = spark_pipeline(spark, [tmp_path / name], log_format=fmt, min_support=2, **options)
+        acc, sacc = local.attrs["accounting"], result.accounting
+        assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
+        theirs = result.views.toPandas()
+        key = lambda df: sorted(zip(pd.to_datetime(df.ts, utc=True), df.visitor.astype(str), df.url.astype(str), df.ip.astype(str)))
+        assert key(theirs) == key(local)
+    assert acc.dropped["no_request"] == 1 and acc.malformed_kinds == {"time": 2, "format": 1}
+    main_acc = recsys.read_page_views(tmp_path / "main", read_options={"log_format": main_fmt}, **options).attrs["accounting"]
+    assert main_acc.views == 90 and main_acc.dropped == {"no_request": 2, "status": 30}
+    assert main_acc.malformed_kinds == {"request": 1, "format": 1}

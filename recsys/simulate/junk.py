@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from .outcomes import BOT, M_ENCODING, M_FORMAT, M_REQUEST, REQUEST_LINE, _UNSET
+from .outcomes import BOT, M_ENCODING, M_FORMAT, M_REQUEST, NO_REQUEST, REQUEST_LINE, _UNSET
 from .readers import BROWSERS, SEARCH_REFERERS
 from .render import _Renderer, _take
 from .state import _COLS, _H2, _Gen, _below
@@ -63,6 +63,13 @@ def _junk(g: _Gen) -> None:
                      "user_agent": None})
 
 
+def _no_request(m: re.Match) -> bool:
+    """No request logged: ``$request``, or ``$request_method`` and the target, ``-`` or empty."""
+    found = m.groupdict()
+    names = ["request"] if "request" in found else [n for n in ("request_method", "request_uri", "uri") if n in found]
+    return bool(names) and all(found[n] in ("-", "") for n in names)
+
+
 def _finish_junk(g: _Gen, ev: dict[str, np.ndarray], renderer: _Renderer) -> dict[int, str]:
     """Render the junk lines, corrupt those meant to be, and classify them as read_logs would.
 
@@ -94,6 +101,8 @@ def _finish_junk(g: _Gen, ev: dict[str, np.ndarray], renderer: _Renderer) -> dic
             m = rx.match(text)
             if not m:
                 outcome = M_FORMAT
+            elif _no_request(m):
+                outcome = NO_REQUEST
             elif "request" in m.re.groupindex and not REQUEST_LINE.match(m.group("request")):
                 outcome = M_REQUEST
             elif int(ev["ua"][row]) < 0:  # it parses: a request without user agent
