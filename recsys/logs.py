@@ -21,6 +21,7 @@ import lzma
 import os
 import queue
 import re
+import stat
 import sys
 import threading
 import zlib
@@ -61,7 +62,7 @@ _REQUEST = r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>[^ ].*?)(?: (?P<protocol>H
 _TARGET = (r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?P<host>[^/?#]*))?"
            r"(?P<path>[^?]*)(?:\?(?P<query>.*))?$")
 _ROTATED = re.compile(
-    r"^(?P<stem>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}(?:\d{2})?))?(?P<comp>\.gz|\.bz2|\.xz)?$"
+    r"^(?P<stem>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}(?:\d{2})?))?(?P<comp>\.gz|\.bz2|\.xz)?$", re.DOTALL
 )
 _SCHEMA = pa.schema(
     [
@@ -96,6 +97,10 @@ def log_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[st
         elif os.path.isdir(p):
             out += _family_order(p)
         elif os.path.exists(p):
+            mode = os.stat(p).st_mode
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+                raise RecsysError(f"{p}: a device, not a log file; give access log files, directories or - "
+                                  "for standard input")
             out.append(p)
         else:
             raise RecsysError(f"{p}: no such file or directory")
@@ -195,7 +200,11 @@ def _open(path: str) -> tuple[BinaryIO, Callable[[], int]]:
         return sys.stdin.buffer, lambda: 0
     raw = open(path, "rb")
     head = raw.read(1 << 16)
-    raw.seek(0)
+    if raw.seekable():
+        raw.seek(0)
+        tell = raw.tell
+    else:  # a named pipe: what was read goes first
+        raw, tell = _Prefixed(head, raw, owns=True), (lambda: 0)
     for magic, new in _COMPRESSIONS:
         if head.startswith(magic):
             try:  # a text file may start with these bytes too: only an archive decodes
@@ -203,15 +212,20 @@ def _open(path: str) -> tuple[BinaryIO, Callable[[], int]]:
             except (zlib.error, OSError, EOFError, lzma.LZMAError):
                 log.warning("%s starts like a compressed file but is not one: read as text", path)
                 break
-            return _Decompressed(raw, new), raw.tell
-    return raw, raw.tell
+            return _Decompressed(raw, new), tell
+    return raw, tell
 
 
 class _Prefixed(io.RawIOBase):
     """``head`` then the rest of ``stream``: lets the format probe look ahead on any stream."""
 
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self.head, self.pos, self.stream = head, 0, stream
+    def __init__(self, head: bytes, stream: BinaryIO, *, owns: bool = False) -> None:
+        self.head, self.pos, self.stream, self.owns = head, 0, stream, owns
+
+    def close(self) -> None:
+        if self.owns and not self.closed:
+            self.stream.close()
+        super().close()
 
     def readable(self) -> bool:
         return True

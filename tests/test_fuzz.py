@@ -121,28 +121,14 @@ CASES = {
     "a request line of -": [write("access.log", LOG + POOL[0].replace(b'"GET /archives/621 HTTP/2.0"', b'"-"'))],
     "a folder without access logs": [write("error.log", LOG)],
     "a symlink to a log": [write("access.log.1", LOG), lambda d: os.symlink(d / "access.log.1", d / "access.log")],
-}
-KNOWN = {  # bugs outside the cache, each owned by another change of issue 11
-    "a newline in a name, in a folder": (
-        [write("access\n.log", LOG)],
-        "logs._family_order: a name with a newline does not match _ROTATED (AttributeError, a traceback "
-        "from the command line); owner: the logs/CLI change of issue 11"),
-    "a 20-digit byte count": (
-        [write("access.log", b"".join(POOL[:50]) + POOL[0].replace(b" 200 7829 ", b" 200 123456789012345678901 ")
-               + b"".join(POOL[50:300]))],
-        "a $body_bytes_sent over int64 aborts the read (ArrowInvalid, no file, no line; the command line says "
-        "so in one line) instead of counting the line malformed; owner: the log parsing change of issue 11"),
+    "a newline in a name, in a folder": [write("access\n.log", LOG)],
+    "a 20-digit byte count": [write("access.log", b"".join(POOL[:50]) + POOL[0].replace(b" 200 7829 ", b" 200 123456789012345678901 ")
+                                    + b"".join(POOL[50:300]))],
 }
 
 
 def cases(*, cli: bool) -> list:
-    out = [pytest.param(steps, id=name) for name, steps in CASES.items()]
-    for name, (steps, reason) in KNOWN.items():
-        if cli and "byte count" in name:  # one clear line and the same from the cache: what the CLI owes
-            out.append(pytest.param(steps, id=name))
-        else:
-            out.append(pytest.param(steps, id=name, marks=pytest.mark.xfail(strict=True, reason=reason)))
-    return out
+    return [pytest.param(steps, id=name) for name, steps in CASES.items()]
 
 
 @pytest.mark.parametrize("steps", cases(cli=False))

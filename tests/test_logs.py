@@ -1,5 +1,6 @@
 import gzip
 import io
+import os
 import sys
 import zlib
 from pathlib import Path
@@ -504,3 +505,19 @@ def test_proxy_add_x_forwarded_for_ends_with_the_address_already(tmp_path):
     df, _ = _both(p, fmt)
     assert df.ip.tolist() == ["10.0.0.2", "85.181.35.98", "85.181.35.98"]
     assert df.forwarded_for.tolist() == ["10.0.0.2,10.0.0.1,127.0.0.1", "10.0.0.2,85.181.35.98", "85.181.35.98"]
+
+
+def test_a_named_pipe_is_read_and_a_device_refused(tmp_path):
+    import threading
+
+    from recsys.errors import RecsysError
+
+    line = '::1 - - [01/Feb/2024:10:00:00 +0000] "GET /archives/7 HTTP/1.1" 200 512 "-" "Firefox" "abc"\n'
+    fifo = tmp_path / "access.log"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_text(line * 3))
+    writer.start()
+    assert len(read_logs(str(fifo))) == 3
+    writer.join()
+    with pytest.raises(RecsysError, match="/dev/zero: a device, not a log file"):
+        read_logs("/dev/zero")
