@@ -99,8 +99,7 @@ def log_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[st
         elif os.path.exists(p):
             mode = os.stat(p).st_mode
             if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                raise RecsysError(f"{p}: a device, not a log file; give access log files, directories or - "
-                                  "for standard input")
+                raise RecsysError(f"{p} is a device, not a log file; give log files, directories of them, or -")
             out.append(p)
         else:
             raise RecsysError(f"{p}: no such file or directory")

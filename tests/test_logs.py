@@ -519,5 +519,5 @@ def test_a_named_pipe_is_read_and_a_device_refused(tmp_path):
     writer.start()
     assert len(read_logs(str(fifo))) == 3
     writer.join()
-    with pytest.raises(RecsysError, match="/dev/zero: a device, not a log file"):
+    with pytest.raises(RecsysError, match="/dev/zero is a device, not a log file"):
         read_logs("/dev/zero")
