@@ -169,3 +169,27 @@ def test_unescaping_in_spark_is_the_local_unescape(spark, mode, values):
     df = spark.createDataFrame([(v,) for v in values], "v string").select("v", unescape_column(F.col("v"), mode).alias("u"))
     got = {r.v: r.u for r in df.collect()}
     assert got == {v: None if v is None else unescape(v, mode) for v in values}
+
+
+def test_a_list_of_formats_is_tried_in_order_on_each_line(spark, tmp_path):
+    """Two access_log directives writing one file: Spark reads each line with the first format
+    that matches, as the local engine does, and both give what the one-format log gives."""
+    from recsys.simulate import simulate
+    from recsys.spark import spark_pipeline
+
+    a = simulate(tmp_path / "a", visitors=600, days=6, seed=5, rotate=False)
+    simulate(tmp_path / "b", visitors=600, days=6, seed=5, rotate=False, log_format="tsv")
+    ut = (tmp_path / "a" / "access.log").read_bytes().splitlines(keepends=True)
+    tsv = (tmp_path / "b" / "access.log").read_bytes().splitlines(keepends=True)
+    assert len(ut) == len(tsv) == a.lines  # the same requests, in two formats
+    mixed = tmp_path / "mixed" / "access.log"
+    mixed.parent.mkdir()
+    mixed.write_bytes(b"".join(u if i % 3 else t for i, (u, t) in enumerate(zip(ut, tsv))))
+    formats = ["tsv", "combined_ut"]
+    local = local_pipeline([mixed], log_format=formats)
+    result = spark_pipeline(spark, [mixed], log_format=formats, min_support=3, max_len=3, min_confidence=0.05)
+    assert_same(result, local)
+    one = local_pipeline([tmp_path / "a"])
+    assert local[0].attrs["accounting"].views == one[0].attrs["accounting"].views > 1000
+    cols = ["session", "visitor", "items", "n_views"]  # the same sessions (tsv times have milliseconds)
+    pd.testing.assert_frame_equal(local[1][cols].astype(str), one[1][cols].astype(str))
