@@ -276,9 +276,10 @@ class LogFormat:
             return g(name, KNOWN_PATTERNS[name])
         if before.endswith('"') and after.startswith('"'):
             body = {"default": r'[^"]*', "json": r'(?:[^"\\]|\\.)*', "none": r".*?"}[self.escape]
+        elif _no_space(name) and self.escape == "json":
+            body = r'(?:[^\s"\\]|\\.)*'  # a quote inside is written \" (\x22 with escape=default)
         elif _no_space(name):
-            # nginx writes a quote inside a value as \x22, or as \" with escape=json
-            body = r'(?:[^\s"\\]|\\.)*' if self.escape == "json" else r'[^\s"/]*' if name in _NO_SLASH else r'[^\s"]*'
+            body = r'[^\s"/]*' if name in _NO_SLASH else r'[^\s"]*'
         elif self.escape == "default" and (after[:1] == "\t" or before[-1:] == "\t"):
             body = r"[^\t]*"  # nginx escapes control characters such as the tab
         else:
@@ -385,7 +386,6 @@ class LogFormat:
                 # alone inside quotes: nothing but the quote is excluded (nginx escapes it)
                 parts.append(f"(?P<{text}>[^\"]*)")
             else:  # with others: as the regex of the whole line has it, or the parsers would differ
-
                 parts.append(self._value_regex(i, items))
         regex = "^" + "".join(parts) + "$"
         return Field(
@@ -444,6 +444,8 @@ _HEX_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
 
 def unescape(value: str, mode: str = "default") -> str:
     """Undo nginx's log escaping: ``\\xHH`` become bytes, decoded as UTF-8 with replacement.
+
+    With ``escape=json`` JSON's escapes are undone; with ``escape=none`` nothing was escaped.
 
     >>> unescape(r"caf\\xC3\\xA9 \\x22x\\x22")
     'café "x"'
