@@ -36,7 +36,10 @@ class Accounting:
     examples : list of dict
         The first few malformed lines of each kind: ``path``, ``line`` (1-based), ``kind``, ``text``.
     files : list of dict
-        Per file read: ``path``, ``lines``, ``malformed`` and the ``format`` used.
+        Per file read: ``path``, ``lines``, ``malformed``, the ``format`` (and ``escape``) of its
+        first lines, ``formats`` (each format its lines are in, in the order they first appear:
+        ``format``, ``escape``, ``template``, ``first_line``, ``last_line`` and ``lines``, the
+        number of lines it read) and ``warnings``.
 
     Examples
     --------

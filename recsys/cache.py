@@ -57,8 +57,7 @@ import pandas as pd
 from .accounting import Accounting
 from .atomic import atomic_write
 from .errors import LogParseError, RecsysError
-from .formats import LogFormat, resolve_log_format
-from .logs import _COMPRESSIONS, _choose_format, _Decompressed, _iter_tables, log_files
+from .logs import _COMPRESSIONS, _Decompressed, _fixed_formats, _iter_tables, _start_formats, log_files
 from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
 from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
 
@@ -179,8 +178,7 @@ def _options_key(read_options: dict, view_options: dict) -> str:
     """A hash of everything that shapes a file's cached result (an nginx.conf by its format)."""
     ro = dict(read_options)
     if ro.get("nginx_conf") is not None:
-        fmt = LogFormat.from_nginx_conf(ro["nginx_conf"], ro.get("format_name"))
-        ro["nginx_conf"] = [fmt.template, fmt.escape]
+        ro["nginx_conf"] = [[f.template, f.escape] for f in _fixed_formats("auto", ro["nginx_conf"], ro.get("format_name"))]
     ro.pop("block_size", None)
     ro["log_format"] = str(ro.get("log_format", "auto"))
     blob = json.dumps({"v": CACHE_VERSION, "read": ro, "view": {**VIEW_OPTIONS, **view_options}},
@@ -280,9 +278,8 @@ def _one_file(path: str, rules, store: Store, read_options: dict, progress, refr
     grown = None if refresh else _grown_from(path, fp, store, read_options)
     read = None
     if grown is not None:
-        grown, fmt = grown
         try:
-            read = _read_on(path, grown, fmt, rules, read_options, progress)
+            read = _read_on(path, grown, rules, read_options, progress)
         except LogParseError as e:  # the new part is not in the first part's format: as a cold run
             log.info("cache: %s: reading it from the start (%s)", path, e)
     if read is None:
@@ -350,36 +347,28 @@ def _grown_from(path: str, fp: Fingerprint, store: Store, read_options: dict):
         if _crc_prefix(path, size) != int(key.split("-")[2], 16):
             continue
         try:
-            fixed = _fixed_format(read_options)
-            then, now = _choose_format(fixed, head[:size], path), _choose_format(fixed, head, path)
+            fixed = _fixed_formats(read_options.get("log_format", "auto"), read_options.get("nginx_conf"),
+                                   read_options.get("format_name"))
+            then = _start_formats(fixed, head[:size], path, known=[], strict=True)
+            now = _start_formats(fixed, head, path, known=[], strict=True)
         except RecsysError:
             return None  # a cold run does not read it: nor does this one, from the start
-        if (then.template, then.escape) != (now.template, now.escape):
+        if [(f.template, f.escape) for f in then] != [(f.template, f.escape) for f in now]:
             continue
         entry = store.load(key)
         if entry is not None:
-            return entry, now
+            return entry
     return None
 
 
-def _fixed_format(read_options: dict) -> LogFormat | None:
-    """The log format the options give (``None``: detect it), as the reader resolves it."""
-    if read_options.get("nginx_conf") is not None:
-        return LogFormat.from_nginx_conf(read_options["nginx_conf"], read_options.get("format_name"))
-    return resolve_log_format(read_options.get("log_format", "auto"))
-
-
-def _read_on(path: str, grown: Entry, fmt: LogFormat, rules, read_options: dict, progress):
-    """The entry of a file's beginning, and the rest of the file read in the same log format."""
+def _read_on(path: str, grown: Entry, rules, read_options: dict, progress):
+    """The entry of a file's beginning, and the rest of the file read on as the whole file's read would
+    (with the formats the beginning held: the record of the file goes on)."""
     acc = grown.accounting(path)
-    ro = {**read_options, "log_format": fmt, "nginx_conf": None, "format_name": None}
+    record = acc.files.pop() if acc.files else None
+    resume = (grown.meta["size"], record["lines"], record) if record else (grown.meta["size"], 0)
     tail = Accounting()
-    cand, pairs, visitors = _candidates([path], rules, tail, progress=progress, read_options=ro,
-                                        resume={path: (grown.meta["size"], acc.files[-1]["lines"])})
-    tail_files, tail.files = tail.files, []
-    acc.merge(tail)
-    if tail_files:  # one entry for the file: the cached part and the new one
-        acc.files[-1]["lines"] = tail_files[-1]["lines"]
-        acc.files[-1]["malformed"] += tail_files[-1]["malformed"]
-        acc.files[-1]["warnings"] += tail_files[-1]["warnings"]
+    cand, pairs, visitors = _candidates([path], rules, tail, progress=progress, read_options=read_options,
+                                        resume={path: resume})
+    acc.merge(tail)  # tail.files holds the record of the whole file
     return (_concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)

@@ -85,11 +85,14 @@ KNOWN_PATTERNS: dict[str, str] = {
 _NO_SPACE = {
     "remote_addr", "remote_user", "remote_port", "realip_remote_addr", "binary_remote_addr",
     "host", "http_host", "server_name", "server_addr", "server_port", "scheme", "server_protocol",
-    "request_method", "request_uri", "uri", "document_uri", "args", "query_string", "is_args",
+    "request_method", "request_uri", "args", "query_string", "is_args",
     "request_id", "ut_id", "uid_got", "uid_set", "ssl_protocol", "ssl_cipher", "gzip_ratio",
     "pid", "hostname", "pipe", "time_iso8601", "msec",
 } | set(KNOWN_PATTERNS)
 _NO_SPACE_PREFIXES = ("cookie_", "arg_")
+# ($uri and $document_uri are decoded, "/My%20Notes.pdf" is logged "/My Notes.pdf": they may.)
+# A host name never holds a "/" (nginx rejects such a Host): "$scheme://$host$request_uri" splits.
+_NO_SLASH = {"host"}
 # Variables that differ on nearly every line: stored as plain strings, not dictionaries.
 HIGH_CARDINALITY = {
     "msec", "time_local__date", "time_iso8601", "body_bytes_sent", "bytes_sent", "request_length", "request_time", "connection",
@@ -129,6 +132,11 @@ class Field:
     @property
     def is_literal(self) -> bool:
         return not self.variables
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """The names of the regex's groups: the variables, ``$time_local`` as two."""
+        return tuple(re.compile(self.regex).groupindex)
 
 
 @dataclass(frozen=True)
@@ -199,8 +207,8 @@ class LogFormat:
             escape = "default"
             if tokens and not tokens[0][1] and tokens[0][0].startswith("escape="):
                 escape = tokens.pop(0)[0].split("=", 1)[1]
-            if tokens and all(quoted for _, quoted in tokens):
-                return cls("".join(t for t, _ in tokens), escape, name)
+            if tokens and all(quoted for _, quoted, _ in tokens):
+                return cls("".join(t for t, _, _ in tokens), escape, name)
             if escape != "default" or len(tokens) != 1:
                 raise LogFormatError(
                     f"cannot read log format {text!r}: after escape= give the format as one or "
@@ -223,7 +231,7 @@ class LogFormat:
                 escape = "default"
                 if rest and rest[0][0].startswith("escape=") and not rest[0][1]:
                     escape = rest.pop(0)[0].split("=", 1)[1]
-                formats[fname] = cls("".join(t for t, _ in rest), escape, fname)
+                formats[fname] = cls("".join(t for t, _, _ in rest), escape, fname)
             elif directive == "access_log" and len(args) >= 2 and args[0][0] != "off":
                 used.append(args[1][0])
         if name is None:
@@ -274,8 +282,10 @@ class LogFormat:
             return g(name, KNOWN_PATTERNS[name])
         if before.endswith('"') and after.startswith('"'):
             body = {"default": r'[^"]*', "json": r'(?:[^"\\]|\\.)*', "none": r".*?"}[self.escape]
+        elif _no_space(name) and self.escape == "json":
+            body = r'(?:[^\s"\\]|\\.)*'  # a quote inside is written \" (\x22 with escape=default)
         elif _no_space(name):
-            body = r'[^\s"]*'
+            body = r'[^\s"/]*' if name in _NO_SLASH else r'[^\s"]*'
         elif self.escape == "default" and (after[:1] == "\t" or before[-1:] == "\t"):
             body = r"[^\t]*"  # nginx escapes control characters such as the tab
         else:
@@ -378,17 +388,17 @@ class LogFormat:
                 parts.append(f"(?P<{text}>{_TIME_LOCAL_DATE})")
             elif text == "time_local__zone":
                 parts.append(f"(?P<{text}>{_TIME_LOCAL_ZONE})")
-            elif quoted and text not in KNOWN_PATTERNS and text != "time_local":
-                # inside quotes: nothing but the quote is excluded (nginx escapes it)
-                parts.append(f"(?P<{text}>" + (r'[^"]*' if len(items) == 1 else r".*?") + ")")
-            else:
+            elif quoted and len(items) == 1 and text not in KNOWN_PATTERNS and text != "time_local":
+                # alone inside quotes: nothing but the quote is excluded (nginx escapes it)
+                parts.append(f"(?P<{text}>[^\"]*)")
+            else:  # with others: as the regex of the whole line has it, or the parsers would differ
                 parts.append(self._value_regex(i, items))
-        names = [t for k, t in items if k == "var"]
+        regex = "^" + "".join(parts) + "$"
         return Field(
             items=items,
             quoted=quoted,
-            regex="^" + "".join(parts) + "$",
-            high_cardinality=any(n in HIGH_CARDINALITY for n in names),
+            regex=regex,
+            high_cardinality=any(n in HIGH_CARDINALITY for n in re.compile(regex).groupindex),
         )
 
     # writing lines ----------------------------------------------------------------------------
@@ -441,11 +451,15 @@ _HEX_ESCAPE = re.compile(rb"\\x([0-9A-Fa-f]{2})")
 def unescape(value: str, mode: str = "default") -> str:
     """Undo nginx's log escaping: ``\\xHH`` become bytes, decoded as UTF-8 with replacement.
 
+    With ``escape=json`` JSON's escapes are undone; with ``escape=none`` nothing was escaped.
+
     >>> unescape(r"caf\\xC3\\xA9 \\x22x\\x22")
     'café "x"'
     >>> unescape(r'say \\"hi\\"\\u0009', "json")
     'say "hi"\\t'
     """
+    if mode == "none":  # written as it was: a "\\x41" in it is the client's
+        return value
     if mode == "json":
         if "\\" not in value:
             return value
@@ -476,19 +490,20 @@ def resolve_log_format(spec: str | LogFormat) -> LogFormat | None:
 _CONF_ESCAPES = {"t": "\t", "r": "\r", "n": "\n"}
 
 
-def _conf_tokens(text: str, where: str) -> list[tuple[str, bool]]:
-    """nginx's tokenizer: ``(token, was_quoted)``; ``;``, ``{``, ``}`` are tokens of their own."""
-    tokens: list[tuple[str, bool]] = []
-    i, n = 0, len(text)
+def _conf_tokens(text: str, where: str) -> list[tuple[str, bool, int]]:
+    """nginx's tokenizer: ``(token, was_quoted, line)``; ``;``, ``{``, ``}`` are tokens of their own."""
+    tokens: list[tuple[str, bool, int]] = []
+    i, n, line = 0, len(text), 1
     while i < n:
         ch = text[i]
         if ch.isspace():
+            line += ch == "\n"
             i += 1
         elif ch == "#":
             j = text.find("\n", i)
             i = n if j < 0 else j
         elif ch in ";{}":
-            tokens.append((ch, False))
+            tokens.append((ch, False, line))
             i += 1
         elif ch in "'\"":
             buf, j = [], i + 1
@@ -501,21 +516,28 @@ def _conf_tokens(text: str, where: str) -> list[tuple[str, bool]]:
                     buf.append(text[j])
                     j += 1
             if j >= n:
-                line = text.count("\n", 0, i) + 1
                 raise LogFormatError(f"{where}: unbalanced {ch} quote starting on line {line}")
-            tokens.append(("".join(buf), True))
+            tokens.append(("".join(buf), True, line))
+            line += text.count("\n", i, j)
             i = j + 1
         else:
             j = i
             while j < n and not text[j].isspace() and text[j] not in ";{}'\"":
                 j += 1 if text[j] != "\\" else 2
-            tokens.append((text[i:j], False))
+            tokens.append((text[i:j], False, line))
             i = j
     return tokens
 
 
+_DIRECTIVE_WORD = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
 def _conf_directives(path: str, depth: int = 0):
-    """Yield ``(directive, [(arg, quoted), ...])`` from an nginx configuration, following includes."""
+    """Yield ``(directive, [(arg, quoted, line), ...])`` from an nginx configuration, following includes.
+
+    A ``log_format`` must end with ``;``, as nginx requires; a missing one is an error naming the
+    line, also where nginx would silently read the next directive as part of the format.
+    """
     if depth > 16:
         raise LogFormatError(f"{path}: include nesting deeper than 16 levels")
     try:
@@ -523,19 +545,45 @@ def _conf_directives(path: str, depth: int = 0):
             text = f.read()
     except OSError as e:
         raise LogFormatError(f"cannot read nginx configuration {path}: {e.strerror}") from None
-    stmt: list[tuple[str, bool]] = []
-    for tok in _conf_tokens(text, path):
-        if tok[0] in ";{}" and not tok[1]:
-            if stmt:
-                name, args = stmt[0][0], stmt[1:]
-                if name == "include" and args:
-                    pattern = args[0][0]
-                    if not os.path.isabs(pattern):
-                        pattern = os.path.join(os.path.dirname(path), pattern)
-                    for inc in sorted(glob.glob(pattern)):
-                        yield from _conf_directives(inc, depth + 1)
-                else:
-                    yield name, args
-            stmt = []
-        else:
+    stmt: list[tuple[str, bool, int]] = []
+    for tok in [*_conf_tokens(text, path), ("", False, None)]:  # a last empty token: the end of the file
+        end = tok[2] is None or (tok[0] in ";{}" and not tok[1])
+        if not end:
             stmt.append(tok)
+            continue
+        if not stmt:
+            continue
+        name, args = stmt[0][0], stmt[1:]
+        if name == "log_format":
+            _check_terminated(path, stmt, tok)
+        if name == "include" and args:
+            pattern = args[0][0]
+            if not os.path.isabs(pattern):
+                pattern = os.path.join(os.path.dirname(path), pattern)
+            for inc in sorted(glob.glob(pattern)):
+                yield from _conf_directives(inc, depth + 1)
+        else:
+            yield name, args
+        stmt = []
+
+
+def _check_terminated(path: str, stmt: list[tuple[str, bool, int]], end: tuple[str, bool, int | None]) -> None:
+    start = stmt[0][2]
+    fmt_name = stmt[1][0] if len(stmt) > 1 else ""
+    if end[0] != ";" or end[2] is None:
+        where = "the end of the file" if end[2] is None else f"{end[0]!r} on line {end[2]}"
+        raise LogFormatError(
+            f'{path}:{end[2] or stmt[-1][2]}: directive "log_format" is not terminated by ";" '
+            f"(log_format {fmt_name} starts on line {start} and runs into {where}); end it with ';'"
+        )
+    prev = stmt[1][2] if len(stmt) > 1 else start
+    for k, (text, quoted, line) in enumerate(stmt[2:], 2):
+        # an unquoted bare word opening a line after the format's strings: the next directive,
+        # read as part of the format because the ';' is missing (nginx accepts it silently)
+        if k > 2 and not quoted and line > prev and _DIRECTIVE_WORD.match(text) and stmt[k - 1][1]:
+            raise LogFormatError(
+                f'{path}:{stmt[k - 1][2]}: directive "log_format" is not terminated by ";": '
+                f"log_format {fmt_name} (line {start}) runs on into {text!r} on line {line}, which "
+                "looks like the next directive; end the format with ';'"
+            )
+        prev = line

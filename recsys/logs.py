@@ -7,6 +7,11 @@ pyarrow's multi-threaded CSV tokenizer when the format allows it (the fast path)
 regular expression otherwise, or whenever a block holds anything the fast path could misread. Work
 on strings is done once per distinct value (dictionary encoding), never once per line in Python.
 
+A file may hold several formats (``log_format`` edited and nginx reloaded, or two ``access_log``
+directives writing one file): each line is read by the first of the file's formats that matches
+it. With ``auto``, the presets are tried on the lines no format found so far matches, and only on
+them, so a file in one format reads as fast as ever.
+
 Every line is accounted for (:class:`recsys.Accounting`): malformed lines are counted by kind and
 the first few kept as examples.
 """
@@ -14,6 +19,7 @@ the first few kept as examples.
 from __future__ import annotations
 
 import bz2
+import copy
 import io
 import ipaddress
 import logging
@@ -37,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from .accounting import Accounting
-from .errors import LogParseError, RecsysError
+from .errors import LogFormatError, LogParseError, RecsysError
 from .formats import COUNT, HIGH_CARDINALITY, PRESETS, LogFormat, resolve_log_format, unescape
 from .progress import progress_bar
 
@@ -51,6 +57,7 @@ STANDARD_COLUMNS = (
 )
 BLOCK_SIZE = 16 << 20
 PROBE_LINES = 1000
+_MAX_INVALID = 1000  # rows the CSV reader may set aside in a block before the regex takes over
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _MISSING = pa.array(["-", ""])
 #: A request line: the method, the target and, when the line ends with one, the protocol. The target
@@ -371,31 +378,38 @@ def _probe_lines(head: bytes) -> list[str]:
     return [ln.rstrip(b"\r").decode("utf-8", "replace") for ln in lines]
 
 
-def _match_rate(fmt: LogFormat, lines: list[str]) -> tuple[int, int | None]:
-    """How many of ``lines`` match, and the index of the first that does not."""
-    rx = re.compile(fmt.regex)
-    ok, first_bad = 0, None
-    for i, line in enumerate(lines):
-        if rx.match(line):
-            ok += 1
-        elif first_bad is None:
-            first_bad = i
-    return ok, first_bad
+def _matches(fmt: LogFormat, lines: pa.Array | list[str]) -> np.ndarray:
+    """Which lines match the format's regular expression (RE2, as both parsers match them)."""
+    if not len(lines):
+        return np.zeros(0, bool)
+    arr = lines if isinstance(lines, (pa.Array, pa.ChunkedArray)) else pa.array(lines, pa.string())
+    return pc.fill_null(pc.match_substring_regex(arr, fmt.regex), False).to_numpy(zero_copy_only=False)
 
 
-def _best_preset(lines: list[str]) -> tuple[LogFormat, int]:
-    best, best_ok = LogFormat.preset(next(iter(PRESETS))), -1
-    for name in PRESETS:
-        fmt = LogFormat.preset(name)
-        ok, _ = _match_rate(fmt, lines)
-        if ok > best_ok:
-            best, best_ok = fmt, ok
-    return best, best_ok
+def _first_presets(lines, known: list[LogFormat] = ()) -> tuple[list[LogFormat], np.ndarray]:
+    """The presets that ``lines`` not matching ``known`` are in, in the order they first appear.
+
+    A line takes the first format that matches it: one already known, else the first preset (in
+    :data:`PRESETS` order) that matches it, which becomes known from that line on. Returns the
+    new presets and which lines match any format.
+    """
+    taken = np.zeros(len(lines), bool)
+    for fmt in known:
+        taken |= _matches(fmt, lines)
+    found: list[LogFormat] = []
+    candidates = [fmt for fmt in map(_preset, PRESETS) if fmt not in known]
+    hits = {fmt: _matches(fmt, lines) & ~taken for fmt in candidates}
+    while True:
+        firsts = {fmt: int(np.argmax(m)) for fmt, m in hits.items() if m.any()}
+        if not firsts:
+            return found, taken
+        new = min(firsts, key=lambda f: (firsts[f], candidates.index(f)))  # the earliest line; ties: preset order
+        found.append(new)
+        taken |= hits.pop(new)
+        hits = {fmt: m & ~taken for fmt, m in hits.items()}
 
 
-def _most_parse(ok: int, lines: list[str]) -> bool:
-    """At least half of the probed lines parse (an error needs *most* of them to fail)."""
-    return bool(lines) and 2 * ok >= len(lines)
+_preset = lru_cache(maxsize=None)(LogFormat.preset)  # one object each: its regex compiled once
 
 
 def detect_format(lines: list[str]) -> LogFormat | None:
@@ -404,34 +418,81 @@ def detect_format(lines: list[str]) -> LogFormat | None:
     >>> detect_format(['::1 - - [01/Feb/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" "curl" "-"']).name
     'combined_ut'
     """
-    best, ok = _best_preset(lines)
-    return best if _most_parse(ok, lines) else None
+    counts = {name: int(_matches(_preset(name), lines).sum()) for name in PRESETS}
+    best = max(PRESETS, key=lambda n: counts[n])  # the first of the best, in preset order
+    return _preset(best) if lines and 2 * counts[best] >= len(lines) else None
 
 
-def _choose_format(fmt: LogFormat | None, head: bytes, path: str) -> LogFormat:
+def _fixed_formats(log_format, nginx_conf=None, format_name=None) -> list[LogFormat] | None:
+    """The formats the caller names, in the order to try them; ``None`` for ``auto``."""
+    if nginx_conf is not None:
+        names = [format_name] if format_name is None or isinstance(format_name, str) else list(format_name)
+        if not names:
+            raise RecsysError("format_name (--format-name) is an empty list; give the names of log_format directives")
+        return [LogFormat.from_nginx_conf(nginx_conf, n) for n in names]
+    if format_name is not None:
+        raise RecsysError("format_name (--format-name) needs nginx_conf (--nginx-conf)")
+    if isinstance(log_format, (str, LogFormat)):
+        fmt = resolve_log_format(log_format)
+        return None if fmt is None else [fmt]
+    specs = list(log_format) if isinstance(log_format, Iterable) else [log_format]
+    if not specs or any(isinstance(s, str) and s == "auto" for s in specs):
+        raise LogFormatError(
+            f"log_format must be 'auto', one format, or a list of formats (presets, log_format strings) "
+            f"to try in order; got {log_format!r}"
+        )
+    return list(dict.fromkeys(resolve_log_format(s) for s in specs))
+
+
+def _start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, known: list[LogFormat],
+                   strict: bool, first_line: int = 0) -> list[LogFormat]:
+    """The formats to read a file with, found on its first lines (the order they are tried in).
+
+    ``known``: formats an earlier read of this file found. With ``strict`` (a file read from its
+    start, the first of its family), a file whose first lines mostly match none of the formats
+    stops the read with :class:`LogParseError`, unless only its beginning is junk.
+    """
     lines = _probe_lines(head)
-    if fmt is None:
-        closest, ok = _best_preset(lines)
-        if _most_parse(ok, lines):  # what detect_format does
-            log.info("%s: detected log format %s", path, closest.name)
-            return closest
-        shown = f"any preset ({', '.join(PRESETS)})"
+    if fixed is None:
+        found, ok = _first_presets(lines, known)
+        formats = [*known, *found]
+        for fmt in found:
+            log.info("%s: detected log format %s", path, fmt.name)
     else:
-        if _most_parse(_match_rate(fmt, lines)[0], lines):
-            return fmt
-        closest = fmt
-        shown = f"the log format {fmt.name or 'given'} ({fmt.template!r})"
-    first_bad = _match_rate(closest, lines)[1] or 0
-    line = lines[first_bad] if lines else ""
+        formats = fixed
+        ok = np.zeros(len(lines), bool)
+        for fmt in fixed:
+            ok |= _matches(fmt, lines)
+    if not strict or _most(ok):
+        return formats
+    first = int(np.argmax(ok)) if ok.any() else None
+    if first is not None and _most(ok[first:]):
+        log.warning("%s: lines %d to %d match no log format; the lines after them do", path,
+                    first_line + 1, first_line + first)
+        return formats
+    if fixed is None:
+        shown = f"any preset ({', '.join(PRESETS)})"
+    elif len(fixed) == 1:
+        shown = f"the log format {fixed[0].name or 'given'} ({fixed[0].template!r})"
+    else:
+        shown = f"any of the {len(fixed)} log formats given"
+    bad = int(np.argmin(ok)) if len(ok) else 0
+    line = lines[bad] if lines else ""
     raise LogParseError(
         f"{path}: most of the first {len(lines)} lines do not match {shown}; "
-        f"line {first_bad + 1} is: {line[:300]!r}. Pass the log_format your nginx writes, "
+        f"line {first_line + bad + 1} is: {line[:300]!r}. Pass the log_format your nginx writes, "
         "as in nginx.conf: --log-format '$remote_addr - $remote_user [$time_local] \"$request\" ...' "
-        "(or --nginx-conf /etc/nginx/nginx.conf --format-name NAME)",
+        "(or --nginx-conf /etc/nginx/nginx.conf --format-name NAME); "
+        "a file holding several formats takes --log-format once for each",
         path=path,
-        line_number=first_bad + 1,
+        line_number=first_line + bad + 1,
         line=line,
     )
+
+
+def _most(ok: np.ndarray) -> bool:
+    """At least half of the probed lines parse (an error needs *most* of them to fail)."""
+    return bool(len(ok)) and 2 * int(ok.sum()) >= len(ok)
 
 
 # per-value helpers -----------------------------------------------------------------------------
@@ -463,6 +524,8 @@ def _missing_to_null(values: pa.Array) -> pa.Array:
 
 
 def _unescaper(mode: str) -> Callable[[pa.Array], pa.Array]:
+    if mode == "none":  # nothing was escaped
+        return _missing_to_null
     marker = "\\" if mode == "json" else "\\x"
 
     def fn(values: pa.Array) -> pa.Array:
@@ -498,7 +561,7 @@ class _Block:
 
     columns: dict[str, pa.Array]
     n_lines: int
-    skipped: list[tuple[int, str, str]]  # (byte offset of the line in the chunk, kind, text)
+    skipped: list[tuple[int, str, str | None]]  # (offset of the line in the chunk, kind, text or None)
 
 
 def _trivial(field) -> bool:
@@ -586,7 +649,8 @@ def _read_fields(buffer, fmt: LogFormat) -> tuple[pa.Table, list[str]] | None:
 
     def on_invalid(row) -> str:
         invalid.append(row.text)
-        return "skip"
+        # many lines of another layout (a format change): let the regex tell them apart at once
+        return "error" if len(invalid) > _MAX_INVALID else "skip"
 
     fields = fmt.fields
     names = [f"f{i}" for i in range(len(fields))]
@@ -772,16 +836,17 @@ def _fields_to_columns(tokens: _Tokens, fmt: LogFormat) -> _Block | None:
         if field.is_literal:
             continue
         (kind, _), (kind_last, _) = field.items[0], field.items[-1]
-        if len(field.variables) == 1:
+        groups = field.groups  # $time_local inside a field (LTSV's "time:$time_local") is two
+        if len(groups) == 1:
             prefix = len(field.items[0][1]) if kind == "lit" else 0
             suffix = len(field.items[-1][1]) if kind_last == "lit" else 0
             if prefix or suffix:
                 cut = lambda v, a=prefix, b=suffix: pc.utf8_slice_codeunits(v, a, -b if b else None)
                 arr = _apply(arr, cut, encode=not field.high_cardinality)
-            columns[field.variables[0]] = arr
+            columns[groups[0]] = arr
         else:
             structs = _apply(arr, lambda v, rx=field.regex: pc.extract_regex(v, rx), encode=False)
-            for var in field.variables:
+            for var in groups:
                 if var not in columns:
                     child = pc.struct_field(structs, var)
                     columns[var] = child if field.high_cardinality else child.dictionary_encode()
@@ -815,8 +880,8 @@ def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
     lines = pc.utf8_rtrim(lines, characters="\r")
     structs = pc.extract_regex(lines, fmt.regex)
     matched = structs.is_valid().to_numpy(zero_copy_only=False) & keep
-    for i in np.flatnonzero(~matched & keep):
-        skipped.append((int(offsets[i]), "format", lines[int(i)].as_py()))
+    # the text of a line is read only if it is kept as an example (after a format change, most are not)
+    skipped += [(o, "format", None) for o in offsets[:-1][~matched & keep].tolist()]
     rows = np.flatnonzero(matched)
     structs = structs.take(pa.array(rows)) if len(rows) < n else structs
     columns = {}
@@ -1162,29 +1227,27 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
 def _iter_tables(
     paths,
     *,
-    log_format: str | LogFormat = "auto",
+    log_format: str | LogFormat | Iterable[str | LogFormat] = "auto",
     nginx_conf: str | os.PathLike | None = None,
-    format_name: str | None = None,
+    format_name: str | Iterable[str] | None = None,
     cookie: str = "UT_ID",
     parser: str = "auto",
     accounting: Accounting,
     progress: bool | None = None,
     block_size: int = BLOCK_SIZE,
-    resume: dict[str, tuple[int, int]] | None = None,
+    resume: dict[str, tuple] | None = None,
 ) -> Iterator[pa.Table]:
     """Parse ``paths`` block by block into Arrow tables of requests, counting into ``accounting``.
 
-    ``resume`` maps a plain (uncompressed) file to the byte offset and line number where to
-    start reading it: the part an earlier run has read already is skipped.
+    ``resume`` maps a plain (uncompressed) file to ``(offset, lines)`` or ``(offset, lines,
+    record)``: the byte offset and line number where to go on reading it (the part an earlier run
+    has read is skipped), and that run's record of the file (its entry in
+    :attr:`Accounting.files`). With the record, the read goes on as the read of the whole file
+    would: with the formats found so far, and the record it gives covers the whole file.
     """
     if parser not in ("auto", "regex"):
         raise ValueError(f"parser must be 'auto' or 'regex'; got {parser!r}")
-    if nginx_conf is not None:
-        fixed = LogFormat.from_nginx_conf(nginx_conf, format_name)
-    elif format_name is not None:
-        raise RecsysError("format_name (--format-name) needs nginx_conf (--nginx-conf)")
-    else:
-        fixed = resolve_log_format(log_format)
+    fixed = _fixed_formats(log_format, nginx_conf, format_name)
     files = log_files(paths)
     if not files:
         named = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -1193,32 +1256,39 @@ def _iter_tables(
             "give log files or directories holding access.log files"
         )
     sizes = [os.path.getsize(f) if f != "-" else 0 for f in files]
+    families: set[tuple[str, str]] = set()  # families with a file read already: their format is known
     with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
         for path in files:
             stream, tell = _open(path)
-            offset, first_line = (resume or {}).get(path, (0, 0))
+            offset, first_line, *earlier = (resume or {}).get(path, (0, 0))
             if offset:
                 stream.seek(offset)
-            stats = {"path": path, "lines": first_line, "malformed": 0, "format": None, "warnings": []}
+            reader = _Formats(path, first_line, earlier[0] if earlier else None, detect=fixed is None)
+            stats = reader.stats
+            family = _family(path)
             done = offset
             try:
                 head = _read_head(stream, stats["warnings"])
                 if not head:
                     accounting.files.append(stats)
                     continue
-                fmt = _choose_format(fixed, head, path)
-                stats["format"], stats["escape"] = fmt.name or fmt.template, fmt.escape
+                strict = not offset and family not in families
+                reader.known = _start_formats(fixed, head, path, known=reader.known, strict=strict,
+                                              first_line=first_line)
+                first = reader.known[0] if reader.known else None
+                fast = parser == "auto"
                 # the tokenizer reads block k+1 in a thread while block k is converted here
                 chunks = _blocks(_Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
-                fast = parser == "auto" and fmt.fields is not None
-                work = ((c, _tokenize(c, fmt) if fast else None) for c in chunks)
+                work = ((c, _tokenize(c, first) if fast and first is not None and not reader.switched else None)
+                        for c in chunks)
                 for block, tokens in _in_background(work):
-                    table = _parse_block(block, tokens, fmt, cookie, path, stats, accounting)
+                    table = _parse_block(block, tokens, reader, cookie, path, accounting, fast)
                     if table.num_rows:
                         yield table
                     now = tell()
                     bar.update(max(now - done, 0))
                     done = now
+                families.add(family)
             finally:
                 if path != "-":
                     stream.close()
@@ -1226,47 +1296,229 @@ def _iter_tables(
             if getattr(stream, "warning", None):
                 stats["warnings"].append(stream.warning)
             accounting.files.append(stats)
-            for w in stats["warnings"]:
+            for w in stats["warnings"][len(reader.earlier_warnings):]:
                 log.warning("%s: %s", path, w)
             log.info("%s: %d lines, %d malformed", path, stats["lines"], stats["malformed"])
 
 
-def _parse_block(chunk, tokens, fmt, cookie, path, stats, accounting) -> pa.Table:
-    first_line = stats["lines"]
-    parsed = None if tokens is None else _fields_to_columns(tokens, fmt)
-    if parsed is None:
-        parsed = _regex_path(chunk, fmt)
-    n_rows = len(next(iter(parsed.columns.values()))) if parsed.columns else 0
-    table, bad_time, bad_request = _standardize(parsed.columns, fmt, cookie, n_rows)
-    skipped = list(parsed.skipped)
-    drop = bad_time | bad_request
-    if drop.any():
-        rows = np.flatnonzero(drop)
-        starts = ends = None
-        if (bad_time.any() and accounting.wants_example("time")) or (
-            (bad_request & ~bad_time).any() and accounting.wants_example("request")
-        ):
-            nl = chunk.newlines()  # where each row's line is: only to show examples
-            line_starts = np.concatenate([[0], nl[:-1] + 1])
-            gone = np.searchsorted(line_starts, [off for off, _, _ in skipped if off >= 0])
-            row_line = np.delete(np.arange(parsed.n_lines), gone)[rows]
-            starts, ends = line_starts[row_line], nl[row_line]
-        for k, r in enumerate(rows):
-            kind = "time" if bad_time[r] else "request"
-            if starts is None:
-                skipped.append((-1, kind, ""))
+def _family(path: str) -> tuple[str, str]:
+    """A rotated family: the directory and the name without rotation suffixes."""
+    m = _ROTATED.match(os.path.basename(path))
+    return os.path.dirname(os.path.abspath(path)) if path != "-" else "-", m.group("stem") if m else path
+
+
+class _Formats:
+    """The log formats of one file: the order its lines try them in, and what each took.
+
+    ``stats`` is the file's record in :attr:`Accounting.files`: ``path``, ``lines``,
+    ``malformed``, ``format`` and ``escape`` (those of its first lines), ``formats`` (one entry
+    per format found, in the order they first appear: ``format``, ``escape``, ``template``,
+    ``first_line``, ``last_line``, ``lines``) and ``warnings``.
+    """
+
+    def __init__(self, path: str, first_line: int, record: dict | None, *, detect: bool) -> None:
+        self.path, self.detect = path, detect
+        if record is None:
+            self.stats = {"path": path, "lines": first_line, "malformed": 0, "format": None, "formats": [],
+                          "warnings": []}
+        else:  # the record of the part read already: go on with it
+            self.stats = copy.deepcopy(record)
+            self.stats.update(path=path, lines=first_line)
+            self.stats.setdefault("formats", [])
+        self.earlier_warnings = list(self.stats["warnings"])
+        self.known: list[LogFormat] = [_format_of(e) for e in self.stats["formats"]] if detect else []
+        self.switched = False  # the first format took no line of the last block: skip its tokenizer
+
+    def add(self, parts: list[_Part], before: int) -> None:
+        """Count what each format took in a block whose first line follows line ``before``."""
+        entries = {(e["template"], e["escape"]): e for e in self.stats["formats"]}
+        new = []
+        for part in parts:
+            entry = entries.get((part.fmt.template, part.fmt.escape))
+            if not part.lines:
+                continue
+            if entry is None:
+                new.append((part.line_of(int(part.rows()[0]), before), part))
             else:
-                skipped.append((int(starts[k]), kind, chunk.text(int(starts[k]), int(ends[k]))))
-        table = table.filter(pa.array(~drop))
+                entry["lines"] += part.lines
+                entry["last_line"] = part.last_line(before)
+        for first, part in sorted(new, key=lambda fp: fp[0]):  # the record lists them as they appear
+            fmt = part.fmt
+            name = fmt.name or fmt.template
+            if self.stats["formats"]:
+                log.warning("%s: line %d is the first in log format %s (the lines before are in %s)", self.path,
+                            first, name, ", ".join(e["format"] for e in self.stats["formats"]))
+            else:
+                self.stats["format"], self.stats["escape"] = name, fmt.escape
+            self.stats["formats"].append({"format": name, "escape": fmt.escape, "template": fmt.template,
+                                          "first_line": first, "last_line": part.last_line(before),
+                                          "lines": part.lines})
+
+
+def _format_of(entry: dict) -> LogFormat:
+    """The format a record's entry names (a preset by its name)."""
+    if entry["format"] in PRESETS and _preset(entry["format"]).template == entry.get("template", entry["format"]):
+        return _preset(entry["format"])
+    return LogFormat(entry.get("template", entry["format"]), entry.get("escape", "default"), entry["format"])
+
+
+def _line_starts(chunk: _Chunk) -> np.ndarray:
+    nl = chunk.newlines()
+    return np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
+
+
+class _Part:
+    """What one format made of lines of a block: its rows, the malformed lines among them, the
+    lines it does not match (``failed``, offsets of line starts, in order)."""
+
+    def __init__(self, chunk: _Chunk, parsed: _Block, fmt: LogFormat, cookie: str, accounting: Accounting) -> None:
+        self.chunk, self.fmt, self.n_lines = chunk, fmt, parsed.n_lines
+        self.lines = parsed.n_lines - len(parsed.skipped)  # lines the format matched
+        self._gone = np.array(sorted(o for o, _, _ in parsed.skipped), np.int64)
+        self._rows: np.ndarray | None = None
+        self.failed = np.array(sorted(o for o, k, _ in parsed.skipped if k == "format"), np.int64)
+        self.skipped = [s for s in parsed.skipped if s[1] != "format"]
+        table, bad_time, bad_request = _standardize(parsed.columns, fmt, cookie, self.lines)
+        drop = bad_time | bad_request
+        self.keep = ~drop
+        if drop.any():
+            rows = np.flatnonzero(drop)
+            want = (bad_time.any() and accounting.wants_example("time")) or (
+                (bad_request & ~bad_time).any() and accounting.wants_example("request"))
+            starts = self.rows()[rows].tolist() if want else [-1] * len(rows)
+            self.skipped += [(s, "time" if bad_time[r] else "request", None) for s, r in zip(starts, rows)]
+            table = table.filter(pa.array(self.keep))
+        self.table = table
+
+    def rows(self) -> np.ndarray:
+        """Offsets of the lines the format matched: one per row, before malformed ones are dropped."""
+        if self._rows is None:
+            starts = _line_starts(self.chunk)
+            self._rows = starts[~np.isin(starts, self._gone)] if len(self._gone) else starts
+        return self._rows
+
+    def line_of(self, offset: int, before: int) -> int:
+        """The line number of the line at ``offset`` in a block whose first line follows ``before``."""
+        return before + self.chunk.buf.count(b"\n", 0, offset) + 1
+
+    def last_line(self, before: int) -> int:
+        """The line number of the last line the format matched (cheap when it is the block's last)."""
+        last = self.chunk.buf.rfind(b"\n", 0, self.chunk.size - 1) + 1
+        if self._rows is None and not (len(self._gone) and self._gone[-1] == last):
+            return before + self.n_lines
+        return self.line_of(int(self.rows()[-1]), before)
+
+    def relocate(self, chunk: _Chunk, starts: np.ndarray, sub_starts: np.ndarray) -> None:
+        """Offsets in the block ``chunk``, for a part parsed from some of its lines."""
+        where = lambda offsets: starts[np.searchsorted(sub_starts, offsets)]
+        self._rows = where(self.rows())
+        self._gone = where(self._gone)
+        self.failed = where(self.failed)
+        self.skipped = [(int(where(o)) if o >= 0 else -1, k, t) for o, k, t in self.skipped]
+        self.chunk = chunk
+
+
+def _parse_with(chunk: _Chunk, tokens, fmt: LogFormat, cookie: str, accounting: Accounting) -> _Part:
+    parsed = None if tokens is None else _fields_to_columns(tokens, fmt)
+    return _Part(chunk, _regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie, accounting)
+
+
+def _lines_of(chunk: _Chunk, starts: np.ndarray, n_lines: int) -> tuple[_Chunk, np.ndarray]:
+    """A block of only the lines starting at ``starts``, and where each starts in it."""
+    if len(starts) == n_lines:
+        return chunk, starts
+    view = chunk.view()
+    spans = [(s, chunk.find(b"\n", s) + 1) for s in starts.tolist()]
+    data = bytearray(b"".join(view[a:b] for a, b in spans))
+    lengths = np.array([b - a for a, b in spans], np.int64)
+    return _Chunk(data, len(data)), np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def _line_array(chunk: _Chunk) -> pa.Array:
+    """The lines of a block as strings, without newline and carriage returns."""
+    nl = chunk.newlines()
+    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(nl), [None, pa.py_buffer(offsets),
+                                                                       pa.py_buffer(chunk.view())])
+    raw = pc.binary_slice(raw, 0, -1)
+    try:
+        lines = raw.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        lines = pa.array([b.decode("utf-8", "replace") for b in raw.to_pylist()], pa.large_string())
+    return pc.utf8_rtrim(lines, characters="\r")
+
+
+def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast) -> pa.Table:
+    """The block's rows, each line parsed by the first of the file's formats that matches it."""
+    stats = reader.stats
+    first_line = stats["lines"]
+    parts: list[_Part] = []
+    if reader.known:
+        parts.append(_parse_with(chunk, tokens, reader.known[0], cookie, accounting))
+        n_lines, failed = parts[0].n_lines, parts[0].failed
+    else:
+        failed = _line_starts(chunk)
+        n_lines = len(failed)
+    k = 1
+    while len(failed) and (k < len(reader.known) or reader.detect):
+        sub, sub_starts = _lines_of(chunk, failed, n_lines)
+        if k == len(reader.known):  # lines in none of the formats found so far: in a preset?
+            found, _ = _first_presets(_line_array(sub), reader.known)
+            if not found:
+                break
+            reader.known.append(found[0])
+        fmt = reader.known[k]
+        k += 1
+        part = _parse_with(sub, _tokenize(sub, fmt) if fast else None, fmt, cookie, accounting)
+        if sub is not chunk:
+            part.relocate(chunk, failed, sub_starts)
+        parts.append(part)
+        failed = part.failed
+    reader.switched = bool(parts) and not parts[0].lines and len(parts) > 1
+    skipped = [s for p in parts for s in p.skipped] + [(o, "format", None) for o in failed.tolist()]
     for offset, kind, text in sorted(skipped, key=lambda b: b[0]):
         accounting.add_malformed(kind)
         if accounting.wants_example(kind) and offset >= 0:
             line = first_line + chunk.buf.count(b"\n", 0, offset) + 1
+            if text is None:
+                text = chunk.text(offset, chunk.find(b"\n", offset)).rstrip("\r")
             accounting.add_example(path, line, kind, text)
-    accounting.lines += parsed.n_lines
-    stats["lines"] += parsed.n_lines
+    reader.add(parts, first_line)
+    accounting.lines += n_lines
+    stats["lines"] += n_lines
     stats["malformed"] += len(skipped)
-    return table
+    return _in_log_order(parts)
+
+
+def _in_log_order(parts: list[_Part]) -> pa.Table:
+    """The rows of all parts of a block in the order of their lines."""
+    full = [p for p in parts if p.table.num_rows]
+    if len(full) <= 1:
+        return full[0].table if full else (parts[0].table if parts else _SCHEMA.empty_table())
+    order = np.argsort(np.concatenate([p.rows()[p.keep] for p in full]), kind="stable")
+    table = _concat_tables([p.table for p in full]).combine_chunks()
+    return table.take(pa.array(order))
+
+
+def _concat_tables(tables: list[pa.Table]) -> pa.Table:
+    """Tables of one or more formats as one: columns a format lacks are missing, types aligned."""
+    types: dict[str, pa.DataType] = {}
+    for t in tables:
+        for f in t.schema:
+            types.setdefault(f.name, f.type)
+    aligned = []
+    for t in tables:
+        for i, f in enumerate(t.schema):
+            want = types[f.name]
+            if f.type != want:
+                col = t.column(i)
+                if pa.types.is_dictionary(want) and not pa.types.is_dictionary(f.type):
+                    col = pc.cast(col, want.value_type).dictionary_encode()
+                else:
+                    col = pc.cast(col, want)
+                t = t.set_column(i, f.name, col)
+        aligned.append(t)
+    return pa.concat_tables(aligned, promote_options="default").unify_dictionaries()
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -1275,17 +1527,15 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
-    if not tables:
-        return _SCHEMA.empty_table()
-    return pa.concat_tables(tables, promote_options="default").unify_dictionaries()
+    return _concat_tables(tables) if tables else _SCHEMA.empty_table()
 
 
 def read_logs(
     paths: str | os.PathLike | Iterable[str | os.PathLike],
     *,
-    log_format: str | LogFormat = "auto",
+    log_format: str | LogFormat | Iterable[str | LogFormat] = "auto",
     nginx_conf: str | os.PathLike | None = None,
-    format_name: str | None = None,
+    format_name: str | Iterable[str] | None = None,
     cookie: str = "UT_ID",
     parser: str = "auto",
     accounting: Accounting | None = None,
@@ -1299,11 +1549,16 @@ def read_logs(
     paths : path, directory, ``"-"`` or a list of them
         Log files (plain, gzip, bzip2 or xz), directories of rotated logs (read oldest first, see
         :func:`log_files`) and ``"-"`` for standard input.
-    log_format : str or LogFormat, default "auto"
-        ``"auto"`` (the preset that parses the first lines of each file), a preset name
-        (``combined``, ``combined_ut``, ``tsv``, ``json``) or an nginx ``log_format`` string.
+    log_format : str, LogFormat or a list of them, default "auto"
+        ``"auto"`` (the presets the lines are in: found on the first lines of each file, and on
+        any later lines that match none of the formats found so far), a preset name
+        (``combined``, ``combined_ut``, ``tsv``, ``json``), an nginx ``log_format`` string, or a
+        list of those for files that hold several formats. Each line is read by the first of the
+        file's formats that matches it (``auto``: in the order they first appear; a list: in its
+        order); lines that match none are malformed.
     nginx_conf, format_name : optional
-        Read the ``log_format`` named ``format_name`` out of this nginx configuration instead.
+        Read the ``log_format`` named ``format_name`` (or each of a list of names) out of this
+        nginx configuration instead.
     cookie : str, default "UT_ID"
         The cookie naming the visitor: ``$cookie_<cookie>`` (or ``$ut_id``) gives ``visitor``.
     parser : {"auto", "regex"}
@@ -1325,12 +1580,15 @@ def read_logs(
         ``forwarded_for`` (the address chain; ``ip`` is then its client, see :func:`client_of`)
         when it logs ``$http_x_forwarded_for`` or ``$proxy_add_x_forwarded_for``; then any other
         variable of the format, named after it. Strings are categoricals; missing values (``-`` or
-        empty in the log) are missing.
+        empty in the log) are missing. Rows
+        are in the order of the lines. The accounting's ``files`` say which formats each file held, from
+        which line to which, and how many lines each read.
 
     Raises
     ------
     LogParseError
-        When most of the first lines of a file do not match the format.
+        When most of the first lines of a file do not match the formats (unless only its first
+        lines are junk, or an earlier file of its rotated family was read).
     LogFormatError
         When the format cannot be compiled or found.
 

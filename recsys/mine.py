@@ -16,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -83,11 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="log files (.gz too), directories of rotated logs, or - for standard input")
     p.add_argument("--config", metavar="FILE", help="read options from this TOML file (the command line wins)")
     g = p.add_argument_group("reading logs")
-    g.add_argument("--log-format", default="auto", metavar="FMT",
+    g.add_argument("--log-format", action="append", metavar="FMT",
                    help="a preset (combined, combined_ut, tsv, json), an nginx log_format string "
-                        "as in nginx.conf, or auto (default)")
+                        "as in nginx.conf, or auto (default); repeat it for files that hold several formats")
     g.add_argument("--nginx-conf", metavar="FILE", help="read the log_format from this nginx configuration")
-    g.add_argument("--format-name", metavar="NAME", help="which log_format of --nginx-conf to use")
+    g.add_argument("--format-name", action="append", metavar="NAME",
+                   help="which log_format of --nginx-conf to use (repeatable)")
     g.add_argument("--cookie", default="UT_ID", help="the visitor cookie's name (default: UT_ID)")
     g.add_argument("--cache", metavar="DIR", help=f"where parsed files are kept between runs (default: {default_cache_dir()})")
     g.add_argument("--no-cache", action="store_true", help="read every file again and rewrite its cache entry")
@@ -226,7 +226,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.logs:
         parser.error("give LOGS (files, directories or -), on the command line or as logs = [...] in --config")
+    args.log_format = _one_or_list(args.log_format, "auto")
+    args.format_name = _one_or_list(args.format_name, None)
     return args
+
+
+def _one_or_list(values: list[str] | None, default):
+    """A repeatable option: its default, its one value, or the list of its values."""
+    if not values:
+        return default
+    return values[0] if len(values) == 1 else list(values)
 
 
 def _params(args: argparse.Namespace) -> dict:

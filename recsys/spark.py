@@ -26,10 +26,10 @@ import pandas as pd
 
 from .accounting import Accounting
 from .errors import RecsysError
-from .formats import LogFormat, resolve_log_format
+from .formats import LogFormat
 from .logs import (
-    _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, PROBE_LINES, _choose_format, _open, _read_head, client_of,
-    log_files,
+    _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, PROBE_LINES, _fixed_formats, _open, _read_head,
+    _start_formats, client_of, log_files,
 )
 from .sessions import network_of
 from .views import (
@@ -123,8 +123,8 @@ class SparkResult:
     trailing_slash: dict | None = None  # the canonical form and why (recsys.views.canonical_form)
 
 
-def _files(spark, paths, fixed: LogFormat | None):
-    """The files to read and their format (found on the first lines of the first file)."""
+def _files(spark, paths, fixed: list[LogFormat] | None):
+    """The files to read and their formats (given, or found on the first lines of the first file)."""
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     remote = [os.fspath(p) for p in paths if "://" in os.fspath(p)]
     local = log_files([p for p in paths if "://" not in os.fspath(p)]) if len(remote) < len(paths) else []
@@ -142,7 +142,7 @@ def _files(spark, paths, fixed: LogFormat | None):
             head = _read_head(stream, [])
         finally:
             getattr(stream, "raw", stream).close()
-    return files, _choose_format(fixed, head, files[0])
+    return files, _start_formats(fixed, head, files[0], known=[], strict=True)
 
 
 # JSON escapes as percent escapes, in an order that pairs backslashes from the left
@@ -169,110 +169,136 @@ def unescape_column(column, mode: str = "default"):
     return F.coalesce(F.try_url_decode(c), column)
 
 
-def _with_client(df, have: set, value):
-    """``df`` with the ``_ip`` column: ``$remote_addr``, or the client of the address chain the
-    format logs, picked by :func:`recsys.logs.client_of` once per distinct chain and address."""
+def _with_client(df):
+    """``df`` with the ``ip`` column: the peer address (``_peer``), or the client of the address
+    chain (``_chain``) the format logs, picked by :func:`recsys.logs.client_of` once per distinct
+    chain and address."""
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
-
-    peer = value("remote_addr") if "remote_addr" in have else F.lit(None).cast("string")
-    name = next((v for v in _CHAINS if v in have), None)
-    if name is None:
-        return df.withColumn("_ip", peer)
-    if name == "proxy_add_x_forwarded_for":
-        peer = F.lit(None).cast("string")  # already the chain's last entry
 
     @pandas_udf("string")
     def pick(chain: pd.Series, addr: pd.Series) -> pd.Series:
         return pd.Series([client_of(c, a if isinstance(a, str) else None)[0] for c, a in zip(chain, addr)], dtype=object)
 
-    df = df.withColumn("_chain", value(name)).withColumn("_peer", peer)
     pairs = df.filter(F.col("_chain").isNotNull()) \
         .select(F.col("_chain").alias("c_chain"), F.col("_peer").alias("c_peer")).distinct() \
         .withColumn("c_ip", pick("c_chain", "c_peer"))
     same = F.col("_chain").eqNullSafe(F.col("c_chain")) & F.col("_peer").eqNullSafe(F.col("c_peer"))
     df = df.join(pairs, same, "left")
     ip = F.when(F.col("_chain").isNull(), F.col("_peer")).otherwise(F.col("c_ip"))
-    return df.withColumn("_ip", ip).drop("_chain", "_peer", "c_chain", "c_peer", "c_ip")
+    return df.withColumn("ip", ip).drop("_chain", "_peer", "c_chain", "c_peer", "c_ip")
 
 
-def _requests(spark, files: list[str], fmt: LogFormat, cookie: str):
-    """Every line with its fields, or the kind of malformation that stops it."""
+def _requests(spark, files: list[str], formats: list[LogFormat], cookie: str):
+    """Every line with its fields, or the kind of malformation that stops it.
+
+    With several formats, a line is read by the first that matches it, as in the local engine.
+    """
     from pyspark.sql import functions as F
 
-    rx = java_regex(fmt)
     lines = spark.read.option("lineSep", "\n").text(files)
     lines = lines.select(F.regexp_replace("value", "\r+$", "").alias("line"))
-    # one match a line: the groups rewritten as a marked, separated list, then split
-    joined = "\u0002" + "\u0001".join(f"${i + 1}" for i in range(len(fmt.groups)))
-    lines = lines.select("line", F.split(F.regexp_replace("line", rx, joined), "\u0001").alias("parts"))
-    parts = F.col("parts")
-    matched = (parts[0].startswith("\u0002") & ~F.col("line").startswith("\u0002")
-               & (F.size(parts) == len(fmt.groups)) & ~F.col("line").contains("\u0001"))
-    groups = {name: F.when(matched, F.regexp_replace(parts[i], "^\u0002", "") if i == 0 else parts[i]).otherwise("")
-              for i, name in enumerate(fmt.groups)}
-    df = lines.select("line", matched.alias("matched"), F.col("line").contains("\ufffd").alias("bad_utf8"),
+    # one match a line and format: the groups rewritten as a marked, separated list, then split
+    lines = lines.select("line", *[
+        F.split(F.regexp_replace("line", java_regex(fmt), "\u0002" + "\u0001".join(
+            f"${i + 1}" for i in range(len(fmt.groups)))), "\u0001").alias(f"parts{k}")
+        for k, fmt in enumerate(formats)])
+    matched = [(F.col(f"parts{k}")[0].startswith("\u0002") & ~F.col("line").startswith("\u0002")
+                & (F.size(f"parts{k}") == len(fmt.groups)) & ~F.col("line").contains("\u0001"))
+               for k, fmt in enumerate(formats)]
+    which = F.coalesce(*[F.when(m, F.lit(k)) for k, m in enumerate(matched)], F.lit(-1))
+    groups = {f"g{k}_{name}": F.when(matched[k], F.regexp_replace(F.col(f"parts{k}")[i], "^\u0002", "") if i == 0
+                                     else F.col(f"parts{k}")[i]).otherwise("")
+              for k, fmt in enumerate(formats) for i, name in enumerate(fmt.groups)}
+    df = lines.select("line", which.alias("which"), F.col("line").contains("\ufffd").alias("bad_utf8"),
                       *[v.alias(k) for k, v in groups.items()])
-    marker = "\\" if fmt.escape == "json" else "\\x"
+    fields = [_fields(fmt, f"g{k}_", cookie) for k, fmt in enumerate(formats)]
 
-    def value(name):  # the variable, unescaped, '-' and '' missing
-        c = F.col(name)
-        c = F.when(c.contains(marker), unescape_column(c, fmt.escape)).otherwise(c)
-        return F.when(c.isin("-", "") | c.isNull(), None).otherwise(c)
+    def pick(name):  # the value of the format that read the line
+        out = None
+        for k, f in enumerate(fields):
+            out = (F if out is None else out).when(F.col("which") == k, f[name])
+        return out
+
+    df = df.select("*", *[pick(n).alias(f"_{n}") for n in ("ts", "bad_time", "req_ok", "method", "target")])
+    kind = (F.when(F.col("bad_utf8"), "encoding").when(F.col("which") < 0, "format")
+            .when(F.col("_bad_time"), "time").when(~F.col("_req_ok"), "request"))
+    host = F.regexp_extract("_target", _positional(_TARGET), 1)
+    path = F.regexp_extract("_target", _positional(_TARGET), 2)
+    path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
+    query = F.regexp_extract("_target", _positional(_TARGET), 3)
+    df = df.select(
+        kind.alias("malformed"), F.col("_ts").alias("ts"),
+        *[pick(n).alias(n) for n in ("visitor", "peer", "chain")],
+        F.when(F.col("_method").isin("-", ""), None).otherwise(F.col("_method")).alias("method"),
+        path.alias("path_raw"), query.alias("query_raw"), F.col("which"),
+        *[pick(n).alias(n) for n in ("status", "referer", "user_agent")],
+    )
+    df = _with_client(df.withColumnRenamed("peer", "_peer").withColumnRenamed("chain", "_chain"))
+    unescape = lambda c: F.coalesce(*[F.when(F.col("which") == k, _value(c, fmt.escape)) for k, fmt in enumerate(formats)])
+    for raw, name in (("path_raw", "path"), ("query_raw", "query")):
+        df = df.withColumn(name, unescape(F.col(raw))).drop(raw)
+    return df.drop("which")
+
+
+def _value(c, escape: str):
+    """A variable's value, unescaped; ``-`` and ``""`` are missing."""
+    from pyspark.sql import functions as F
+
+    if escape != "none":  # with escape=none nothing was escaped
+        marker = "\\" if escape == "json" else "\\x"
+        c = F.when(c.contains(marker), unescape_column(c, escape)).otherwise(c)
+    return F.when(c.isin("-", "") | c.isNull(), None).otherwise(c)
+
+
+def _fields(fmt: LogFormat, prefix: str, cookie: str) -> dict:
+    """The standard columns of a line read by ``fmt``, whose groups are the columns ``prefix + name``."""
+    from pyspark.sql import functions as F
 
     have = set(fmt.groups)
+    col = lambda name: F.col(prefix + name)
+    value = lambda name: _value(col(name), fmt.escape) if name in have else F.lit(None).cast("string")
     # time
     if "msec" in have:
-        seconds = F.col("msec").try_cast("double")
+        seconds = col("msec").try_cast("double")
         ts = F.when(seconds < MAX_SECONDS, F.timestamp_millis(F.round(seconds * 1000).try_cast("long")))
     elif "time_iso8601" in have:
-        ts = F.try_to_timestamp(F.col("time_iso8601"), F.lit("yyyy-MM-dd'T'HH:mm:ssXXX"))
+        ts = F.try_to_timestamp(col("time_iso8601"), F.lit("yyyy-MM-dd'T'HH:mm:ssXXX"))
     elif "time_local__date" in have:
-        joined = F.concat_ws(" ", "time_local__date", "time_local__zone")
-        ts = F.when(F.col("time_local__date").rlike(f"^\\d{{2}}/{_MONTH}/"),
+        joined = F.concat_ws(" ", col("time_local__date"), col("time_local__zone"))
+        ts = F.when(col("time_local__date").rlike(f"^\\d{{2}}/{_MONTH}/"),
                     F.try_to_timestamp(joined, F.lit("dd/MMM/yyyy:HH:mm:ss Z")))
     else:
         ts = F.lit(None).cast("timestamp")
     has_time = bool(have & {"msec", "time_iso8601", "time_local__date"})
     # request
     if "request" in have:
-        req = F.col("request")
+        req = col("request")
         req_ok = req.rlike(_positional(_REQUEST)) | req.isin("-", "")  # "-": no request line, not a bad one
         method = F.regexp_extract(req, _positional(_REQUEST), 1)
         target = F.when(req.rlike(_positional(_REQUEST)), F.regexp_extract(req, _positional(_REQUEST), 2))
     else:
         req_ok = F.lit(True)
-        method = F.col("request_method") if "request_method" in have else F.lit(None).cast("string")
+        method = col("request_method") if "request_method" in have else F.lit(None).cast("string")
         if "request_uri" in have:
-            target = F.col("request_uri")
+            target = col("request_uri")
         elif "uri" in have:
-            args = F.col("args") if "args" in have else F.lit("")
-            target = F.when(F.coalesce(args, F.lit("")).isin("", "-"), F.col("uri")).otherwise(F.concat_ws("?", "uri", "args"))
+            args = col("args") if "args" in have else F.lit("")
+            target = F.when(F.coalesce(args, F.lit("")).isin("", "-"), col("uri")).otherwise(
+                F.concat_ws("?", col("uri"), args))
         else:
             target = F.lit(None).cast("string")
-    df = df.select("*", ts.alias("ts"), req_ok.alias("req_ok"), method.alias("_method"), target.alias("_target"))
-    kind = (F.when(F.col("bad_utf8"), "encoding").when(~F.col("matched"), "format")
-            .when(F.lit(has_time) & F.col("ts").isNull(), "time").when(~F.col("req_ok"), "request"))
-    df = _with_client(df.withColumn("malformed", kind), have, value)
     visitor_vars = [v for v in ("ut_id", f"cookie_{cookie}") if v in have]
-    visitor = F.coalesce(*[value(v) for v in visitor_vars]) if visitor_vars else F.lit(None).cast("string")
-    host = F.regexp_extract("_target", _positional(_TARGET), 1)
-    path = F.regexp_extract("_target", _positional(_TARGET), 2)
-    path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
-    query = F.regexp_extract("_target", _positional(_TARGET), 3)
-    df = df.select(
-        "malformed", "ts",
-        visitor.alias("visitor"),
-        F.col("_ip").alias("ip"),
-        F.when(F.col("_method").isin("-", ""), None).otherwise(F.col("_method")).alias("method"),
-        path.alias("path_raw"), query.alias("query_raw"),
-        (F.col("status").try_cast("int") if "status" in have else F.lit(None).cast("int")).alias("status"),
-        (value("http_referer") if "http_referer" in have else F.lit(None).cast("string")).alias("referer"),
-        (value("http_user_agent") if "http_user_agent" in have else F.lit(None).cast("string")).alias("user_agent"),
-    )
-    for raw, name in (("path_raw", "path"), ("query_raw", "query")):
-        df = df.withColumn(name, value(raw)).drop(raw)
-    return df
+    chain = next((v for v in _CHAINS if v in have), None)
+    return {
+        "ts": ts, "bad_time": F.lit(has_time) & ts.isNull(), "req_ok": req_ok, "method": method, "target": target,
+        "visitor": F.coalesce(*[value(v) for v in visitor_vars]) if visitor_vars else F.lit(None).cast("string"),
+        # the peer, or the chain whose client is the reader ($proxy_add_... ends with the peer already)
+        "peer": F.lit(None).cast("string") if chain == "proxy_add_x_forwarded_for" else value("remote_addr"),
+        "chain": value(chain) if chain else F.lit(None).cast("string"),
+        "status": col("status").try_cast("int") if "status" in have else F.lit(None).cast("int"),
+        "referer": value("http_referer"), "user_agent": value("http_user_agent"),
+    }
 
 
 def _page_views(requests, options: dict, acc: Accounting):
@@ -533,9 +559,9 @@ def spark_pipeline(
     spark,
     paths,
     *,
-    log_format: str | LogFormat = "auto",
+    log_format: str | LogFormat | list[str | LogFormat] = "auto",
     nginx_conf=None,
-    format_name: str | None = None,
+    format_name: str | list[str] | None = None,
     cookie: str = "UT_ID",
     gap: str = "30min",
     basket: str = "session",
@@ -552,20 +578,17 @@ def spark_pipeline(
     ``visitors`` and ``networks``), popular articles and accounting as pandas objects, ready for
     :func:`recsys.recommend` and the exports.
     """
-    if nginx_conf is not None:
-        fixed = LogFormat.from_nginx_conf(nginx_conf, format_name)
-    else:
-        fixed = resolve_log_format(log_format)
-    files, fmt = _files(spark, paths, fixed)
-    log.info("spark: %d files, format %s", len(files), fmt)
+    files, formats = _files(spark, paths, _fixed_formats(log_format, nginx_conf, format_name))
+    log.info("spark: %d files, log formats %s", len(files), ", ".join(map(str, formats)))
     acc = Accounting()
-    requests = _requests(spark, files, fmt, cookie).persist()
+    requests = _requests(spark, files, formats, cookie).persist()
     kinds = {r["malformed"]: r["count"] for r in requests.groupBy("malformed").count().collect()}
     acc.lines = int(sum(kinds.values()))
     for kind, count in kinds.items():
         if kind is not None:
             acc.add_malformed(kind, int(count))
-    acc.files = [{"path": f, "format": fmt.name or fmt.template} for f in files]
+    names = [f.name or f.template for f in formats]
+    acc.files = [{"path": f, "format": names[0], "formats": names} for f in files]
     views, slash = _page_views(requests, view_options, acc)
     acc.check()
     sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)

@@ -113,3 +113,75 @@ def test_unescape_inverts_render(value, mode):
     assert m is not None
     expected = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     assert unescape(m.group("http_referer"), mode) == expected
+
+
+# defects the corpus of real log_format directives showed (tests/test_log_format_corpus.py) --------
+@pytest.mark.parametrize("after, line", [
+    ("    server {\n        access_log /x.log main;\n    }\n}\n", 3),  # nginx: not terminated, on the '{' line
+    ("}\n", 3),  # nginx: unexpected "}"
+    ("", 2),  # the end of the file
+])
+def test_a_log_format_without_its_semicolon_is_an_error_naming_the_line(tmp_path, after, line):
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("http {\n    log_format main '$remote_addr \"$request\"' '$status'\n" + after)
+    with pytest.raises(LogFormatError, match=rf'nginx.conf:{line}: directive "log_format" is not terminated by ";"'):
+        LogFormat.from_nginx_conf(conf)
+    conf.write_text("http {\n    log_format main '$remote_addr \"$request\"'\n        '$status'\n"
+                    "    access_log /x.log main;\n}\n")  # nginx takes "access_log" as more of the format
+    with pytest.raises(LogFormatError, match="runs on into 'access_log' on line 4"):
+        LogFormat.from_nginx_conf(conf)
+
+
+def _both(tmp_path, fmt, lines):
+    import recsys
+
+    p = tmp_path / "access.log"
+    p.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    fast, ref = (recsys.read_logs(p, log_format=fmt, parser=parser) for parser in ("auto", "regex"))
+    assert fast.attrs["accounting"].malformed == ref.attrs["accounting"].malformed == 0
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
+    return fast
+
+
+def test_a_request_line_rebuilt_from_scheme_host_and_uri(tmp_path):
+    """trimstray's formats: "$request_method $scheme://$host$request_uri $server_protocol". The
+    two parsers split the quoted field differently, and $host took the path."""
+    fmt = LogFormat('$remote_addr [$time_local] "$request_method $scheme://$host$request_uri $server_protocol" $status')
+    df = _both(tmp_path, fmt, ['::1 [01/Mar/2024:10:00:00 +0000] "GET https://blog.example.org/a/b?x=1 HTTP/2.0" 200'])
+    row = df.iloc[0]
+    assert (row.host, row.path, row["query"], row.scheme, row.server_protocol) == (
+        "blog.example.org", "/a/b", "x=1", "https", "HTTP/2.0")
+
+
+def test_ltsv_time_local_in_a_tab_field(tmp_path):
+    """LTSV (alp's "time:$time_local\\thost:$remote_addr..."): the fast path lost the time."""
+    fmt = LogFormat("time:$time_local\thost:$remote_addr\treq:$request\tstatus:$status")
+    df = _both(tmp_path, fmt, ["time:01/Mar/2024:10:00:00 +0100\thost:::1\treq:GET /a HTTP/1.1\tstatus:200"])
+    assert df.ts.iloc[0] == pd_ts("2024-03-01 09:00:00") and "time_local" not in df
+
+
+def pd_ts(text):
+    import pandas as pd
+
+    return pd.Timestamp(text, tz="UTC")
+
+
+def test_unquoted_variables_with_escape_json_and_none(tmp_path):
+    """nginx's own tests: escape=json writes a quote in an unquoted $arg_b as \\", and escape=none
+    writes values as they are: a "\\x41" sent by a client is not an escape."""
+    js = LogFormat("$uri $arg_b $status", "json")
+    line = js.render({"uri": "/a", "arg_b": 'say"hi\\', "status": "200"})
+    assert line == '/a say\\"hi\\\\ 200'
+    assert _both(tmp_path, js, [line]).arg_b.iloc[0] == 'say"hi\\'
+    none = LogFormat("$uri $arg_b $status", "none")
+    df = _both(tmp_path, none, ["/a%20b x\\x41y 200"])
+    assert (df.path.iloc[0], df.arg_b.iloc[0]) == ("/a%20b", "x\\x41y")
+    assert unescape("x\\x41y", "none") == "x\\x41y"
+
+
+def test_a_decoded_uri_may_hold_a_space(tmp_path):
+    """$uri is decoded: /My%20Notes.pdf is logged as "/My Notes.pdf" (nginx's own "$uri $msec")."""
+    df = _both(tmp_path, LogFormat("$uri $msec"), ["/My Notes.pdf 1709287201.123"])
+    assert df.path.iloc[0] == "/My Notes.pdf" and df.ts.iloc[0] == pd_ts("2024-03-01 10:00:01.123")

@@ -5,13 +5,14 @@ import sys
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recsys
-from recsys import Accounting, LogFormat, LogParseError, RecsysError, log_files, read_logs
+from recsys import PRESETS, Accounting, LogFormat, LogParseError, RecsysError, log_files, read_logs
 from recsys.logs import STANDARD_COLUMNS
 
 DATA = Path(__file__).parent / "data"
@@ -521,3 +522,205 @@ def test_a_named_pipe_is_read_and_a_device_refused(tmp_path):
     writer.join()
     with pytest.raises(RecsysError, match="/dev/zero is a device, not a log file"):
         read_logs("/dev/zero")
+
+
+# formats that change inside a file or a family ------------------------------------------------
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    """The same simulated requests logged as combined_ut and as tsv, line for line.
+
+    Only the lines both formats read into a request are kept, so that either gives the same rows
+    (the tsv lines' times have milliseconds, the combined_ut ones do not).
+    """
+    import re
+
+    from recsys.logs import _REQUEST
+    from recsys.simulate import simulate
+
+    d = tmp_path_factory.mktemp("twin")
+    simulate(d / "ut", visitors=300, days=2, seed=4, rotate=False)
+    simulate(d / "tsv", visitors=300, days=2, seed=4, rotate=False, log_format="tsv")
+    ut, tsv = [(d / f / "access.log").read_bytes().splitlines(keepends=True) for f in ("ut", "tsv")]
+    rx_ut, rx_tsv = re.compile(LogFormat.preset("combined_ut").regex), re.compile(LogFormat.preset("tsv").regex)
+    keep = []
+    for u, t in zip(ut, tsv, strict=True):
+        try:
+            m = rx_ut.match(u.decode().rstrip("\n"))
+        except UnicodeDecodeError:
+            continue
+        if m and re.match(_REQUEST, m["request"]) and rx_tsv.match(t.decode().rstrip("\n")):
+            keep.append((u, t))
+    assert len(keep) > 4000
+    return [u for u, _ in keep], [t for _, t in keep]
+
+
+def _junk(n):
+    return [f"junk line {i}: not a log line\n".encode() for i in range(n)]
+
+
+def _same_requests(got, ut_rows, tsv_rows, from_tsv):
+    """``got`` holds the rows of the twin log's lines, each read in the format it was written in."""
+    assert len(got) == len(ut_rows) == len(tsv_rows)
+    for col in ["visitor", "ip", "method", "path", "query", "status", "bytes", "referer", "user_agent"]:
+        assert got[col].astype(str).tolist() == ut_rows[col].astype(str).tolist(), col
+    want_ts = np.where(from_tsv, tsv_rows.ts.to_numpy(), ut_rows.ts.to_numpy())
+    assert (got.ts.to_numpy() == want_ts).all()
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("switch", [300, 2500])  # inside the first 1000 lines, which are probed, or after
+def test_a_format_change_inside_a_file_is_followed_and_reported(tmp_path, twin, parser, switch, caplog):
+    ut, tsv = twin
+    n = len(ut)
+    p = tmp_path / "access.log"
+    p.write_bytes(b"".join(ut[:switch] + tsv[switch:]))
+    ut_rows = read_logs(_write(tmp_path / "ut.log", ut))
+    tsv_rows = read_logs(_write(tmp_path / "tsv.log", tsv), log_format="tsv")
+    for block_size in [1 << 20, 1 << 15]:
+        caplog.clear()
+        got = read_logs(p, parser=parser, block_size=block_size)
+        _same_requests(got, ut_rows, tsv_rows, np.arange(n) >= switch)
+        acc = got.attrs["accounting"]
+        assert (acc.lines, acc.malformed) == (n, 0)
+        assert acc.files[0]["format"] == "combined_ut"
+        assert acc.files[0]["formats"] == [
+            {"format": "combined_ut", "escape": "default", "template": PRESETS["combined_ut"][0],
+             "first_line": 1, "last_line": switch, "lines": switch},
+            {"format": "tsv", "escape": "default", "template": PRESETS["tsv"][0],
+             "first_line": switch + 1, "last_line": n, "lines": n - switch},
+        ]
+        assert f"line {switch + 1} is the first in log format tsv (the lines before are in combined_ut)" in caplog.text
+        assert str(p) in caplog.text
+
+
+def _write(path, lines):
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_interleaved_formats_each_line_read_by_its_own_in_log_order(tmp_path, twin, parser):
+    """Two access_log directives writing one file: the lines alternate between two formats."""
+    ut, tsv = twin
+    n = len(ut)
+    from_tsv = np.arange(n) % 3 == 0
+    lines = [t if k else u for u, t, k in zip(ut, tsv, from_tsv)]
+    junk = {17: b"\xff\xfe not UTF-8\n", 1234: b"hello\n", 3000: ut[5][:40] + b"\n"}  # cut, bad bytes, junk
+    for at in sorted(junk, reverse=True):
+        lines.insert(at, junk[at])
+    p = _write(tmp_path / "access.log", lines)
+    ut_rows = read_logs(_write(tmp_path / "ut.log", ut))
+    tsv_rows = read_logs(_write(tmp_path / "tsv.log", tsv), log_format="tsv")
+    auto = read_logs(p, parser=parser, block_size=1 << 16)
+    _same_requests(auto, ut_rows, tsv_rows, from_tsv)
+    acc = auto.attrs["accounting"]
+    assert (acc.lines, acc.malformed_kinds) == (n + 3, {"format": 2, "encoding": 1})
+    # lines in no format stay malformed, shown with their real line numbers
+    assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(18, "encoding"), (1236, "format"), (3003, "format")]
+    text = p.read_bytes().decode("utf-8", "backslashreplace").split("\n")
+    assert all(e["text"] == text[e["line"] - 1] for e in acc.examples)
+    formats = acc.files[0]["formats"]
+    assert [(f["format"], f["first_line"], f["lines"]) for f in formats] == [
+        ("tsv", 1, int(from_tsv.sum())), ("combined_ut", 2, n - int(from_tsv.sum()))]
+    last = lambda mask: int(np.flatnonzero(mask)[-1]) + 1 + 3  # the junk lines are before it
+    assert (formats[0]["last_line"], formats[1]["last_line"]) == (last(from_tsv), last(~from_tsv))
+    # a list of formats given: the same rows
+    given = read_logs(p, log_format=["combined_ut", "tsv"], parser=parser)
+    pd.testing.assert_frame_equal(given.astype(str), auto.astype(str))
+    assert given.attrs["accounting"].malformed_kinds == acc.malformed_kinds
+    # one format given: the lines of the other are malformed, as before
+    one = read_logs(p, log_format="combined_ut", parser=parser).attrs["accounting"]
+    assert one.malformed_kinds == {"format": 2 + int(from_tsv.sum()), "encoding": 1}
+    assert [f["format"] for f in one.files[0]["formats"]] == ["combined_ut"]
+
+
+def test_a_list_of_formats_is_tried_in_its_order(tmp_path):
+    """A line two formats match is read by the first of the list."""
+    xff = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
+           '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"')
+    p = DATA / "combined_ut.log"
+    ut_first = read_logs(p, log_format=["combined_ut", xff])
+    xff_first = read_logs(p, log_format=[xff, "combined_ut"])
+    assert ut_first.visitor.notna().sum() == 12 and "http_x_forwarded_for" not in ut_first
+    assert xff_first.visitor.isna().all() and xff_first.http_x_forwarded_for.notna().sum() == 12
+    assert list(xff_first.http_x_forwarded_for.dropna()) == list(ut_first.visitor.dropna())
+    assert [f["format"] for f in xff_first.attrs["accounting"].files[0]["formats"]] == [xff]
+    with pytest.raises(recsys.LogFormatError, match="a list of formats"):
+        read_logs(p, log_format=["auto", "tsv"])
+    with pytest.raises(recsys.LogFormatError, match="a list of formats"):
+        read_logs(p, log_format=[])
+    # from an nginx.conf: several format names
+    conf = DATA / "nginx" / "nginx.conf"
+    both = read_logs(DATA / "recsys_format.log", nginx_conf=conf, format_name=["short", "recsys"])
+    assert both.attrs["accounting"].malformed_kinds == {"format": 1, "encoding": 1, "time": 1}
+
+
+def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
+    ut, tsv = twin
+    d = tmp_path / "logs"
+    d.mkdir()
+    _write(d / "access.log.1", ut[:100])
+    _write(d / "access.log", _junk(1) + tsv[100:101] + _junk(2))  # a new file, mostly junk so far
+    df = read_logs(d)
+    acc = df.attrs["accounting"]
+    assert (acc.lines, acc.malformed, len(df)) == (104, 3, 101)
+    assert [f["format"] for f in acc.files] == ["combined_ut", "tsv"]
+    assert acc.files[1]["formats"][0]["first_line"] == 2
+    # alone, the same file stops the read: its format is not known
+    with pytest.raises(LogParseError, match="most of the first 4 lines do not match any preset"):
+        read_logs(d / "access.log")
+
+
+def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
+    ut, _ = twin
+    p = _write(tmp_path / "access.log", _junk(600) + ut[:900])
+    df = read_logs(p)
+    acc = df.attrs["accounting"]
+    assert (acc.lines, acc.malformed_kinds, len(df)) == (1500, {"format": 600}, 900)
+    assert acc.files[0]["formats"][0]["first_line"] == 601
+    assert "lines 1 to 600 match no log format" in caplog.text
+    # junk throughout is a wrong format, not a junk start
+    with pytest.raises(LogParseError, match="most of the first 1000 lines"):
+        read_logs(_write(tmp_path / "b.log", [line for g in ut[:400] for line in (b"junk\n", b"junk\n", g)]))
+
+
+# a grown file read from where an earlier read stopped ---------------------------------------------
+def _read(path, **options):
+    from recsys.logs import _concat, _iter_tables, _to_pandas
+
+    acc = Accounting()
+    tables = list(_iter_tables(path, accounting=acc, **options))
+    return _to_pandas(_concat(tables)), acc
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_grown_file_resumed_reads_as_the_whole_file(tmp_path, twin, parser):
+    """nginx reloaded with another log_format writing on in the same file, and half a line."""
+    ut, tsv = twin
+    p = _write(tmp_path / "access.log", ut[:3000])
+    size = p.stat().st_size
+    _, before = _read(p, parser=parser)
+    record = before.files[0]
+    half = ut[3300][:50]  # no newline yet
+    _write(p, ut[:3000] + _junk(1) + tsv[3000:3300] + [half])
+    tail, acc = _read(p, parser=parser, resume={str(p): (size, record["lines"], record)})
+    whole, cold = _read(p, parser=parser)
+    head, _ = _read(_write(tmp_path / "head.log", ut[:3000]), parser=parser)
+    pd.testing.assert_frame_equal(pd.concat([head, tail], ignore_index=True).astype(str), whole.astype(str))
+    assert acc.files == cold.files  # the record of the whole file
+    assert (before.lines + acc.lines, acc.malformed_kinds) == (cold.lines, cold.malformed_kinds) == (
+        3302, {"format": 2})
+    assert acc.examples == cold.examples  # with the file's line numbers
+    assert [e["line"] for e in acc.examples] == [3001, 3302]
+    assert [(f["format"], f["first_line"]) for f in acc.files[0]["formats"]] == [("combined_ut", 1), ("tsv", 3002)]
+
+
+def test_a_resumed_tail_with_its_format_known_counts_what_does_not_match(tmp_path, twin):
+    """As the cache resumes today: (offset, lines) and the format of the part read before."""
+    ut, _ = twin
+    p = _write(tmp_path / "access.log", ut[:20])
+    size = p.stat().st_size
+    _write(p, ut[:20] + [ut[20][:50]])  # half a line, the newline not written yet
+    tail, acc = _read(p, log_format=LogFormat.preset("combined_ut"), resume={str(p): (size, 20)})
+    assert len(tail) == 0 and (acc.lines, acc.malformed_kinds) == (1, {"format": 1})
+    assert acc.examples[0]["line"] == 21 and acc.files[0]["lines"] == 21

@@ -231,3 +231,27 @@ def test_what_real_servers_write_is_read_the_same_way(spark, tmp_path):
     main_acc = recsys.read_page_views(tmp_path / "main", read_options={"log_format": main_fmt}, **options).attrs["accounting"]
     assert main_acc.views == 90 and main_acc.dropped == {"no_request": 2, "status": 30}
     assert main_acc.malformed_kinds == {"request": 1, "format": 1}
+
+
+def test_a_list_of_formats_is_tried_in_order_on_each_line(spark, tmp_path):
+    """Two access_log directives writing one file: Spark reads each line with the first format
+    that matches, as the local engine does, and both give what the one-format log gives."""
+    from recsys.simulate import simulate
+    from recsys.spark import spark_pipeline
+
+    a = simulate(tmp_path / "a", visitors=600, days=6, seed=5, rotate=False)
+    simulate(tmp_path / "b", visitors=600, days=6, seed=5, rotate=False, log_format="tsv")
+    ut = (tmp_path / "a" / "access.log").read_bytes().splitlines(keepends=True)
+    tsv = (tmp_path / "b" / "access.log").read_bytes().splitlines(keepends=True)
+    assert len(ut) == len(tsv) == a.lines  # the same requests, in two formats
+    mixed = tmp_path / "mixed" / "access.log"
+    mixed.parent.mkdir()
+    mixed.write_bytes(b"".join(u if i % 3 else t for i, (u, t) in enumerate(zip(ut, tsv))))
+    formats = ["tsv", "combined_ut"]
+    local = local_pipeline([mixed], log_format=formats)
+    result = spark_pipeline(spark, [mixed], log_format=formats, min_support=3, max_len=3, min_confidence=0.05)
+    assert_same(result, local)
+    one = local_pipeline([tmp_path / "a"])
+    assert local[0].attrs["accounting"].views == one[0].attrs["accounting"].views > 1000
+    cols = ["session", "visitor", "items", "n_views"]  # the same sessions (tsv times have milliseconds)
+    pd.testing.assert_frame_equal(local[1][cols].astype(str), one[1][cols].astype(str))
