@@ -165,7 +165,8 @@ def test_a_grown_part_in_another_format_is_read_as_a_cold_run_reads_it(tmp_path,
     warm_equals_cold(logs, cache)
     with open(logs / "access.log", "ab") as f:  # nginx reloaded with another log_format; half a line
         f.write(b"".join(no_referer_lines(days[0][1500:1600])) + days[0][1600][:40])
-    assert warm_equals_cold(logs, cache)["access.log"] == "read"
+    # lines are read by whichever of the file's formats they match: the new part is read on
+    assert warm_equals_cold(logs, cache)["access.log"].startswith("read from byte ")
     with open(logs / "access.log", "ab") as f:  # the half line completed, then lines as before
         f.write(days[0][1600][40:] + b"".join(days[0][1601:]))
     warm_equals_cold(logs, cache)

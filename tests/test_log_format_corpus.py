@@ -25,6 +25,7 @@ from integration import need_program, shared_data
 
 from recsys import LogFormat, LogFormatError, read_logs
 from recsys.formats import _no_space
+from recsys.logs import client_of
 
 N = 45
 PARSERS = ["auto", "regex"]
@@ -247,13 +248,18 @@ def expected_row(fmt: LogFormat, row: dict) -> dict:
     for var, col in (("remote_addr", "ip"), ("http_referer", "referer"), ("http_user_agent", "user_agent")):
         if var in have:
             out[col] = _missing(row[var])
+    chain = next((v for v in ("proxy_add_x_forwarded_for", "http_x_forwarded_for") if v in have), None)
+    if chain:  # an address chain: ip is its client (recsys.logs.client_of, tested in test_logs.py)
+        peer = None if chain == "proxy_add_x_forwarded_for" else out.get("ip")
+        out["ip"], out["forwarded_for"] = client_of(_missing(row[chain]), peer)
     if "status" in have:
         out["status"] = int(row["status"])
     size = "body_bytes_sent" if "body_bytes_sent" in have else "bytes_sent" if "bytes_sent" in have else None
     if size:
         out["bytes"] = int(row[size])
     consumed = {"msec", "time_iso8601", "time_local", "request", "request_method", "request_uri", "uri", "args",
-                "status", "body_bytes_sent", "bytes_sent", "remote_addr", "http_referer", "http_user_agent"}
+                "status", "body_bytes_sent", "bytes_sent", "remote_addr", "http_referer", "http_user_agent",
+                "proxy_add_x_forwarded_for", "http_x_forwarded_for"}
     for var in have - consumed:
         value = _missing(row[var])
         if var in FLOATS:
@@ -351,14 +357,14 @@ def test_published_sample_lines_parse(tmp_path):
     assert healthd.path.tolist() == ["/", "/", "/bad/path", "/", "/bad/path"]
     assert healthd.status.tolist() == [200, 200, 404, 200, 404]
     assert healthd.request_time.tolist() == [0.083, 0.347, 0.001, 0.530, 0.001]
-    assert set(healthd.http_x_forwarded_for) == {"177.72.242.17"}
-    main = got["main"]
-    assert main.ip.tolist() == ["172.31.24.3"] * 3 and set(main.http_x_forwarded_for) == {"177.72.242.17"}
+    assert set(healthd.forwarded_for) == {"177.72.242.17"} and set(healthd.ip) == {"177.72.242.17"}
+    main = got["main"]  # behind a load balancer: the client is the chain's public address
+    assert main.ip.tolist() == ["177.72.242.17"] * 3 and set(main.forwarded_for) == {"177.72.242.17,172.31.24.3"}
     assert main.ts.iloc[0] == pd.Timestamp("2015-07-23T00:21:20Z") and set(main.bytes) == {11}
     # the expected fields written by hand in the samples file
     g = got["gzip"].iloc[0]
-    assert (g.ip, g.http_x_forwarded_for, g.method, g.path, g.status, g.bytes) == (
-        "90.90.230.80", "90.90.230.80", "POST", "/url-1", 200, 651)
+    assert (g.ip, g.forwarded_for, g.method, g.path, g.status, g.bytes) == (
+        "90.90.230.80", "90.90.230.80,90.90.230.80", "POST", "/url-1", 200, 651)
     assert g.ts == pd.Timestamp("2017-04-04T14:39:34Z")
     assert (g.upstream_response_time, g.upstream_addr, g.referer) == ("1.008", "127.0.0.1:8080", "http://long-url")
     assert pd.isna(g.upstream_cache_status) and pd.isna(g.gzip_ratio) and pd.isna(g.cookie_route)
