@@ -57,7 +57,7 @@ import pandas as pd
 from .accounting import Accounting
 from .atomic import atomic_write
 from .errors import LogParseError, RecsysError
-from .logs import _COMPRESSIONS, _Decompressed, _fixed_formats, _iter_tables, _start_formats, log_files
+from .logs import _COMPRESSIONS, _Decompressed, _fixed_formats, _iter_tables, _start_formats, family_of, log_files
 from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
 from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
 
@@ -227,14 +227,16 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     with locked(root, before=lambda alone: tidy(root, alone)):
         folder = private_dir(root / f"v{CACHE_VERSION}")
         store = Store(private_dir(folder / _options_key(read_options, view_options)))
+        families: set = set()  # as in a cold read: a family's later files may begin with junk
         for path in files:
             try:
-                cand, p, v, file_acc, how = _one_file(path, rules, store, read_options, progress, refresh)
+                cand, p, v, file_acc, how = _one_file(path, rules, store, read_options, progress, refresh, families)
             except OSError as e:
                 if e.filename is not None:
                     raise
                 raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
             report[path] = how
+            families.add(family_of(path))
             acc.merge(file_acc)
             parts.append(cand)
             pairs |= p
@@ -264,10 +266,11 @@ def _snapshot(path: str) -> tuple[int, int, int]:
     return st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool):
+def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool, families: set):
     if not _regular(path):
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options)
+        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+                                            families=set(families))
         return cand, pairs, visitors, acc, "read"
     before = _snapshot(path)
     fp = fingerprint(path)
@@ -284,7 +287,8 @@ def _one_file(path: str, rules, store: Store, read_options: dict, progress, refr
             log.info("cache: %s: reading it from the start (%s)", path, e)
     if read is None:
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options)
+        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+                                            families=set(families))
         how = "read"
     else:
         cand, pairs, visitors, acc = read

@@ -1236,6 +1236,7 @@ def _iter_tables(
     progress: bool | None = None,
     block_size: int = BLOCK_SIZE,
     resume: dict[str, tuple] | None = None,
+    families: set | None = None,
 ) -> Iterator[pa.Table]:
     """Parse ``paths`` block by block into Arrow tables of requests, counting into ``accounting``.
 
@@ -1244,6 +1245,8 @@ def _iter_tables(
     has read is skipped), and that run's record of the file (its entry in
     :attr:`Accounting.files`). With the record, the read goes on as the read of the whole file
     would: with the formats found so far, and the record it gives covers the whole file.
+    ``families`` holds the rotated families (:func:`family_of`) read already, whose format is known
+    (a file of one of them is not refused for beginning with junk); it is updated.
     """
     if parser not in ("auto", "regex"):
         raise ValueError(f"parser must be 'auto' or 'regex'; got {parser!r}")
@@ -1256,7 +1259,7 @@ def _iter_tables(
             "give log files or directories holding access.log files"
         )
     sizes = [os.path.getsize(f) if f != "-" else 0 for f in files]
-    families: set[tuple[str, str]] = set()  # families with a file read already: their format is known
+    families = set() if families is None else families  # families with a file read already: format known
     with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
         for path in files:
             stream, tell = _open(path)
@@ -1265,7 +1268,7 @@ def _iter_tables(
                 stream.seek(offset)
             reader = _Formats(path, first_line, earlier[0] if earlier else None, detect=fixed is None)
             stats = reader.stats
-            family = _family(path)
+            family = family_of(path)
             done = offset
             try:
                 head = _read_head(stream, stats["warnings"])
@@ -1301,7 +1304,7 @@ def _iter_tables(
             log.info("%s: %d lines, %d malformed", path, stats["lines"], stats["malformed"])
 
 
-def _family(path: str) -> tuple[str, str]:
+def family_of(path: str) -> tuple[str, str]:
     """A rotated family: the directory and the name without rotation suffixes."""
     m = _ROTATED.match(os.path.basename(path))
     return os.path.dirname(os.path.abspath(path)) if path != "-" else "-", m.group("stem") if m else path
@@ -1459,7 +1462,7 @@ def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast
     else:
         failed = _line_starts(chunk)
         n_lines = len(failed)
-    k = 1
+    k = len(parts)  # the next format to try: none is known yet in a file that began with junk
     while len(failed) and (k < len(reader.known) or reader.detect):
         sub, sub_starts = _lines_of(chunk, failed, n_lines)
         if k == len(reader.known):  # lines in none of the formats found so far: in a preset?

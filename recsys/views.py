@@ -674,10 +674,12 @@ def _view_rules(options: dict) -> _Rules:
                   o["visitor"], o["drop_bots"], o["max_per_minute"])
 
 
-def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_options=None, resume=None):
+def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_options=None, resume=None,
+                families=None):
     """The line rules block by block: candidate views, and what the behaviour rules need."""
     parts, pairs, visitors = [], set(), set()
-    for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, **(read_options or {})):
+    for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, families=families,
+                              **(read_options or {})):
         cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
         parts.append(cand)
         pairs |= p

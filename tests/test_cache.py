@@ -423,7 +423,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
     (tmp_path / "store").mkdir()
     rules = cache_module._view_rules({})
     before = os.stat(live)
-    cache_module._one_file(str(live), rules, store, {}, False, False)
+    cache_module._one_file(str(live), rules, store, {}, False, False, set())
     assert [p.name for p in (tmp_path / "store").iterdir() if p.suffix == ".json"]
     # nginx writes while the file is read: the fingerprint does not describe what was parsed
     shutil.rmtree(tmp_path / "store")
@@ -435,7 +435,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
                 f.write(b"".join(days[0][500:600]))
             return None
 
-    cache_module._one_file(str(live), rules, Growing(tmp_path / "store"), {}, False, False)
+    cache_module._one_file(str(live), rules, Growing(tmp_path / "store"), {}, False, False, set())
     assert before.st_size < live.stat().st_size
     assert not [p for p in (tmp_path / "store").iterdir() if p.suffix == ".json"]
 

@@ -548,7 +548,9 @@ def twin(tmp_path_factory):
             m = rx_ut.match(u.decode().rstrip("\n"))
         except UnicodeDecodeError:
             continue
-        if m and re.match(_REQUEST, m["request"]) and rx_tsv.match(t.decode().rstrip("\n")):
+        # (a target with a space is read from $request, but nginx's $request_uri of it is "-")
+        if m and re.match(_REQUEST, m["request"]) and " " not in m["request"].split(" ", 1)[1].rsplit(" ", 1)[0] \
+                and rx_tsv.match(t.decode().rstrip("\n")):
             keep.append((u, t))
     assert len(keep) > 4000
     return [u for u, _ in keep], [t for _, t in keep]
@@ -637,13 +639,13 @@ def test_interleaved_formats_each_line_read_by_its_own_in_log_order(tmp_path, tw
 def test_a_list_of_formats_is_tried_in_its_order(tmp_path):
     """A line two formats match is read by the first of the list."""
     xff = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
-           '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"')
+           '"$http_referer" "$http_user_agent" "$http_x_trace"')
     p = DATA / "combined_ut.log"
     ut_first = read_logs(p, log_format=["combined_ut", xff])
     xff_first = read_logs(p, log_format=[xff, "combined_ut"])
-    assert ut_first.visitor.notna().sum() == 12 and "http_x_forwarded_for" not in ut_first
-    assert xff_first.visitor.isna().all() and xff_first.http_x_forwarded_for.notna().sum() == 12
-    assert list(xff_first.http_x_forwarded_for.dropna()) == list(ut_first.visitor.dropna())
+    assert ut_first.visitor.notna().sum() == 12 and "http_x_trace" not in ut_first
+    assert xff_first.visitor.isna().all() and xff_first.http_x_trace.notna().sum() == 12
+    assert list(xff_first.http_x_trace.dropna()) == list(ut_first.visitor.dropna())
     assert [f["format"] for f in xff_first.attrs["accounting"].files[0]["formats"]] == [xff]
     with pytest.raises(recsys.LogFormatError, match="a list of formats"):
         read_logs(p, log_format=["auto", "tsv"])
