@@ -1,71 +1,53 @@
 """recsys: "readers of this post also read" recommendations from nginx/openresty access logs.
 
-The pipeline, one module per stage:
+The nightly job in one call, and its stages one by one::
 
-- :mod:`recsys.formats`: nginx ``log_format`` strings compiled into parsers
-- :mod:`recsys.logs`: reading log files into a table of requests
-- :mod:`recsys.views`: from requests to article page views (bots, assets, handshakes dropped)
-- :mod:`recsys.accounting`: where every log line went
-- :mod:`recsys.sessions`: page views grouped into baskets (sessions or whole visitors)
-- :mod:`recsys.itemsets`: frequent itemsets, Eclat and Apriori
-- :mod:`recsys.rules`: association rules, measures, significance and pruning
-- :mod:`recsys.recommend`: rules turned into ranked per-article lists
-- :mod:`recsys.evaluation`: offline evaluation on held-out sessions, baselines, tuning
-- :mod:`recsys.export`: ``related.json``, the canonical file the blog imports
-- :mod:`recsys.titles`: article titles from the blog's feed, a news sitemap or a CSV
-- :mod:`recsys.blog`: Hugo, Hexo, WordPress, the widget and CSV, derived from ``related.json``
-- :mod:`recsys.mine`: the command line, ``python -m recsys.mine LOGS`` (the nightly job)
-- :mod:`recsys.spark`: the same pipeline on Apache Spark (``--engine spark``)
+    run, Run, Settings          the whole job (recsys.pipeline, recsys.settings)
+    read_logs, iter_logs        log lines -> requests, any nginx log_format (recsys.logs)
+    page_views, read_page_views requests -> article page views of readers (recsys.views)
+    cached_page_views           the same, reading only what is new since the last run (recsys.cache)
+    sessionize                  page views -> baskets (recsys.sessions)
+    eclat, apriori              frequent itemsets (recsys.itemsets)
+    association_rules           rules and their measures (recsys.rules)
+    audience, popularity        who is behind a rule; the most read articles (recsys.recommend)
+    recommend, recommend_next   lists per article; lists for what a reader has read (recsys.recommend)
+    train                       the chain sessions -> itemsets -> rules -> audience (recsys.model)
+    evaluate, tune              offline evaluation against baselines (recsys.evaluation)
+    related_json, export_blog   related.json and the blog's files (recsys.export, recsys.blog)
+    load_titles                 article titles from a feed, sitemap or CSV (recsys.titles)
+    simulate                    seeded synthetic openresty logs (recsys.simulate)
+    Accounting, LogFormat       where every line went; an nginx log_format
+    RecsysError, ...            the errors bad input raises (recsys.errors)
 
-Around them: :mod:`recsys.cache` (parsed page views kept between runs), :mod:`recsys.simulate`
-(seeded synthetic openresty logs), :mod:`recsys.atomic` (files written whole or not at all).
+The command line is ``python -m recsys.mine``; ``recsys.spark`` runs the same job on Apache Spark.
 """
 
 from .accounting import Accounting
 from .blog import export_blog
+from .cache import cached_page_views
 from .errors import LogFormatError, LogParseError, RecsysError
 from .evaluation import evaluate, tune
 from .export import related_json, write_related
-from .formats import PRESETS, LogFormat
-from .logs import detect_format, iter_logs, log_files, read_logs
+from .formats import LogFormat
 from .itemsets import apriori, eclat
-from .recommend import audience, popularity, recommend
-from .rules import MEASURES, association_rules
-from .sessions import baskets, sessionize
+from .logs import iter_logs, read_logs
+from .model import Model, train
+from .pipeline import Run, run
+from .recommend import audience, popularity, recommend, recommend_next
+from .rules import association_rules
+from .sessions import sessionize
+from .settings import Settings, SettingsError
+from .simulate import simulate
 from .titles import load_titles
-from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
+from .views import page_views, read_page_views
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "Accounting",
-    "MEASURES",
-    "ARTICLE_PATTERNS",
-    "LogFormat",
-    "LogFormatError",
-    "LogParseError",
-    "PRESETS",
-    "RecsysError",
-    "apriori",
-    "association_rules",
-    "audience",
-    "baskets",
-    "eclat",
-    "evaluate",
-    "export_blog",
-    "detect_format",
-    "is_bot",
-    "iter_logs",
-    "load_titles",
-    "log_files",
-    "normalize_urls",
-    "page_views",
-    "popularity",
-    "read_logs",
-    "read_page_views",
-    "recommend",
-    "related_json",
-    "sessionize",
-    "tune",
-    "write_related",
+    "run", "Run", "Settings", "SettingsError",
+    "read_logs", "iter_logs", "page_views", "read_page_views", "cached_page_views",
+    "sessionize", "eclat", "apriori", "association_rules", "audience", "popularity",
+    "recommend", "recommend_next", "train", "Model", "evaluate", "tune",
+    "related_json", "write_related", "export_blog", "load_titles", "simulate",
+    "Accounting", "LogFormat", "RecsysError", "LogFormatError", "LogParseError",
 ]

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import re
 import tempfile
 from contextlib import contextmanager
 from typing import IO, Iterator
 
-__all__ = ["atomic_write", "remove_stale_temps"]
+from .errors import RecsysError
+
+__all__ = ["atomic_write", "remove_stale_temps", "out_lock", "LOCK_NAME"]
+
+log = logging.getLogger(__name__)
+#: The lock a run holds on its output folder.
+LOCK_NAME = ".recsys.lock"
 
 
 #: The names :func:`atomic_write` gives its temporary files: ``.<name>.<8 random characters>.tmp``.
@@ -75,3 +83,29 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
                     continue
                 removed.append(path)
     return removed
+
+
+@contextmanager
+def out_lock(out: str | os.PathLike) -> Iterator[None]:
+    """Hold ``<out>/.recsys.lock`` for a run, and remove what runs killed before left there.
+
+    Two runs writing into one folder at once would mix their files; a run killed by SIGKILL leaves
+    the temporary files of :func:`atomic_write`, removed here once the lock is held.
+    """
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RecsysError(f"another run of recsys is writing into {out} (it holds {path}); let it "
+                              "finish, or give this one another --out") from None
+        except OSError as e:  # a file system without locks: go on, but touch no temporary file
+            log.warning("cannot lock %s (%s); make sure no other run writes into %s", path, e.strerror, out)
+        else:
+            for stale in remove_stale_temps(out):
+                log.info("removed %s, left by a run that was killed", stale)
+        yield
+    finally:
+        os.close(fd)

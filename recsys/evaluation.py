@@ -25,23 +25,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .itemsets import eclat
+from .model import train
 from .progress import progress_bar
-from .recommend import audience, popularity, recommend
-from .rules import association_rules
-from .sessions import baskets, sessionize
+from .recommend import popularity
+from .sessions import sessionize
+from .settings import Settings, check_sequence, defaults
 
-__all__ = ["evaluate", "tune", "split", "score_lists", "METRICS", "DEFAULTS", "BASELINES"]
+__all__ = ["evaluate", "tune", "split", "score_lists", "METRICS", "TUNABLE", "BASELINES"]
 
 log = logging.getLogger(__name__)
 
 METRICS = ("hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity")
 BASELINES = ("popular", "cooccurrence", "sequential")
-#: The parameters of the ``rules`` method (and of :func:`recsys.recommend`), with their defaults.
-DEFAULTS: dict[str, object] = {
-    "gap": "30min", "basket": "session", "min_support": 3, "max_len": 3, "min_confidence": 0.05,
-    "rank_by": "confidence", "min_count": 3, "min_networks": 3, "lift_above_one": False,
-}
+#: The settings of the ``rules`` method that evaluation tables show (and :func:`tune` varies best):
+#: everything that shapes the lists after the page views. Their defaults are :class:`recsys.Settings`'.
+TUNABLE = ("gap", "basket", "max_items", "algorithm", "min_support", "max_len", "min_confidence",
+           "max_antecedent_len", "rank_by", "min_count", "min_networks", "lift_above_one", "popular_days")
 
 
 def split(views: pd.DataFrame, *, cutoff=None, test_days: float = 7, windows: int = 1) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -163,60 +162,52 @@ def _sequential(train_sessions: pd.DataFrame) -> dict[str, dict[str, float]]:
 
 
 class _Window:
-    """One train/test split, with what the grid points share cached."""
+    """One train/test split; what the settings evaluated on it share is trained once (the memo)."""
 
-    def __init__(self, views: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp, test_gap: str) -> None:
+    def __init__(self, views: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp) -> None:
         self.train = views[views["ts"] < cutoff]
-        test = sessionize(views[(views["ts"] >= cutoff) & (views["ts"] < end)], gap=test_gap, max_items=None)
+        # the test sessions are cut with the default gap, whatever gap the training uses
+        test = sessionize(views[(views["ts"] >= cutoff) & (views["ts"] < end)], gap=Settings().sessions.gap,
+                          max_items=None)
         self.contexts, self.targets, self.rests = _test_cases(test)
         self.pop = popularity(self.train, days=7)
         urls = self.train["url"].astype(str)
         self.catalog = set(urls)
         self.pop_all = urls.value_counts().to_dict()
-        self._cache: dict = {}
+        self.memo: dict = {}
 
-    def cached(self, key, make: Callable):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def rules_lists(self, p: Mapping, k: int) -> list[list[str]]:
-        # a visitor's basket is their whole history: the gap plays no part, so grid points share it
-        basket = ("visitor",) if p["basket"] == "visitor" else (str(p["gap"]), "session")
-        sessions = self.cached(("sessions", *basket),
-                               lambda: sessionize(self.train, gap=p["gap"], basket=p["basket"]))
-        itemsets = self.cached(("itemsets", *basket, p["min_support"], p["max_len"]),
-                               lambda: eclat(baskets(sessions), min_support=p["min_support"], max_len=p["max_len"]))
-        rules = self.cached(("rules", *basket, p["min_support"], p["max_len"], p["min_confidence"]),
-                            lambda: audience(association_rules(itemsets, min_threshold=p["min_confidence"]), sessions))
-        recs = recommend(rules, k=k, contexts=self.contexts, popular=self.pop, rank_by=p["rank_by"],
-                         min_count=p["min_count"], min_networks=p["min_networks"],
-                         lift_above_one=p["lift_above_one"])
+    def rules_lists(self, settings: Settings) -> list[list[str]]:
+        """The lists of recsys's rules under ``settings``, trained as the nightly job trains."""
+        model = train(self.train, settings, memo=self.memo)
+        recs = model.lists_next(settings, self.contexts)
         lists: list[list[str]] = [[] for _ in self.contexts]
-        for pos, url in zip(recs["item"].to_numpy(), recs["url"].to_numpy()):
+        for pos, url in zip(recs["context"].to_numpy(), recs["url"].to_numpy()):
             lists[pos].append(url)
         return lists
 
     def baseline_lists(self, method: str, k: int) -> list[list[str]]:
         if method == "popular":
             return _popular_lists(self.pop, self.contexts, k)
-        sessions = self.cached(("sessions", DEFAULTS["gap"], "session"), lambda: sessionize(self.train))
-        weights = self.cached(method, lambda: (_cooccurrence if method == "cooccurrence" else _sequential)(sessions))
-        return _pair_lists(weights, self.contexts, k)
+        sessions = train(self.train, Settings(), memo=self.memo).sessions
+        key = ("baseline", method)
+        if key not in self.memo:
+            self.memo[key] = (_cooccurrence if method == "cooccurrence" else _sequential)(sessions)
+        return _pair_lists(self.memo[key], self.contexts, k)
 
     def score(self, lists, k: int) -> dict[str, float]:
         return score_lists(lists, self.targets, self.rests, k=k, catalog=self.catalog, pop=self.pop_all)
 
 
-def _params(overrides: Mapping[str, object]) -> dict[str, object]:
-    unknown = set(overrides) - set(DEFAULTS)
+def _settings(settings: Settings | None, overrides: Mapping[str, object]) -> Settings:
+    unknown = set(overrides) - set(defaults())
     if unknown:
-        raise ValueError(f"unknown parameters {', '.join(sorted(unknown))}; known: {', '.join(DEFAULTS)}")
-    return {**DEFAULTS, **overrides}
+        raise ValueError(f"unknown settings {', '.join(sorted(unknown))}; the rules method takes "
+                         f"{', '.join(TUNABLE)} (and every other recsys.Settings name)")
+    return (settings or Settings()).replace(overrides)
 
 
-def _run(views: pd.DataFrame, points: list[dict], baselines: Sequence[str], *, k: int, cutoff, test_days: float,
-         windows: int, progress: bool | None) -> pd.DataFrame:
+def _run(views: pd.DataFrame, points: list[Settings], baselines: Sequence[str], *, k: int, cutoff,
+         test_days: float, windows: int, progress: bool | None) -> pd.DataFrame:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1; got {k!r}")
     unknown = set(baselines) - set(BASELINES)
@@ -225,32 +216,35 @@ def _run(views: pd.DataFrame, points: list[dict], baselines: Sequence[str], *, k
     spans = split(views, cutoff=cutoff, test_days=test_days, windows=windows)
     rows = []
     work = len(spans) * (len(points) + len(baselines))
+    none = dict.fromkeys(TUNABLE)
     with progress_bar(total=work, desc="evaluating", enable=progress) as bar:
         for w, (cutoff_w, end_w) in enumerate(spans):
-            # test sessions are cut with the default gap, whatever gap the training uses
-            window = _Window(views, cutoff_w, end_w, str(DEFAULTS["gap"]))
+            window = _Window(views, cutoff_w, end_w)
             n_tests = len(window.targets)
             for method in baselines:
-                rows.append({"method": method, "window": w, "cases": n_tests, **window.score(window.baseline_lists(method, k), k)})
+                rows.append({"method": method, **none, "window": w, "cases": n_tests,
+                             **window.score(window.baseline_lists(method, k), k)})
                 bar.update(1)
-            for p in points:
-                rows.append({"method": "rules", "window": w, "cases": n_tests, **p, **window.score(window.rules_lists(p, k), k)})
+            for point in points:
+                point = point.replace(k=k)
+                flat = point.flat()
+                rows.append({"method": "rules", **{name: flat[name] for name in TUNABLE}, "window": w,
+                             "cases": n_tests, **window.score(window.rules_lists(point), k)})
                 bar.update(1)
-    log.info("evaluated %d settings on %d window(s) (test sessions cut at %s)", len(points), len(spans), DEFAULTS["gap"])
-    per_window = pd.DataFrame(rows)
-    return _pool(per_window, k)
+    log.info("evaluated %d settings on %d window(s)", len(points), len(spans))
+    return _pool(pd.DataFrame(rows), k)
 
 
 def _pool(per_window: pd.DataFrame, k: int) -> pd.DataFrame:
     """One row per method and setting: metrics averaged over windows, weighted by test cases."""
-    keys = ["method"] + [c for c in DEFAULTS if c in per_window.columns]
+    keys = ["method", *TUNABLE]
     frame = per_window.copy()
     for c in keys:
         frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
     out = []
     for key, g in frame.groupby(keys, dropna=False, sort=False):
         weights = g["cases"].to_numpy(float)
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        row = dict(zip(keys, key))
         row.update({m: float(np.average(g[m], weights=weights)) if weights.sum() else float("nan") for m in METRICS})
         row.update(k=k, cases=int(weights.sum()), windows=len(g))
         out.append(row)
@@ -260,13 +254,14 @@ def _pool(per_window: pd.DataFrame, k: int) -> pd.DataFrame:
 def evaluate(
     views: pd.DataFrame,
     *,
+    settings: Settings | None = None,
     k: int = 10,
     cutoff=None,
     test_days: float = 7,
     windows: int = 1,
     methods: Sequence[str] = ("rules", *BASELINES),
     progress: bool | None = None,
-    **params,
+    **overrides,
 ) -> pd.DataFrame:
     """Evaluate recsys's lists and the baselines on held-out sessions after a time split.
 
@@ -274,6 +269,9 @@ def evaluate(
     ----------
     views : pandas.DataFrame
         Page views (:func:`recsys.page_views`).
+    settings : Settings, optional
+        The settings of the ``rules`` method (the defaults otherwise); trained by
+        :func:`recsys.train`, as the nightly job trains.
     k : int, default 10
         The length of the lists scored.
     cutoff : timestamp, optional
@@ -284,31 +282,31 @@ def evaluate(
         metrics are averaged over them, weighted by their test cases.
     methods : sequence of str
         Among ``rules``, ``popular``, ``cooccurrence`` and ``sequential``.
-    **params
-        Parameters of the ``rules`` method (see :data:`DEFAULTS`): ``gap``, ``basket``,
-        ``min_support``, ``max_len``, ``min_confidence``, ``rank_by``, ``min_count``,
-        ``min_networks``, ``lift_above_one``. A rule's distinct readers never outnumber its
-        baskets, so an absolute ``min_support`` below ``min_count`` only mines itemsets that
-        :func:`recsys.recommend` then drops: it costs time and changes no list.
+    **overrides
+        Settings to change for the ``rules`` method, by name (``min_support=5``). A rule's
+        distinct readers never outnumber its baskets, so an absolute ``min_support`` below
+        ``min_count`` only mines itemsets that :func:`recsys.recommend` then drops.
 
     Returns
     -------
     pandas.DataFrame
-        One row per method: the rules' parameters (for ``rules``), ``k``, ``cases`` (the
-        predictions scored), ``windows``, and the metrics ``hr``, ``mrr``, ``precision``,
-        ``recall``, ``ndcg`` (at k), ``coverage`` (the share of the training catalog shown in any
-        list) and ``popularity`` (mean training popularity of what is shown, the most popular
-        article being 1).
+        One row per method, always with the same columns: ``method``, the settings of
+        :data:`TUNABLE` (missing for the baselines), ``k``, ``cases`` (the predictions scored),
+        ``windows``, and the metrics ``hr``, ``mrr``, ``precision``, ``recall``, ``ndcg`` (at k),
+        ``coverage`` (the share of the training catalog shown in any list) and ``popularity``
+        (mean training popularity of what is shown, the most popular article being 1).
     """
     baselines = [m for m in methods if m != "rules"]
-    points = [_params(params)] if "rules" in methods else []
-    return _run(views, points, baselines, k=k, cutoff=cutoff, test_days=test_days, windows=windows, progress=progress)
+    points = [_settings(settings, overrides)] if "rules" in methods else []
+    return _run(views, points, baselines, k=k, cutoff=cutoff, test_days=test_days, windows=windows,
+                progress=progress)
 
 
 def tune(
     views: pd.DataFrame,
     *,
     grid: Mapping[str, Sequence],
+    settings: Settings | None = None,
     k: int = 10,
     cutoff=None,
     test_days: float = 7,
@@ -318,7 +316,9 @@ def tune(
 ) -> pd.DataFrame:
     """Evaluate the ``rules`` method over every combination of ``grid`` (and the baselines once).
 
-    Sessions, itemsets and rules are computed once for all the grid points that share them.
+    ``grid`` maps settings (names of :class:`recsys.Settings`, e.g. those of :data:`TUNABLE`) to
+    the values to try; the others are ``settings``'. Sessions, itemsets and rules are trained once
+    for all the points that share them (:func:`recsys.train`'s memo).
 
     >>> # e.g. tune(views, grid={"min_support": [2, 3, 5], "gap": ["15min", "30min"],
     >>> #                        "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"]})
@@ -329,8 +329,9 @@ def tune(
         As :func:`evaluate`: one row per grid point (method ``rules``) and per baseline.
     """
     if not isinstance(grid, Mapping) or not grid:
-        raise ValueError("grid must be a non-empty mapping of parameter -> list of values")
+        raise ValueError("grid must be a non-empty mapping of setting -> list of values")
     names = list(grid)
-    values = [list(v) if isinstance(v, (list, tuple)) else [v] for v in grid.values()]
-    points = [_params(dict(zip(names, combo))) for combo in itertools.product(*values)]
-    return _run(views, points, list(baselines), k=k, cutoff=cutoff, test_days=test_days, windows=windows, progress=progress)
+    values = [check_sequence(list(v) if isinstance(v, (list, tuple)) else [v], name) for name, v in grid.items()]
+    points = [_settings(settings, dict(zip(names, combo))) for combo in itertools.product(*values)]
+    return _run(views, points, list(baselines), k=k, cutoff=cutoff, test_days=test_days, windows=windows,
+                progress=progress)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["eclat", "apriori", "encode_baskets"]
+__all__ = ["eclat", "apriori", "encode_baskets", "min_count"]
 
 #: Pairs enumerated at once; beyond it a level is processed in slices (bounded memory).
 PAIR_BATCH = 1 << 24
@@ -126,7 +126,12 @@ def _encode_onehot(df: pd.DataFrame) -> tuple[sp.csr_matrix, pd.Index]:
     return X, pd.Index(df.columns)
 
 
-def _min_count(min_support, n: int) -> int:
+def min_count(min_support, n: int) -> int:
+    """The number of baskets ``min_support`` asks for among ``n`` (a fraction, or a count).
+
+    >>> min_count(0.002, 10_000), min_count(3, 10_000)
+    (20, 3)
+    """
     if isinstance(min_support, bool) or not isinstance(min_support, Real):
         raise ValueError(
             "`min_support` must be a fraction in (0, 1] or a count (an int >= 1); "
@@ -156,7 +161,7 @@ def _prepare(transactions, min_support, max_len):
     limit = _check_max_len(max_len)
     C, labels = _columns(transactions)
     n = C.shape[0]
-    mincount = _min_count(min_support, n)
+    mincount = min_count(min_support, n)
     counts = np.diff(C.indptr)
     freq = np.flatnonzero(counts >= mincount)
     freq = freq[np.argsort(counts[freq], kind="stable")]  # ascending support: smaller classes
@@ -191,8 +196,6 @@ def _frame(levels: list[tuple[np.ndarray, np.ndarray]], labels, freq, n: int, mi
         "count": count,
         "itemsets": pd.Series(parts_sets, dtype=object),
     })
-    df.attrs["n_transactions"] = n
-    df.attrs["min_count"] = mincount
     return df
 
 
@@ -269,8 +272,8 @@ def eclat(transactions, *, min_support: float | int, max_len: int | None = None)
     Returns
     -------
     pandas.DataFrame
-        ``support``, ``count`` and ``itemsets`` (frozensets); ``attrs`` hold ``n_transactions``
-        and ``min_count``. Empty (with these columns) when no itemset is frequent.
+        ``support``, ``count`` and ``itemsets`` (frozensets): the baskets mined are
+        ``count / support``. Empty (with these columns) when no itemset is frequent.
 
     Examples
     --------

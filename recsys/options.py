@@ -25,7 +25,10 @@ import pandas as pd
 from .blog import BLOG_FORMATS
 from .views import article_regex
 
-__all__ = ["count", "positive", "fraction", "support", "duration", "pattern", "spark_setting", "blog_formats"]
+__all__ = [
+    "count", "positive", "fraction", "support", "duration", "pattern", "spark_setting", "blog_formats",
+    "optional", "choice", "flag", "text", "strings", "each",
+]
 
 
 def _takes(*types: type, expected: str) -> Callable:
@@ -135,7 +138,9 @@ def spark_setting(value: object) -> str:
 @_takes(str, list, expected="a string or a list of strings")
 def blog_formats(value: object) -> tuple[str, ...]:
     """A comma-separated list (or a list) of :data:`recsys.blog.BLOG_FORMATS`, or ``all``."""
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        if not value:
+            return ()  # none: the default
         value = ",".join(value)
     if not isinstance(value, str):
         raise ValueError(f"expected a comma-separated list of {', '.join(BLOG_FORMATS)}; got {value!r}")
@@ -146,3 +151,56 @@ def blog_formats(value: object) -> tuple[str, ...]:
         raise ValueError(
             f"{', '.join(unknown) or 'nothing'}: give a comma-separated list of {', '.join(BLOG_FORMATS)}, or all")
     return tuple(dict.fromkeys(names))
+
+
+def optional(check: Callable) -> Callable:
+    """``check``, or None for None (an option without a value)."""
+    @_takes(*check.toml, expected=check.expected)
+    def read(value: object):
+        return None if value is None else check(value)
+    return read
+
+
+def choice(*options: str) -> Callable[[object], str]:
+    """The check of an option that takes one of ``options``."""
+    @_takes(str, expected=f"one of {', '.join(options)}")
+    def check(value: object) -> str:
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
+        return value
+    return check
+
+
+@_takes(bool, expected="true or false")
+def flag(value: object) -> bool:
+    """True or false (``true``/``false`` as text too)."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false; got {value!r}")
+    return value
+
+
+@_takes(str, expected="a string")
+def text(value: object) -> str:
+    """A non-empty string (a name, a path)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"expected a non-empty string; got {value!r}")
+    return value
+
+
+@_takes(str, list, expected="a string or a list of strings")
+def strings(value: object) -> tuple[str, ...]:
+    """One string or a list of them, as a tuple."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) and v for v in values):
+        raise ValueError(f"expected a string or a list of strings; got {value!r}")
+    return tuple(values)
+
+
+def each(check: Callable) -> Callable[[object], tuple]:
+    """A list of values, each checked by ``check`` (a repeatable option)."""
+    @_takes(str, list, expected=f"a list of {check.expected.removeprefix('a ').removeprefix('an ')}")
+    def read(value: object) -> tuple:
+        return tuple(check(v) for v in strings(value))
+    return read

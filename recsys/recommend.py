@@ -30,11 +30,10 @@ from itertools import chain, combinations
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from .sessions import network_of
 
-__all__ = ["recommend", "audience", "popularity", "RECOMMENDATION_COLUMNS"]
+__all__ = ["recommend", "recommend_next", "audience", "popularity", "RECOMMENDATION_COLUMNS"]
 
 RECOMMENDATION_COLUMNS = ("item", "rank", "url", "score", "confidence", "lift", "count", "source")
 
@@ -100,30 +99,82 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def holders(itemsets: list[frozenset], baskets: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def holders(itemsets: list[frozenset], baskets: pd.Series, *, batch: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """Which basket holds which itemset: the pairs ``(basket position, itemset position)``.
 
-    One sparse product: the items of each itemset a basket has, kept where that is all of them.
+    Each basket's sub-itemsets of the sizes asked for, made of the items the itemsets use, are
+    enumerated and looked up among the itemsets: the work grows with what the baskets hold, never
+    with the product of baskets and itemsets. Baskets are taken ``batch`` candidates at a time.
 
     >>> holders([frozenset("ab"), frozenset("c")], pd.Series([{"a", "b", "c"}, {"a"}, {"c"}]))
     (array([0, 0, 2]), array([0, 1, 1]))
     """
-    items = pd.Index(sorted({x for w in itemsets for x in w}))
-    rows_s = np.repeat(np.arange(len(baskets)), baskets.map(len).to_numpy())
-    cols_s = items.get_indexer([x for b in baskets for x in b])
-    ok = cols_s >= 0
-    X = sp.csr_matrix((np.ones(ok.sum(), np.int32), (rows_s[ok], cols_s[ok])), shape=(len(baskets), len(items)))
-    X.sum_duplicates()
-    X.data[:] = 1
-    rows_z = np.repeat(np.arange(len(itemsets)), [len(w) for w in itemsets])
-    cols_z = items.get_indexer([x for w in itemsets for x in w])
-    Z = sp.csr_matrix((np.ones(len(rows_z), np.int32), (rows_z, cols_z)), shape=(len(itemsets), len(items)))
-    hits = (X @ Z.T).tocoo()  # items of each itemset held by each basket
-    sizes = np.array([len(w) for w in itemsets], dtype=np.int64)
-    full = hits.data == sizes[hits.col]
-    order = np.lexsort((hits.col[full], hits.row[full]))
-    return hits.row[full][order].astype(np.int64), hits.col[full][order].astype(np.int64)
+    empty = np.zeros(0, np.int64)
+    sets = list(itemsets)
+    if not sets or not len(baskets):
+        return empty, empty
+    labels = pd.Index(sorted({x for w in sets for x in w}, key=str))
+    sizes = np.fromiter(map(len, sets), np.int64, len(sets))
+    # the itemsets of each size as sorted code rows, keyed for exact lookups
+    tables = {}
+    for k in np.unique(sizes[sizes > 0]).tolist():
+        rows = np.flatnonzero(sizes == k)
+        codes = np.sort(np.array([labels.get_indexer(list(sets[r])) for r in rows], np.int64).reshape(len(rows), k), 1)
+        keys = _keys(codes, len(labels))
+        order = np.argsort(keys)
+        tables[k] = (keys[order], rows[order])
+    # the baskets as sorted codes of the items the itemsets use
+    lens = baskets.map(len).to_numpy()
+    flat = labels.get_indexer([x for b in baskets for x in b])
+    owner = np.repeat(np.arange(len(baskets)), lens)
+    keep = flat >= 0
+    pairs = np.unique(owner[keep] * (len(labels) + 1) + flat[keep])  # each item once, sorted in its basket
+    owner, flat = pairs // (len(labels) + 1), pairs % (len(labels) + 1)
+    starts = np.searchsorted(owner, np.arange(len(baskets)))
+    counts = np.bincount(owner, minlength=len(baskets))
+    found_b, found_i = [], []
+    for length in np.unique(counts[counts > 0]).tolist():
+        group = np.flatnonzero(counts == length)
+        mat = flat[starts[group][:, None] + np.arange(length)]  # one row per basket, codes ascending
+        for k, (keys, rows) in tables.items():
+            if k > length:
+                continue
+            combos = _combos(length, k)
+            step = max(1, batch // len(combos))
+            for lo in range(0, len(group), step):
+                sub = mat[lo:lo + step][:, combos].reshape(-1, k)  # every k-subset of each basket
+                want = _keys(sub, len(labels))
+                pos = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
+                hit = keys[pos] == want
+                found_b.append(np.repeat(group[lo:lo + step], len(combos))[hit])
+                found_i.append(rows[pos[hit]])
+    if not found_b:
+        return empty, empty
+    b, i = np.concatenate(found_b), np.concatenate(found_i)
+    order = np.lexsort((i, b))
+    return b[order].astype(np.int64), i[order].astype(np.int64)
 
+
+_COMBOS: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _combos(n: int, k: int) -> np.ndarray:
+    """The k-subsets of range(n) as rows of positions (cached)."""
+    if (n, k) not in _COMBOS:
+        _COMBOS[(n, k)] = np.array(list(combinations(range(n), k)), np.int64).reshape(-1, k)
+    return _COMBOS[(n, k)]
+
+
+def _keys(codes: np.ndarray, base: int) -> np.ndarray:
+    """Rows of sorted codes (each < base) as one int64, or as bytes when they would not fit."""
+    k = codes.shape[1]
+    if (base + 1) ** k < 2 ** 62:
+        out = np.zeros(len(codes), np.int64)
+        for c in range(k):
+            out = out * (base + 1) + codes[:, c]
+        return out
+    a = np.ascontiguousarray(codes.astype(np.int64))
+    return a.view(np.dtype((np.void, 8 * k))).ravel()
 
 def _usable(rules: pd.DataFrame, min_count: int, min_networks: int | None, lift_above_one: bool, rank_by: str) -> pd.DataFrame:
     if rank_by not in rules.columns:
@@ -160,6 +211,21 @@ def _index(usable: pd.DataFrame) -> dict[frozenset, list[tuple]]:
     return index
 
 
+def _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by) -> dict[frozenset, list[tuple]]:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be an int >= 1; got {k!r}")
+    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
+        raise ValueError(f"min_count must be an int >= 1; got {min_count!r}")
+    return _index(_usable(rules, min_count, min_networks, lift_above_one, rank_by))
+
+
+def _frame(rows: list[tuple], key: str) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=[key, *RECOMMENDATION_COLUMNS[1:]])
+    out["rank"] = out["rank"].astype("int64")
+    out["count"] = out["count"].astype("Int64")
+    return out
+
+
 def recommend(
     rules: pd.DataFrame,
     *,
@@ -170,10 +236,8 @@ def recommend(
     rank_by: str = "confidence",
     popular: pd.Series | None = None,
     items: Iterable[str] | None = None,
-    contexts: Iterable[Sequence[str]] | None = None,
-    recent: int = 5,
 ) -> pd.DataFrame:
-    """Ranked recommendations for every article, or for what readers have read so far.
+    """Ranked "readers also read" lists, one per article.
 
     Parameters
     ----------
@@ -194,49 +258,71 @@ def recommend(
         Article -> popularity, most popular first (:func:`popularity`): fills short lists.
     items : iterable of str, optional
         The articles to make lists for (default: those of the rules and of ``popular``).
-    contexts : iterable of sequences of str, optional
-        Instead of per-article lists: one list per context, the articles read so far in order.
-        Rules whose antecedent is within the last ``recent`` of them apply; a candidate keeps its
-        best score; nothing already read is recommended.
-    recent : int, default 5
-        How many of the latest reads of a context the antecedents are drawn from.
 
     Returns
     -------
     pandas.DataFrame
-        One row per recommendation: ``item`` (the article, or the context's position), ``rank``
-        (1 to k), ``url``, ``score``, ``confidence``, ``lift``, ``count`` (missing for popular
-        fill) and ``source`` (``rules`` or ``popular``).
+        One row per recommendation: ``item`` (the article), ``rank`` (1 to k), ``url``, ``score``,
+        ``confidence``, ``lift``, ``count`` (missing for popular fill) and ``source`` (``rules``
+        or ``popular``).
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be an int >= 1; got {k!r}")
-    if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
-        raise ValueError(f"min_count must be an int >= 1; got {min_count!r}")
-    index = _index(_usable(rules, min_count, min_networks, lift_above_one, rank_by))
+    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by)
     fill = list(popular.index.astype(str)) if popular is not None else []
     rows: list[tuple] = []
-    if contexts is None:
-        if items is None:
-            items = sorted({next(iter(a)) for a in index if len(a) == 1} | set(fill))
-        for item in items:
-            _one_list(item, index.get(frozenset([item]), ()), {item}, fill, k, rows)
-    else:
-        max_ante = max((len(a) for a in index), default=1)
-        for pos, context in enumerate(contexts):
-            read = set(context)
-            latest = list(dict.fromkeys(reversed(list(context))))[:recent]
-            best: dict[str, tuple] = {}
-            for size in range(1, min(max_ante, len(latest)) + 1):
-                for ante in combinations(latest, size):
-                    for cand in index.get(frozenset(ante), ()):
-                        if cand[0] not in read and (cand[0] not in best or _key(cand) < _key(best[cand[0]])):
-                            best[cand[0]] = cand
-            ranked = sorted(best.values(), key=_key)
-            _one_list(pos, ranked, read, fill, k, rows)
-    out = pd.DataFrame(rows, columns=list(RECOMMENDATION_COLUMNS))
-    out["rank"] = out["rank"].astype("int64")
-    out["count"] = out["count"].astype("Int64")
-    return out
+    if items is None:
+        items = sorted({next(iter(a)) for a in index if len(a) == 1} | set(fill))
+    for item in items:
+        _one_list(item, index.get(frozenset([item]), ()), {item}, fill, k, rows)
+    return _frame(rows, "item")
+
+
+def recommend_next(
+    rules: pd.DataFrame,
+    contexts: Iterable[Sequence[str]],
+    *,
+    k: int = 5,
+    min_count: int = 3,
+    min_networks: int | None = 3,
+    lift_above_one: bool = False,
+    rank_by: str = "confidence",
+    popular: pd.Series | None = None,
+    recent: int = 5,
+) -> pd.DataFrame:
+    """What to read next, given what readers have read so far: one ranked list per context.
+
+    Rules whose antecedent is within the last ``recent`` distinct articles of a context apply;
+    a candidate keeps its best score; nothing already read is recommended. The other parameters
+    are those of :func:`recommend`.
+
+    >>> from recsys import association_rules, eclat
+    >>> rules = association_rules(eclat([["/a", "/b", "/c"]] * 3 + [["/a", "/c"]], min_support=2))
+    >>> recommend_next(rules, [["/a"], ["/a", "/c"]], k=2, min_count=2, min_networks=None)[["context", "rank", "url"]]
+       context  rank url
+    0        0     1  /c
+    1        0     2  /b
+    2        1     1  /b
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`recommend`, with ``context`` (the position of the context in ``contexts``) in
+        place of ``item``.
+    """
+    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by)
+    fill = list(popular.index.astype(str)) if popular is not None else []
+    rows: list[tuple] = []
+    max_ante = max((len(a) for a in index), default=1)
+    for pos, context in enumerate(contexts):
+        read = set(context)
+        latest = list(dict.fromkeys(reversed(list(context))))[:recent]
+        best: dict[str, tuple] = {}
+        for size in range(1, min(max_ante, len(latest)) + 1):
+            for ante in combinations(latest, size):
+                for cand in index.get(frozenset(ante), ()):
+                    if cand[0] not in read and (cand[0] not in best or _key(cand) < _key(best[cand[0]])):
+                        best[cand[0]] = cand
+        _one_list(pos, sorted(best.values(), key=_key), read, fill, k, rows)
+    return _frame(rows, "context")
 
 
 def _key(cand: tuple) -> tuple:

@@ -73,7 +73,7 @@ class _Table:
 
 
 def _counts(itemsets: pd.DataFrame, n_transactions: int | None) -> tuple[np.ndarray, int]:
-    n = n_transactions or itemsets.attrs.get("n_transactions")
+    n = n_transactions
     if "count" in itemsets.columns:
         counts = itemsets["count"].to_numpy(np.int64)
         if n is None:
@@ -82,7 +82,7 @@ def _counts(itemsets: pd.DataFrame, n_transactions: int | None) -> tuple[np.ndar
         return counts, int(n)
     if not n:
         raise ValueError(
-            "itemsets has no count column and no attrs['n_transactions']: pass n_transactions, "
+            "itemsets has no count column: pass n_transactions, "
             "the number of baskets mined (mlxtend's frames lack it)"
         )
     return np.rint(itemsets["support"].to_numpy() * n).astype(np.int64), int(n)
@@ -129,13 +129,13 @@ def association_rules(
         Drop a rule when a more general rule (a proper subset of its antecedent, the same
         consequent) has at least its confidence.
     n_transactions : int, optional
-        The number of baskets, when ``itemsets`` has no ``count`` or ``attrs``.
+        The number of baskets, when ``itemsets`` has no ``count`` (by default ``count / support``).
 
     Returns
     -------
     pandas.DataFrame
         ``antecedents``, ``consequents`` (frozensets) and the columns of :data:`MEASURES`,
-        ordered by confidence, lift and count (descending). ``attrs["n_transactions"]`` is kept.
+        ordered by confidence, lift and count (descending).
 
     Raises
     ------
@@ -171,7 +171,6 @@ def association_rules(
     keep &= (out[metric] >= min_threshold) & (c_all >= min_count)
     order = np.lexsort((cons[keep], ante[keep], -c_all[keep], -out["lift"][keep], -out["confidence"][keep]))
     result = pd.DataFrame({k: v[keep][order] for k, v in out.items()}, columns=list(_COLUMNS))
-    result.attrs["n_transactions"] = n
     return result.reset_index(drop=True)
 
 

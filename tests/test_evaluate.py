@@ -77,11 +77,25 @@ def test_rules_beat_popularity_on_the_sample(sample_views):
     assert set(ev.METRICS) <= set(r.columns)
     w2 = evaluate(sample_views, windows=2, methods=["popular"], progress=False)
     assert w2.loc[0, "windows"] == 2 and w2.loc[0, "cases"] > r.loc["popular", "cases"]
+    assert list(w2.columns) == list(r.reset_index().columns)  # one shape, whatever the methods
+    assert r.loc["popular", list(ev.TUNABLE)].isna().all() and r.loc["rules", "min_support"] == 3
+
+
+def test_the_evaluation_trains_with_the_settings_it_is_given(sample_views):
+    from recsys import Settings
+
+    base = evaluate(sample_views, k=5, methods=["rules"], progress=False)
+    strict = evaluate(sample_views, k=5, methods=["rules"], settings=Settings.from_mapping(min_count=8),
+                      progress=False)
+    assert strict.loc[0, "min_count"] == 8 and strict.loc[0, "coverage"] < base.loc[0, "coverage"]
+    again = evaluate(sample_views, k=5, methods=["rules"], min_count=8, progress=False)
+    pd.testing.assert_frame_equal(again, strict)
 
 
 def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
+    import recsys.model as model
+
     calls = {"sessionize": 0, "eclat": 0}
-    real_sessionize, real_eclat = ev.sessionize, ev.eclat
 
     def counting(name, fn):
         def wrapped(*a, **kw):
@@ -89,15 +103,15 @@ def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
             return fn(*a, **kw)
         return wrapped
 
-    monkeypatch.setattr(ev, "sessionize", counting("sessionize", real_sessionize))
-    monkeypatch.setattr(ev, "eclat", counting("eclat", real_eclat))
+    for module, name in ((ev, "sessionize"), (model, "sessionize"), (model, "eclat")):
+        monkeypatch.setattr(module, name, counting(name, getattr(module, name)))
     grid = {"min_support": [2, 4], "min_confidence": [0.02, 0.1], "gap": ["15min", "30min"],
             "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"]}
     t = tune(sample_views, grid=grid, progress=False)
     assert (t.method == "rules").sum() == 32 and set(t.method) == {"rules", "popular", "cooccurrence", "sequential"}
-    # the test sessions, then training sessions once per gap for session baskets and once for
-    # visitor baskets (the gap plays no part there), the baselines sharing the default (30min,
-    # session); itemsets once per such basket kind and support
+    # the test sessions, then (recsys.train's memo) training sessions once per gap for session
+    # baskets and once for visitor baskets (the gap plays no part there), the baselines sharing the
+    # default (30min, session); itemsets once per such basket kind and support
     assert calls["sessionize"] == 1 + 3
     assert calls["eclat"] == 6
     visitor = t[(t.method == "rules") & (t.basket == "visitor")]
@@ -109,7 +123,7 @@ def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
 
 
 def test_bad_parameters(sample_views):
-    with pytest.raises(ValueError, match="unknown parameters min_sup"):
+    with pytest.raises(ValueError, match="unknown settings min_sup"):
         evaluate(sample_views, min_sup=2, progress=False)
     with pytest.raises(ValueError, match="unknown methods magic"):
         evaluate(sample_views, methods=["rules", "magic"], progress=False)

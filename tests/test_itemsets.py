@@ -44,7 +44,8 @@ def test_identical_to_brute_force(miner, baskets, min_count, max_len):
     assert as_dict(got) == brute_force(baskets, min_count, max_len)
     n = len(baskets)
     assert np.allclose(got["support"], got["count"] / max(n, 1))
-    assert got.attrs["n_transactions"] == n
+    if len(got):
+        assert np.allclose(got["count"] / got["support"], n)  # the baskets mined, from the frame alone
 
 
 @settings(max_examples=100, deadline=None)
@@ -54,7 +55,6 @@ def test_eclat_and_apriori_give_the_same_frame(baskets, frac):
     a = eclat(baskets, min_support=frac)
     b = apriori(baskets, min_support=frac)
     pd.testing.assert_frame_equal(a, b)
-    assert a.attrs == b.attrs
     assert (a["count"] >= math.ceil(frac * len(baskets) - 1e-9)).all()
 
 
@@ -64,7 +64,7 @@ def test_edge_cases(miner):
     got = miner(baskets, min_support=2)
     # 'a' is in every non-empty basket: reported; duplicates count once; the empty basket counts
     assert as_dict(got) == {frozenset("a"): 4, frozenset("b"): 2, frozenset("ab"): 2}
-    assert got.attrs["n_transactions"] == 5 and got.loc[0, "support"] == 0.8
+    assert got.loc[0, "support"] == 0.8
     # a support nobody reaches: an empty frame with the right columns
     none = miner(baskets, min_support=0.99)
     assert none.empty and list(none.columns) == ["support", "count", "itemsets"]

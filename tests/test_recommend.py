@@ -4,9 +4,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from recsys import (LogFormat, association_rules, audience, eclat, popularity,
-                    read_page_views, recommend, sessionize)
+                    read_page_views, recommend, recommend_next, sessionize)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,8 +55,9 @@ def test_filters_and_fill_from_popular():
 def test_contexts_use_larger_antecedents_and_never_what_was_read():
     baskets = [["/a", "/b", "/c"]] * 4 + [["/a", "/d"]] * 6 + [["/b", "/d"]] * 6 + [["/a"], ["/b"]]
     r = rules_from(baskets, max_antecedent_len=2)
-    recs = recommend(r, k=2, min_count=1, min_networks=None, contexts=[("/a",), ("/a", "/b"), ("/b", "/a")])
-    got = lists(recs)
+    recs = recommend_next(r, [("/a",), ("/a", "/b"), ("/b", "/a")], k=2, min_count=1, min_networks=None)
+    assert list(recs.columns[:3]) == ["context", "rank", "url"]
+    got = lists(recs.rename(columns={"context": "item"}))
     assert got[0] == ["/d", "/c"]  # /a -> /d (0.55), then /c and /b tie (0.36, count 4): /c's lift is higher
     assert got[1] == ["/c", "/d"]  # {/a, /b} -> /c has confidence 1: the larger antecedent wins
     assert got[2] == got[1]  # order of reading does not matter to rules
@@ -119,3 +122,16 @@ def test_scripted_sessions_from_one_address_range_cannot_push_an_article(tmp_pat
     safe = recommend(r, k=5, popular=popularity(views))
     assert spam not in set(safe[safe.item == target].url)
     assert spam not in set(safe.url)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sets(st.sampled_from("abcdefghij"), max_size=8), min_size=1, max_size=30),
+       st.sets(st.frozensets(st.sampled_from("abcdefghijk"), min_size=1, max_size=4), min_size=1, max_size=25))
+def test_holders_are_the_baskets_holding_each_itemset(baskets, itemsets):
+    """What holders finds by enumerating each basket's sub-itemsets is what a brute force finds."""
+    from recsys.recommend import holders
+
+    sets = sorted(itemsets, key=sorted)
+    got = holders(sets, pd.Series(baskets, dtype=object), batch=7)  # a small batch: many slices
+    assert list(zip(*map(list, got))) == [(b, i) for b, basket in enumerate(baskets)
+                                          for i, w in enumerate(sets) if w <= basket]

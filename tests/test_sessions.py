@@ -3,7 +3,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import baskets, sessionize
+from recsys import sessionize
+from recsys.sessions import long_baskets
 
 
 def views(rows):
@@ -38,7 +39,7 @@ def test_sessions_by_hand():
     ]
     assert s.session.tolist() == [0, 1, 2, 3]
     assert s.start[0] == pd.Timestamp("2024-03-01 10:00", tz="UTC") and s.end[0] == pd.Timestamp("2024-03-01 10:40", tz="UTC")
-    assert baskets(s).tolist()[0] == ("/archives/1", "/archives/2", "/archives/3")
+    assert s["items"].tolist()[0] == ("/archives/1", "/archives/2", "/archives/3")
 
 
 def test_gap_and_visitor_baskets():
@@ -52,9 +53,13 @@ def test_gap_and_visitor_baskets():
 def test_long_baskets_are_dropped_and_counted():
     t0 = pd.Timestamp("2024-03-01", tz="UTC")
     crawler = [(t0 + pd.Timedelta(minutes=i), "crawler", f"/archives/{i}") for i in range(60)]
-    s = sessionize(pd.concat([V, views(crawler)], ignore_index=True), max_items=50)
-    assert "crawler" not in set(s.visitor)
-    assert s.attrs["dropped_long"] == 1 and s.attrs["dropped_long_views"] == 60
+    both = pd.concat([V, views(crawler)], ignore_index=True)
+    s = sessionize(both, max_items=50)
+    assert "crawler" not in set(s.visitor) and s.session.tolist() == list(range(len(s)))
+    every = sessionize(both, max_items=None)
+    long = long_baskets(every, 50)
+    assert long.sum() == 1 and every.n_views[long].sum() == 60 and len(every) == len(s) + 1
+    assert not long_baskets(every, None).any()
     assert len(sessionize(views(crawler), max_items=None)) == 1
 
 

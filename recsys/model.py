@@ -1,0 +1,135 @@
+"""Training: from page views to what the lists are made of, the one way every caller does it.
+
+:func:`train` runs the chain ``sessionize -> eclat (or apriori) -> association_rules -> audience``
+and computes the popular articles, with the settings of a :class:`recsys.Settings`. The nightly job
+(:func:`recsys.run`), the evaluation and the tuning (:mod:`recsys.evaluation`) all call it; a
+``memo`` shared between calls keeps what several settings have in common (the sessions of one gap,
+the itemsets of one support), so a tuning grid computes each of them once.
+
+>>> import pandas as pd
+>>> from recsys import Settings
+>>> views = pd.DataFrame({"ts": pd.to_datetime(["2024-03-01 10:00", "2024-03-01 10:05"] * 3, utc=True),
+...                       "visitor": ["a", "a", "b", "b", "c", "c"], "url": ["/x", "/y"] * 3})
+>>> model = train(views, Settings.from_mapping(min_support=2, min_networks=0))
+>>> len(model.sessions), len(model.rules), model.lists(Settings()).shape[0] > 0
+(3, 2, True)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, MutableMapping
+
+import pandas as pd
+
+from .itemsets import apriori, eclat
+from .recommend import audience, popularity, recommend, recommend_next
+from .rules import association_rules
+from .sessions import long_baskets, sessionize
+from .settings import Settings
+
+__all__ = ["Model", "train"]
+
+
+@dataclass
+class Model:
+    """What the lists are made of: the baskets, their itemsets and rules, and the popular articles.
+
+    Attributes
+    ----------
+    sessions : pandas.DataFrame
+        The baskets mined (:func:`recsys.sessionize`), without those over ``max_items``.
+    dropped_long, dropped_long_views : int
+        The baskets (and their views) dropped for holding more than ``max_items`` articles.
+    itemsets, rules : pandas.DataFrame
+        The frequent itemsets, and the rules with their ``visitors`` and ``networks``
+        (:func:`recsys.audience`).
+    popular : pandas.Series
+        Article -> readers in the last ``popular_days`` (:func:`recsys.popularity`).
+    timings : dict
+        Seconds spent on ``sessions``, ``itemsets``, ``rules`` (0 for what came from the memo).
+    """
+
+    sessions: pd.DataFrame
+    dropped_long: int
+    dropped_long_views: int
+    itemsets: pd.DataFrame
+    rules: pd.DataFrame
+    popular: pd.Series
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def lists(self, settings: Settings, *, items=None) -> pd.DataFrame:
+        """The per-article lists (:func:`recsys.recommend`) under the recommending settings."""
+        return recommend(self.rules, popular=self.popular, items=items, **_ranking(settings))
+
+    def lists_next(self, settings: Settings, contexts) -> pd.DataFrame:
+        """The lists for what readers have read so far (:func:`recsys.recommend_next`)."""
+        return recommend_next(self.rules, contexts, popular=self.popular, **_ranking(settings))
+
+
+def _ranking(settings: Settings) -> dict[str, Any]:
+    r = settings.recommending
+    return {"k": r.k, "rank_by": r.rank_by, "min_count": r.min_count, "min_networks": r.min_networks or None,
+            "lift_above_one": r.lift_above_one}
+
+
+def _memo(memo: MutableMapping | None, key: tuple, make, timings: dict, name: str):
+    if memo is not None and key in memo:
+        timings[name] = 0.0
+        return memo[key]
+    start = time.perf_counter()
+    value = make()
+    timings[name] = round(time.perf_counter() - start, 3)
+    if memo is not None:
+        memo[key] = value
+    return value
+
+
+def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: MutableMapping | None = None,
+          until: pd.Timestamp | None = None) -> Model:
+    """Sessions, itemsets, rules with their audience, and popular articles, from page views.
+
+    Parameters
+    ----------
+    views : pandas.DataFrame
+        Page views (:func:`recsys.page_views`): ``ts``, ``visitor``, ``url`` and ideally ``ip``.
+    settings : Settings, optional
+        Its ``sessions``, ``mining`` and ``recommending.popular_days`` are used (defaults otherwise).
+    memo : dict, optional
+        Shared between calls on the same views: what two settings have in common is computed once.
+    until : timestamp, optional
+        The end of the training period, for the popular articles (default: the last view).
+
+    Returns
+    -------
+    Model
+    """
+    settings = settings or Settings()
+    s, m = settings.sessions, settings.mining
+    timings: dict[str, float] = {}
+    # a visitor's basket is their whole history: the gap plays no part, so settings share it
+    basket = ("visitor", s.max_items) if s.basket == "visitor" else ("session", s.gap, s.max_items)
+    sessions, dropped, dropped_views = _memo(memo, ("sessions", basket), lambda: _sessions(views, settings),
+                                             timings, "sessions")
+    mined = ("itemsets", basket, m.algorithm, m.min_support, m.max_len)
+    miner = eclat if m.algorithm == "eclat" else apriori
+    itemsets = _memo(memo, mined, lambda: miner(sessions["items"], min_support=m.min_support, max_len=m.max_len),
+                     timings, "itemsets")
+    rules = _memo(memo, ("rules", *mined[1:], m.min_confidence, m.max_antecedent_len),
+                  lambda: audience(association_rules(itemsets, min_threshold=m.min_confidence,
+                                                     max_antecedent_len=m.max_antecedent_len), sessions),
+                  timings, "rules")
+    days = settings.recommending.popular_days
+    popular = _memo(memo, ("popular", days, until), lambda: popularity(views, days=days, until=until),
+                    timings, "popular")
+    return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings)
+
+
+def _sessions(views: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, int, int]:
+    s = settings.sessions
+    every = sessionize(views, gap=s.gap, basket=s.basket, max_items=None)
+    long = long_baskets(every, s.max_items)
+    kept = every[~long].reset_index(drop=True)
+    kept["session"] = range(len(kept))
+    return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())
