@@ -53,7 +53,7 @@ from .atomic import atomic_write
 from .errors import RecsysError
 from .export import RELATED_VERSION, article_regex, json_text, safe_url
 from .titles import plain_text
-from .views import _with_form
+from .urls import _with_form
 
 __all__ = [
     "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",

@@ -56,8 +56,10 @@ import pandas as pd
 
 from .accounting import Accounting
 from .atomic import atomic_write
+from .detection import _fixed_formats, _start_formats
 from .errors import LogParseError, RecsysError
-from .logs import _COMPRESSIONS, _Decompressed, _fixed_formats, _iter_tables, _start_formats, family_of, log_files
+from .files import _COMPRESSIONS, _Decompressed, family_of, log_files
+from .logs import _iter_tables
 from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
 from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
 

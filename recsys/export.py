@@ -33,7 +33,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .titles import plain_text
-from .views import _with_form, article_regex, is_article_url
+from .urls import _with_form, article_regex, is_article_url
 
 __all__ = [
     "related_json", "write_related", "json_text", "write_table", "pseudonymize", "safe_url", "article_regex",
@@ -48,7 +48,7 @@ _SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
 
 def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:
     """Whether ``url`` may be published: a same-site path that matches the article pattern (with or
-    without its trailing slash, as :func:`recsys.views.is_article_url`).
+    without its trailing slash, as :func:`recsys.urls.is_article_url`).
 
     >>> [safe_url(u) for u in ["/archives/12", "//evil.example/archives/1", "javascript:alert(1)",
     ...                        "/archives/1\\" onmouseover=x", "/archives/x", "/archives/12/"]]

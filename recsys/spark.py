@@ -25,17 +25,14 @@ import numpy as np
 import pandas as pd
 
 from .accounting import Accounting
+from .columns import _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, client_of
+from .detection import PROBE_LINES, _fixed_formats, _start_formats
 from .errors import RecsysError
+from .files import _open, _read_head, log_files
 from .formats import LogFormat
-from .logs import (
-    _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, PROBE_LINES, _fixed_formats, _open, _read_head,
-    _start_formats, client_of, log_files,
-)
 from .sessions import network_of
-from .views import (
-    ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _decided, _view_rules, _with_form, is_article_url,
-    is_bot, normalize_urls, visitor_hash,
-)
+from .urls import _decided, _with_form, is_article_url, normalize_urls
+from .views import ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _view_rules, is_bot, visitor_hash
 
 __all__ = ["spark_session", "spark_pipeline", "SparkResult", "java_regex", "write_dataset"]
 
@@ -120,7 +117,7 @@ class SparkResult:
     n_baskets: int
     dropped_long: int
     dropped_long_views: int
-    trailing_slash: dict | None = None  # the canonical form and why (recsys.views.canonical_form)
+    trailing_slash: dict | None = None  # the canonical form and why (recsys.urls.canonical_form)
 
 
 def _files(spark, paths, fixed: list[LogFormat] | None):
@@ -385,7 +382,7 @@ def _page_views(requests, options: dict, acc: Accounting):
 
 def _in_canonical_form(views, rules):
     """The views with every URL in the blog's trailing-slash form, decided as the local engine does
-    (:func:`recsys.views.canonical_form`, on the distinct URLs and their counts), and the decision."""
+    (:func:`recsys.urls.canonical_form`, on the distinct URLs and their counts), and the decision."""
     from pyspark.sql import functions as F
 
     if rules.trailing_slash is not None:  # given, or the preset's: the URLs are in it already

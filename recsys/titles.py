@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .errors import RecsysError
-from .views import _slash_option, normalize_urls
+from .urls import _slash_option, normalize_urls
 
 __all__ = ["load_titles", "plain_text", "MAX_TITLE"]
 

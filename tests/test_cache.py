@@ -16,7 +16,7 @@ from recsys import cache as cache_module
 from recsys import store as store_module
 from recsys.cache import cached_page_views, fingerprint, salt
 from recsys.errors import RecsysError
-from recsys.logs import _read_head
+from recsys.files import _read_head
 from recsys.mine import main
 from recsys.simulate import simulate
 from recsys.views import VIEW_COLUMNS, _concat_candidates

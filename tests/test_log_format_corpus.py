@@ -25,7 +25,7 @@ from integration import need_program, shared_data
 
 from recsys import LogFormat, LogFormatError, read_logs
 from recsys.formats import _no_space
-from recsys.logs import client_of
+from recsys.columns import client_of
 
 N = 45
 PARSERS = ["auto", "regex"]

@@ -275,7 +275,8 @@ def test_concatenated_gzip_members_and_bzip2_xz(tmp_path):
 
 
 def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wrong(tmp_path):
-    import recsys.logs as logs
+    import recsys.files as files
+    import recsys.tokenizer as tokenizer
 
     good = (DATA / "combined_ut.log").read_text().splitlines()[1]
     cut_in_quotes = good[: good.index("(X11") + 3]  # a quote left open: joins the next line
@@ -286,8 +287,8 @@ def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wro
                                    good.encode(), unquoted.encode(), bad_utf8, good.encode()] * 4
     p = tmp_path / "access.log"
     p.write_bytes(b"\n".join(lines) + b"\n")
-    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
-    assert logs._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
+    chunk = next(files._blocks(open(p, "rb"), 1 << 20, []))
+    assert tokenizer._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
     fast, ref = read_logs(p, parser="auto"), read_logs(p, parser="regex")
     pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
     a, b = fast.attrs["accounting"], ref.attrs["accounting"]
@@ -356,11 +357,12 @@ def _both(path, fmt, **options):
 
 def test_a_dash_for_a_number_is_a_missing_value_and_keeps_the_fast_path(tmp_path):
     """Apache's %b writes "-" for zero bytes (670 of 10,000 lines of a real log were malformed)."""
-    import recsys.logs as logs
+    import recsys.files as files
+    import recsys.tokenizer as tokenizer
 
     p = _log(tmp_path, [HEAD + '"GET /a HTTP/1.1" 304 - ' + UA, HEAD + '"GET /b HTTP/1.1" 200 512 ' + UA] * 3)
-    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
-    assert logs._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
+    chunk = next(files._blocks(open(p, "rb"), 1 << 20, []))
+    assert tokenizer._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
     df, acc = _both(p, COMBINED)
     assert acc.malformed == 0 and df.bytes.tolist() == [pd.NA, 512] * 3
     fmt = '$remote_addr [$time_local] "$request" $status $bytes_sent $request_time $request_length'
@@ -534,7 +536,7 @@ def twin(tmp_path_factory):
     """
     import re
 
-    from recsys.logs import _REQUEST
+    from recsys.columns import _REQUEST
     from recsys.simulate import simulate
 
     d = tmp_path_factory.mktemp("twin")

@@ -246,7 +246,7 @@ def test_the_beats_fixture_with_host_prefixes(tmp_path, parser):
     # unix: (a connection over a UNIX socket) is kept as it is, chain or not
     df = read_line(tmp_path, lines[7].replace('"hello"', '"GET / HTTP/1.1"') + ' "-"', "$host " + XFF_LAST, parser)
     assert (df.ip.tolist(), df.forwarded_for.tolist()) == (["unix:"], ["unix:"])
-    assert recsys.logs.client_of("-", "unix:") == ("unix:", "unix:")
+    assert recsys.columns.client_of("-", "unix:") == ("unix:", "unix:")
 
 
 # the real blog: 53 rotated files -----------------------------------------------------------------------

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
 from recsys.cache import cached_page_views
-from recsys.views import PAGE_FILE, _path_urls, canonical_form, is_article_url
+from recsys.urls import PAGE_FILE, _path_urls, canonical_form, is_article_url
 
 from integration import shared_data
 

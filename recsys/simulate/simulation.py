@@ -238,7 +238,7 @@ def simulate(
 def _check_out_dir(out_dir: str, names: list[str]) -> None:
     if not os.path.isdir(out_dir):
         return
-    from ..logs import log_files
+    from ..files import log_files
 
     ours = set(names)
     others = [os.path.basename(p) for p in log_files(out_dir) if os.path.basename(p) not in ours]
