@@ -27,13 +27,16 @@ from .errors import LogFormatError, LogParseError, RecsysError
 from .evaluation import evaluate, tune
 from .export import related_json, write_related
 from .formats import PRESETS, LogFormat
-from .logs import detect_format, iter_logs, log_files, read_logs
+from .detection import detect_format
+from .files import log_files
+from .logs import iter_logs, read_logs
 from .itemsets import apriori, eclat
 from .recommend import audience, popularity, recommend
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
 from .titles import load_titles
-from .views import ARTICLE_PATTERNS, is_bot, normalize_urls, page_views, read_page_views
+from .urls import ARTICLE_PATTERNS, normalize_urls
+from .views import is_bot, page_views, read_page_views
 
 __version__ = "0.1.0"
 

@@ -56,19 +56,19 @@ import pandas as pd
 
 from .accounting import Accounting
 from .atomic import atomic_write
-from .detection import _fixed_formats, _start_formats
+from .detection import fixed_formats, start_formats
 from .errors import LogParseError, RecsysError
-from .files import _COMPRESSIONS, _Decompressed, family_of, log_files
-from .logs import _iter_tables
+from .files import COMPRESSIONS, Decompressed, family_of, log_files
+from .logs import iter_tables
 from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
-from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
+from .views import VIEW_OPTIONS, behaviour_filter, concat_candidates, read_candidates, view_rules
 
 __all__ = ["cached_page_views", "default_cache_dir", "salt", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
 HEAD = 1 << 12  # a plain file's first bytes, hashed: to find an earlier, shorter version of it
-PROBE_BYTES = 1 << 20  # what the reader reads of a file to pick its log format (logs._read_head)
+PROBE_BYTES = 1 << 20  # what the reader reads of a file to pick its log format (files.read_head)
 _DAMAGE = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
@@ -117,8 +117,8 @@ class Fingerprint:
 
 
 def _decompressor(head: bytes) -> tuple[bytes, Callable[[], object]] | None:
-    """The compression the reader finds at the start of a file (as ``logs._open`` decides)."""
-    for magic, new in _COMPRESSIONS:
+    """The compression the reader finds at the start of a file (as ``files.open_log`` decides)."""
+    for magic, new in COMPRESSIONS:
         if head.startswith(magic):
             try:
                 new().decompress(head[: 1 << 16], 1)
@@ -152,7 +152,7 @@ def _content_key(path: str, new: Callable[[], object]) -> str | None:
     """The key of a compressed file's content as the reader sees it (``None`` if damaged)."""
     crc, size = 0, 0
     with open(path, "rb") as raw:
-        stream = _Decompressed(raw, new)
+        stream = Decompressed(raw, new)
         try:
             while chunk := stream.read(8 << 20):
                 crc = zlib.crc32(chunk, crc)
@@ -180,7 +180,7 @@ def _options_key(read_options: dict, view_options: dict) -> str:
     """A hash of everything that shapes a file's cached result (an nginx.conf by its format)."""
     ro = dict(read_options)
     if ro.get("nginx_conf") is not None:
-        ro["nginx_conf"] = [[f.template, f.escape] for f in _fixed_formats("auto", ro["nginx_conf"], ro.get("format_name"))]
+        ro["nginx_conf"] = [[f.template, f.escape] for f in fixed_formats("auto", ro["nginx_conf"], ro.get("format_name"))]
     ro.pop("block_size", None)
     ro["log_format"] = str(ro.get("log_format", "auto"))
     blob = json.dumps({"v": CACHE_VERSION, "read": ro, "view": {**VIEW_OPTIONS, **view_options}},
@@ -218,11 +218,11 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         a log, for a cache folder that cannot be made, and for a file that cannot be read.
     """
     read_options = dict(read_options or {})
-    rules = _view_rules(view_options)
+    rules = view_rules(view_options)
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     files = log_files(paths)
     if not files:  # read_page_views's own error (after its checks of the read options, as there)
-        next(_iter_tables(paths, accounting=Accounting(), **read_options), None)
+        next(iter_tables(paths, accounting=Accounting(), **read_options), None)
     root = cache_root(cache_dir)
     acc = Accounting()
     parts, pairs, visitors, report = [], set(), set(), {}
@@ -246,7 +246,7 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         read = {os.path.abspath(f) for f in files if f != "-"}
         listed = {os.path.abspath(p) for p in paths if p != "-" and os.path.isdir(p)}
         store.prune(lambda p: p in read or os.path.dirname(p) in listed)
-    views = _behaviour_filter(_concat_candidates(parts), pairs, visitors, rules, acc)
+    views = behaviour_filter(concat_candidates(parts), pairs, visitors, rules, acc)
     views.attrs["accounting"] = acc
     views.attrs["cache"] = report
     log.info("cache: %s", ", ".join(f"{os.path.basename(k)} {v}" for k, v in report.items()))
@@ -271,7 +271,7 @@ def _snapshot(path: str) -> tuple[int, int, int]:
 def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool, families: set):
     if not _regular(path):
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
                                             families=set(families))
         return cand, pairs, visitors, acc, "read"
     before = _snapshot(path)
@@ -289,7 +289,7 @@ def _one_file(path: str, rules, store: Store, read_options: dict, progress, refr
             log.info("cache: %s: reading it from the start (%s)", path, e)
     if read is None:
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
                                             families=set(families))
         how = "read"
     else:
@@ -353,10 +353,10 @@ def _grown_from(path: str, fp: Fingerprint, store: Store, read_options: dict):
         if _crc_prefix(path, size) != int(key.split("-")[2], 16):
             continue
         try:
-            fixed = _fixed_formats(read_options.get("log_format", "auto"), read_options.get("nginx_conf"),
+            fixed = fixed_formats(read_options.get("log_format", "auto"), read_options.get("nginx_conf"),
                                    read_options.get("format_name"))
-            then = _start_formats(fixed, head[:size], path, known=[], strict=True)
-            now = _start_formats(fixed, head, path, known=[], strict=True)
+            then = start_formats(fixed, head[:size], path, known=[], strict=True)
+            now = start_formats(fixed, head, path, known=[], strict=True)
         except RecsysError:
             return None  # a cold run does not read it: nor does this one, from the start
         if [(f.template, f.escape) for f in then] != [(f.template, f.escape) for f in now]:
@@ -374,7 +374,7 @@ def _read_on(path: str, grown: Entry, rules, read_options: dict, progress):
     record = acc.files.pop() if acc.files else None
     resume = (grown.meta["size"], record["lines"], record) if record else (grown.meta["size"], 0)
     tail = Accounting()
-    cand, pairs, visitors = _candidates([path], rules, tail, progress=progress, read_options=read_options,
+    cand, pairs, visitors = read_candidates([path], rules, tail, progress=progress, read_options=read_options,
                                         resume={path: resume})
     acc.merge(tail)  # tail.files holds the record of the whole file
-    return (_concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)
+    return (concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)

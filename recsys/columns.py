@@ -3,7 +3,7 @@
 Every function here works once per distinct value of a dictionary-encoded column, never once per
 line in Python: unescaping, times (read from their bytes, every character checked), the request
 line and its target, the client of an address chain (:func:`client_of`), and the table of
-:data:`recsys.logs.STANDARD_COLUMNS` with the format's other variables after them (:func:`_standardize`).
+:data:`recsys.logs.STANDARD_COLUMNS` with the format's other variables after them (:func:`standardize`).
 """
 
 from __future__ import annotations
@@ -19,32 +19,37 @@ import pyarrow.compute as pc
 
 from .formats import LogFormat, unescape
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
+__all__ = [
+    "SCHEMA", "DICT", "standardize", "client_of", "ADDRESS_CHAINS", "REQUEST_LINE", "REQUEST_TARGET", "MONTHS",
+    "TIME_TEMPLATES", "MAX_SECONDS", "local_seconds", "apply_per_value", "bool_rows", "is_count",
+]
+
+#: Dictionary-encoded strings: the type of every string column of the requests.
+DICT = pa.dictionary(pa.int32(), pa.string())
 _MISSING = pa.array(["-", ""])
 #: A request line: the method, the target and, when the line ends with one, the protocol. The target
 #: is what lies between the first space and the last (nginx logs the line as the client sent it:
 #: ``GET /x.js type= HTTP/1.0`` asks for ``/x.js type=``). RE2, Java and Python read it alike.
-_REQUEST = r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>[^ ].*?)(?: (?P<protocol>HTTP/\d(?:\.\d)?))?$"
+REQUEST_LINE = r"^(?P<method>[A-Z][A-Z0-9_-]*) (?P<target>[^ ].*?)(?: (?P<protocol>HTTP/\d(?:\.\d)?))?$"
 #: A request target, origin-form (``/path?query``) or absolute-form (``http://host/path?query``, as
 #: a front proxy sends it; user information before the host is dropped). ``//host/path`` is a path.
-_TARGET = (r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?P<host>[^/?#]*))?"
-           r"(?P<path>[^?]*)(?:\?(?P<query>.*))?$")
-_ROTATED = re.compile(
-    r"^(?P<stem>.+?)(?:\.(?P<num>\d+)|-(?P<date>\d{8}(?:\d{2})?))?(?P<comp>\.gz|\.bz2|\.xz)?$", re.DOTALL
-)
-_SCHEMA = pa.schema(
+REQUEST_TARGET = (r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?:[^/?#@]*@)?(?P<host>[^/?#]*))?"
+                  r"(?P<path>[^?]*)(?:\?(?P<query>.*))?$")
+#: The standard columns of requests (:data:`recsys.logs.STANDARD_COLUMNS`) and their types.
+SCHEMA = pa.schema(
     [
         ("ts", pa.timestamp("ms", tz="UTC")),
-        *[(c, _DICT) for c in ("visitor", "ip", "method", "path", "query")],
+        *[(c, DICT) for c in ("visitor", "ip", "method", "path", "query")],
         ("status", pa.int16()),
         ("bytes", pa.int64()),
-        ("referer", _DICT),
-        ("user_agent", _DICT),
+        ("referer", DICT),
+        ("user_agent", DICT),
     ]
 )
 
 
-def _apply(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], *, encode: bool = True) -> pa.Array:
+# per-value helpers -----------------------------------------------------------------------------
+def apply_per_value(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], *, encode: bool = True) -> pa.Array:
     """``fn`` applied once per distinct value of a dictionary array (per row otherwise).
 
     A string result is dictionary-encoded again (``encode``), with a dictionary free of duplicates.
@@ -59,7 +64,7 @@ def _apply(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], *, encode: bool = 
     return pa.DictionaryArray.from_arrays(enc.indices.take(arr.indices), enc.dictionary)
 
 
-def _is_count(values: pa.Array) -> pa.Array:
+def is_count(values: pa.Array) -> pa.Array:
     """:data:`recsys.formats.COUNT` without a regex: at most 18 digits, ``-`` or empty."""
     digits = pc.ascii_is_decimal(values)
     if pc.all(digits).as_py() is not False:  # the usual case: only numbers
@@ -87,7 +92,7 @@ def _unescaper(mode: str) -> Callable[[pa.Array], pa.Array]:
     return fn
 
 
-def _bool_rows(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+def bool_rows(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     """A numpy bool per row: ``fn`` evaluated per distinct value when ``arr`` is a dictionary."""
     if pa.types.is_dictionary(arr.type):
         per_value = pc.fill_null(fn(arr.dictionary), False).to_numpy(zero_copy_only=False)
@@ -99,14 +104,16 @@ def _bool_rows(arr: pa.Array, fn: Callable[[pa.Array], pa.Array]) -> np.ndarray:
     return pc.fill_null(fn(arr), False).to_numpy(zero_copy_only=False)
 
 
-_MONTHS = {m.encode(): i for i, m in enumerate(
+# times -----------------------------------------------------------------------------------------
+#: Month numbers of the month names of ``$time_local``.
+MONTHS = {m.encode(): i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-# Fixed-width local times, one letter per character: Y year, N month digit, L month letter, D day,
-# h hour, m minute, s second; anything else must be that very character.
-_TEMPLATES = {"time_local": "DD/LLL/YYYY:hh:mm:ss", "iso8601": "YYYY-NN-DDThh:mm:ss"}
+#: Fixed-width local times, one letter per character: Y year, N month digit, L month letter, D day,
+#: h hour, m minute, s second; anything else must be that very character.
+TIME_TEMPLATES = {"time_local": "DD/LLL/YYYY:hh:mm:ss", "iso8601": "YYYY-NN-DDThh:mm:ss"}
 
 
-def _local_seconds(template: str, prefix: str = "") -> Callable[[pa.Array], pa.Array]:
+def local_seconds(template: str, prefix: str = "") -> Callable[[pa.Array], pa.Array]:
     """Seconds since the epoch of fixed-width local times, read from their bytes.
 
     Every character is checked against ``template`` (digits, month letters, separators) after
@@ -165,7 +172,7 @@ def _local_seconds(template: str, prefix: str = "") -> Callable[[pa.Array], pa.A
 def _month_numbers(names: np.ndarray) -> np.ndarray:
     """Month numbers (0 when unknown) of rows of 3 letters, vectorized."""
     code = names[:, 0].astype(np.int64) << 16 | names[:, 1].astype(np.int64) << 8 | names[:, 2]
-    known = np.array([int.from_bytes(m, "big") for m in _MONTHS])
+    known = np.array([int.from_bytes(m, "big") for m in MONTHS])
     order = np.argsort(known)
     pos = np.clip(np.searchsorted(known[order], code), 0, 11)
     hit = known[order][pos] == code
@@ -202,16 +209,16 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
         return ts, ts.is_null().to_numpy(zero_copy_only=False)
     if "time_iso8601" in cols:
         iso = cols["time_iso8601"]
-        local = _apply(iso, lambda v: _local_seconds(_TEMPLATES["iso8601"])(pc.utf8_slice_codeunits(v, 0, 19)), encode=False)
-        zone = _apply(iso, lambda v: pc.utf8_slice_codeunits(v, 19))  # a few distinct zones: each parsed once
-        offset = _apply(zone, _zone_seconds, encode=False)
+        local = apply_per_value(iso, lambda v: local_seconds(TIME_TEMPLATES["iso8601"])(pc.utf8_slice_codeunits(v, 0, 19)), encode=False)
+        zone = apply_per_value(iso, lambda v: pc.utf8_slice_codeunits(v, 19))  # a few distinct zones: each parsed once
+        offset = apply_per_value(zone, _zone_seconds, encode=False)
     elif "time_local__date" in cols:
         date = cols["time_local__date"]
         if pa.types.is_integer(date.type):  # read by the fast path already
             local = date
         else:
-            local = _apply(date, _local_seconds(_TEMPLATES["time_local"]), encode=False)
-        offset = _apply(cols["time_local__zone"], _zone_seconds, encode=False)
+            local = apply_per_value(date, local_seconds(TIME_TEMPLATES["time_local"]), encode=False)
+        offset = apply_per_value(cols["time_local__zone"], _zone_seconds, encode=False)
     else:
         return pa.nulls(n, ms_type), np.zeros(n, bool)
     seconds = pc.subtract(local, offset)
@@ -219,6 +226,7 @@ def _timestamps(cols: dict[str, pa.Array], n: int) -> tuple[pa.Array, np.ndarray
     return ts, ts.is_null().to_numpy(zero_copy_only=False)
 
 
+# request lines ---------------------------------------------------------------------------------
 def _apply_struct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], names, post=None) -> dict[str, pa.Array]:
     """Children of the struct ``fn`` makes, computed once per distinct value of ``arr``.
 
@@ -231,20 +239,20 @@ def _apply_struct(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], names, post
         child = pc.struct_field(structs, name)
         child = post(child) if post else child
         if child.null_count == len(child):  # e.g. no absolute target: no work per row
-            out[name] = pa.nulls(len(arr), _DICT)
+            out[name] = pa.nulls(len(arr), DICT)
         elif pa.types.is_dictionary(arr.type):
             enc = pc.dictionary_encode(child)
             out[name] = pa.DictionaryArray.from_arrays(enc.indices.take(arr.indices), enc.dictionary)
         else:
             out[name] = child.dictionary_encode()
     valid = structs.is_valid()
-    out["_valid"] = _bool_rows(arr, lambda v: valid)
+    out["_valid"] = bool_rows(arr, lambda v: valid)
     return out
 
 
 def _split_target(values: pa.Array) -> pa.Array:
     """Host, path and query of request targets (``/`` is the path of ``http://host``)."""
-    parts = pc.extract_regex(values, _TARGET)
+    parts = pc.extract_regex(values, REQUEST_TARGET)
     host, path, query = (pc.struct_field(parts, k) for k in ("host", "path", "query"))
     path = pc.if_else(pc.and_(pc.not_equal(host, ""), pc.equal(path, "")), pa.scalar("/"), path)
     return pa.StructArray.from_arrays([host, path, query], ["host", "path", "query"], mask=parts.is_null())
@@ -262,10 +270,10 @@ def _request_parts(cols: dict[str, pa.Array], mode: str, n: int) -> tuple[dict, 
     out: dict[str, pa.Array | None] = {}
     if "request" in cols:
         req = cols["request"]
-        parts = _apply_struct(req, lambda v: pc.extract_regex(v, _REQUEST), ["method", "target", "protocol"])
+        parts = _apply_struct(req, lambda v: pc.extract_regex(v, REQUEST_LINE), ["method", "target", "protocol"])
         method, target = parts["method"], parts["target"]
-        out["protocol"] = _apply(parts["protocol"], _missing_to_null)
-        bad = ~(parts["_valid"] | _bool_rows(req, lambda v: pc.is_in(v, _MISSING)))
+        out["protocol"] = apply_per_value(parts["protocol"], _missing_to_null)
+        bad = ~(parts["_valid"] | bool_rows(req, lambda v: pc.is_in(v, _MISSING)))
     else:
         method = cols.get("request_method")
         target = cols.get("request_uri")
@@ -275,7 +283,7 @@ def _request_parts(cols: dict[str, pa.Array], mode: str, n: int) -> tuple[dict, 
                 args = pc.fill_null(_missing_to_null(args.cast(pa.string())), "")
                 uri = pc.if_else(pc.equal(args, ""), uri, pc.binary_join_element_wise(uri, args, "?"))
             target = uri.dictionary_encode()
-    out["method"] = None if method is None else _apply(method, _missing_to_null)
+    out["method"] = None if method is None else apply_per_value(method, _missing_to_null)
     if target is None:
         out["path"] = out["query"] = None
         return out, bad
@@ -289,7 +297,7 @@ def _request_parts(cols: dict[str, pa.Array], mode: str, n: int) -> tuple[dict, 
 # address chains -----------------------------------------------------------------------------------
 #: Variables holding a chain of addresses, client first. ``$proxy_add_x_forwarded_for`` ends with
 #: ``$remote_addr`` already; ``$http_x_forwarded_for`` is followed by it.
-_CHAINS = ("proxy_add_x_forwarded_for", "http_x_forwarded_for")
+ADDRESS_CHAINS = ("proxy_add_x_forwarded_for", "http_x_forwarded_for")
 #: Addresses that are not a client's on the Internet: private, loopback and link-local.
 _NOT_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
@@ -347,11 +355,11 @@ def _client_address(cols: dict[str, pa.Array], unesc) -> tuple[pa.Array | None, 
     Computed once per distinct pair of chain and ``$remote_addr``; rows without a chain are
     their ``$remote_addr``, with no work per value.
     """
-    peer = _apply(cols["remote_addr"], unesc) if "remote_addr" in cols else None
-    name = next((v for v in _CHAINS if v in cols), None)
+    peer = apply_per_value(cols["remote_addr"], unesc) if "remote_addr" in cols else None
+    name = next((v for v in ADDRESS_CHAINS if v in cols), None)
     if name is None:
         return peer, None
-    chain = _apply(cols[name], unesc)
+    chain = apply_per_value(cols[name], unesc)
     if name == "proxy_add_x_forwarded_for":
         peer = None  # already the chain's last entry
     c, chains = _codes(chain)
@@ -375,7 +383,7 @@ def _client_address(cols: dict[str, pa.Array], unesc) -> tuple[pa.Array | None, 
     return column(picked), column(joined)
 
 
-def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int):
+def standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int):
     """The request table from raw values; also masks of rows malformed by time and by request."""
     mode = fmt.escape
     unesc = _unescaper(mode)
@@ -385,35 +393,35 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
     visitor = None
     for name in ("ut_id", f"cookie_{cookie}"):
         if name in cols:
-            v = _apply(cols[name], unesc)
+            v = apply_per_value(cols[name], unesc)
             visitor = v if visitor is None else pc.coalesce(visitor.cast(pa.string()), v.cast(pa.string())).dictionary_encode()
     out["visitor"] = visitor
     out["ip"], chain = _client_address(cols, unesc)
     for name in ("method", "path", "query"):
         out[name] = request.pop(name)
     status = cols.get("status")
-    out["status"] = None if status is None else _apply(status, lambda v: pc.cast(v, pa.int16()), encode=False)
+    out["status"] = None if status is None else apply_per_value(status, lambda v: pc.cast(v, pa.int16()), encode=False)
     size = cols.get("body_bytes_sent", cols.get("bytes_sent"))
     out["bytes"] = None if size is None else pc.cast(_missing_to_null(size.cast(pa.string())), pa.int64())
-    out["referer"] = _apply(cols["http_referer"], unesc) if "http_referer" in cols else None
-    out["user_agent"] = _apply(cols["http_user_agent"], unesc) if "http_user_agent" in cols else None
+    out["referer"] = apply_per_value(cols["http_referer"], unesc) if "http_referer" in cols else None
+    out["user_agent"] = apply_per_value(cols["http_user_agent"], unesc) if "http_user_agent" in cols else None
     derived = {k: request[k] for k in ("request_host", "protocol") if k in request}  # after the standard columns
     if chain is not None:
         derived["forwarded_for"] = chain
     consumed = {
         "msec", "time_iso8601", "time_local__date", "time_local__zone", "request", "request_method",
         "request_uri", "uri", "args", "status", "body_bytes_sent", "bytes_sent", "remote_addr",
-        "http_referer", "http_user_agent", "ut_id", f"cookie_{cookie}", *_CHAINS,
+        "http_referer", "http_user_agent", "ut_id", f"cookie_{cookie}", *ADDRESS_CHAINS,
     }
     arrays, fields = [], []
-    for name in _SCHEMA.names:
+    for name in SCHEMA.names:
         arr = out[name]
-        typ = _SCHEMA.field(name).type
+        typ = SCHEMA.field(name).type
         arrays.append(pa.nulls(n, typ) if arr is None else arr.cast(typ))
         fields.append(pa.field(name, typ))
     for name, arr in derived.items():
-        arrays.append(arr.cast(_DICT))
-        fields.append(pa.field(name, _DICT))
+        arrays.append(arr.cast(DICT))
+        fields.append(pa.field(name, DICT))
     for name in cols:
         if name in consumed or name in out or name in derived:
             continue
@@ -423,7 +431,7 @@ def _standardize(cols: dict[str, pa.Array], fmt: LogFormat, cookie: str, n: int)
         elif name in ("request_length", "bytes_sent", "connection", "connection_requests"):
             arr = pc.cast(_missing_to_null(arr.cast(pa.string())), pa.int64())
         else:
-            arr = _apply(arr, unesc) if pa.types.is_dictionary(arr.type) else unesc(arr.cast(pa.string()))
+            arr = apply_per_value(arr, unesc) if pa.types.is_dictionary(arr.type) else unesc(arr.cast(pa.string()))
         arrays.append(arr)
         fields.append(pa.field(name, arr.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields)), bad_time, bad_request

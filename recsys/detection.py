@@ -1,8 +1,9 @@
 """Which log formats a file is in: found on its first lines, or named by the caller.
 
-:func:`detect_format` picks the preset most lines of a sample are in; :func:`_start_formats` gives
+:func:`detect_format` picks the preset most lines of a sample are in; :func:`start_formats` gives
 the formats to read a file with (found on its first lines for ``auto``), and refuses a file whose
-first lines mostly match none of them.
+first lines mostly match none of them. :func:`first_presets` finds the presets of lines that match
+none of a file's formats so far, wherever they are in it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import pyarrow.compute as pc
 from .errors import LogFormatError, LogParseError, RecsysError
 from .formats import PRESETS, LogFormat, resolve_log_format
 
+__all__ = ["detect_format", "fixed_formats", "start_formats", "first_presets", "recorded_format", "PROBE_LINES"]
+
 log = logging.getLogger(__name__)
 
+#: Lines of a file's beginning its formats are found on.
 PROBE_LINES = 1000
 
 
@@ -40,7 +44,7 @@ def _matches(fmt: LogFormat, lines: pa.Array | list[str]) -> np.ndarray:
     return pc.fill_null(pc.match_substring_regex(arr, fmt.regex), False).to_numpy(zero_copy_only=False)
 
 
-def _first_presets(lines, known: list[LogFormat] = ()) -> tuple[list[LogFormat], np.ndarray]:
+def first_presets(lines, known: list[LogFormat] = ()) -> tuple[list[LogFormat], np.ndarray]:
     """The presets that ``lines`` not matching ``known`` are in, in the order they first appear.
 
     A line takes the first format that matches it: one already known, else the first preset (in
@@ -77,7 +81,7 @@ def detect_format(lines: list[str]) -> LogFormat | None:
     return _preset(best) if lines and 2 * counts[best] >= len(lines) else None
 
 
-def _fixed_formats(log_format, nginx_conf=None, format_name=None) -> list[LogFormat] | None:
+def fixed_formats(log_format, nginx_conf=None, format_name=None) -> list[LogFormat] | None:
     """The formats the caller names, in the order to try them; ``None`` for ``auto``."""
     if nginx_conf is not None:
         names = [format_name] if format_name is None or isinstance(format_name, str) else list(format_name)
@@ -98,7 +102,7 @@ def _fixed_formats(log_format, nginx_conf=None, format_name=None) -> list[LogFor
     return list(dict.fromkeys(resolve_log_format(s) for s in specs))
 
 
-def _start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, known: list[LogFormat],
+def start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, known: list[LogFormat],
                    strict: bool, first_line: int = 0) -> list[LogFormat]:
     """The formats to read a file with, found on its first lines (the order they are tried in).
 
@@ -108,7 +112,7 @@ def _start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, kno
     """
     lines = _probe_lines(head)
     if fixed is None:
-        found, ok = _first_presets(lines, known)
+        found, ok = first_presets(lines, known)
         formats = [*known, *found]
         for fmt in found:
             log.info("%s: detected log format %s", path, fmt.name)
@@ -149,8 +153,9 @@ def _most(ok: np.ndarray) -> bool:
     return bool(len(ok)) and 2 * int(ok.sum()) >= len(ok)
 
 
-def _format_of(entry: dict) -> LogFormat:
-    """The format a record's entry names (a preset by its name)."""
+def recorded_format(entry: dict) -> LogFormat:
+    """The format an entry of a file's record names (``formats`` in :attr:`recsys.Accounting.files`;
+    a preset by its name)."""
     if entry["format"] in PRESETS and _preset(entry["format"]).template == entry.get("template", entry["format"]):
         return _preset(entry["format"])
     return LogFormat(entry.get("template", entry["format"]), entry.get("escape", "default"), entry["format"])

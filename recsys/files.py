@@ -2,8 +2,8 @@
 
 :func:`log_files` expands directories into their access-log families, oldest first, as logrotate
 names them. A file is opened as plain, gzip, bzip2 or xz by its first bytes; a damaged archive
-yields what it holds before the damage. :func:`_blocks` cuts a stream into blocks of whole lines in
-reused buffers, and :func:`_in_background` reads them in a thread of its own.
+yields what it holds before the damage. :func:`read_blocks` cuts a stream into blocks of whole
+lines in reused buffers (:class:`Chunk`), and :func:`in_background` reads them in a thread of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +26,11 @@ import numpy as np
 
 from .errors import RecsysError
 
+__all__ = [
+    "log_files", "family_of", "open_log", "COMPRESSIONS", "Decompressed", "Prefixed", "Chunk", "read_blocks",
+    "in_background", "read_head",
+]
+
 log = logging.getLogger(__name__)
 
 _ROTATED = re.compile(
@@ -33,7 +38,6 @@ _ROTATED = re.compile(
 )
 
 
-# files -----------------------------------------------------------------------------------------
 def log_files(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str]:
     """The files to read, in order: directories expanded into their access-log families.
 
@@ -87,7 +91,7 @@ def _family_order(directory: str) -> list[str]:
     return [full for _, full in sorted(keyed)]
 
 
-class _Decompressed(io.RawIOBase):
+class Decompressed(io.RawIOBase):
     """A gzip, bzip2 or xz stream, decoded as far as the data allows.
 
     Unlike ``gzip.open``, a truncated or damaged archive yields everything before the damage
@@ -143,14 +147,15 @@ class _Decompressed(io.RawIOBase):
             self.warning = f"the compressed file is damaged ({e}); read up to the damage"
 
 
-_COMPRESSIONS = (
+#: The archives :func:`open_log` decompresses: their first bytes, and a new decompressor.
+COMPRESSIONS = (
     (b"\x1f\x8b", lambda: zlib.decompressobj(wbits=31)),
     (b"BZh", bz2.BZ2Decompressor),
     (b"\xfd7zXZ\x00", lzma.LZMADecompressor),
 )
 
 
-def _open(path: str) -> tuple[BinaryIO, Callable[[], int]]:
+def open_log(path: str) -> tuple[BinaryIO, Callable[[], int]]:
     """A binary stream of the decompressed file, and a function telling the raw bytes read."""
     if path == "-":
         return sys.stdin.buffer, lambda: 0
@@ -160,19 +165,19 @@ def _open(path: str) -> tuple[BinaryIO, Callable[[], int]]:
         raw.seek(0)
         tell = raw.tell
     else:  # a named pipe: what was read goes first
-        raw, tell = _Prefixed(head, raw, owns=True), (lambda: 0)
-    for magic, new in _COMPRESSIONS:
+        raw, tell = Prefixed(head, raw, owns=True), (lambda: 0)
+    for magic, new in COMPRESSIONS:
         if head.startswith(magic):
             try:  # a text file may start with these bytes too: only an archive decodes
                 new().decompress(head, 1)
             except (zlib.error, OSError, EOFError, lzma.LZMAError):
                 log.warning("%s starts like a compressed file but is not one: read as text", path)
                 break
-            return _Decompressed(raw, new), tell
+            return Decompressed(raw, new), tell
     return raw, tell
 
 
-class _Prefixed(io.RawIOBase):
+class Prefixed(io.RawIOBase):
     """``head`` then the rest of ``stream``: lets the format probe look ahead on any stream."""
 
     def __init__(self, head: bytes, stream: BinaryIO, *, owns: bool = False) -> None:
@@ -195,7 +200,7 @@ class _Prefixed(io.RawIOBase):
         return self.stream.readinto(b)
 
 
-class _Chunk:
+class Chunk:
     """A block of whole lines held in a reused buffer: ``buf[:size]``, ending with a newline."""
 
     def __init__(self, buf: bytearray, size: int) -> None:
@@ -217,7 +222,7 @@ class _Chunk:
         return bytes(self.buf[start:end]).decode("utf-8", "backslashreplace")
 
 
-def _blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) -> Iterator[_Chunk]:
+def read_blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) -> Iterator[Chunk]:
     """Blocks of about ``size`` bytes of whole lines, read into reused buffers.
 
     A block is valid until ``buffers`` more blocks are read (one buffer: until the next), so a
@@ -243,7 +248,7 @@ def _blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) 
                         buf = buf + bytearray(1)
                     buf[end] = 10
                     end += 1
-                yield _Chunk(buf, end)
+                yield Chunk(buf, end)
             return
         end += n
         cut = buf.rfind(b"\n", 0, end)
@@ -251,7 +256,7 @@ def _blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) 
             if end == len(buf):
                 buf = pool[turn] = buf + bytearray(len(buf))  # a new, larger buffer
             continue
-        yield _Chunk(buf, cut + 1)
+        yield Chunk(buf, cut + 1)
         turn = (turn + 1) % buffers
         tail = end - cut - 1
         nxt = pool[turn]
@@ -261,7 +266,7 @@ def _blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) 
         buf, end = nxt, tail
 
 
-def _in_background(items: Iterator, depth: int = 1) -> Iterator:
+def in_background(items: Iterator, depth: int = 1) -> Iterator:
     """Iterate ``items`` in a thread of its own, ``depth`` items ahead of the consumer."""
     done = object()
     q: queue.Queue = queue.Queue(maxsize=depth)
@@ -302,7 +307,7 @@ def _in_background(items: Iterator, depth: int = 1) -> Iterator:
             worker.join(timeout=0.05)
 
 
-def _read_head(stream: BinaryIO, warnings: list[str], size: int = 1 << 20) -> bytes:
+def read_head(stream: BinaryIO, warnings: list[str], size: int = 1 << 20) -> bytes:
     """The first ``size`` bytes (fewer at the end of the stream), for the format probe."""
     parts, got = [], 0
     while got < size:

@@ -29,15 +29,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounting import Accounting
-from .columns import _SCHEMA, _standardize
-from .detection import _first_presets, _fixed_formats, _format_of, _start_formats, detect_format
+from .columns import SCHEMA, standardize
+from .detection import first_presets, fixed_formats, recorded_format, start_formats
 from .errors import RecsysError
-from .files import _blocks, _Chunk, _in_background, _open, _Prefixed, _read_head, family_of, log_files
+from .files import Chunk, Prefixed, family_of, in_background, log_files, open_log, read_blocks, read_head
 from .formats import LogFormat
 from .progress import progress_bar
-from .tokenizer import _Block, _fields_to_columns, _regex_path, _tokenize
+from .tokenizer import Block, fields_to_columns, regex_path, tokenize
 
-__all__ = ["read_logs", "iter_logs", "log_files", "detect_format", "STANDARD_COLUMNS"]
+__all__ = ["read_logs", "iter_logs", "iter_tables", "to_pandas", "STANDARD_COLUMNS", "BLOCK_SIZE"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ BLOCK_SIZE = 16 << 20
 
 
 # reading ---------------------------------------------------------------------------------------
-def _iter_tables(
+def iter_tables(
     paths,
     *,
     log_format: str | LogFormat | Iterable[str | LogFormat] = "auto",
@@ -75,7 +75,7 @@ def _iter_tables(
     """
     if parser not in ("auto", "regex"):
         raise ValueError(f"parser must be 'auto' or 'regex'; got {parser!r}")
-    fixed = _fixed_formats(log_format, nginx_conf, format_name)
+    fixed = fixed_formats(log_format, nginx_conf, format_name)
     files = log_files(paths)
     if not files:
         named = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
@@ -87,7 +87,7 @@ def _iter_tables(
     families = set() if families is None else families  # families with a file read already: format known
     with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
         for path in files:
-            stream, tell = _open(path)
+            stream, tell = open_log(path)
             offset, first_line, *earlier = (resume or {}).get(path, (0, 0))
             if offset:
                 stream.seek(offset)
@@ -96,20 +96,20 @@ def _iter_tables(
             family = family_of(path)
             done = offset
             try:
-                head = _read_head(stream, stats["warnings"])
+                head = read_head(stream, stats["warnings"])
                 if not head:
                     accounting.files.append(stats)
                     continue
                 strict = not offset and family not in families
-                reader.known = _start_formats(fixed, head, path, known=reader.known, strict=strict,
+                reader.known = start_formats(fixed, head, path, known=reader.known, strict=strict,
                                               first_line=first_line)
                 first = reader.known[0] if reader.known else None
                 fast = parser == "auto"
                 # the tokenizer reads block k+1 in a thread while block k is converted here
-                chunks = _blocks(_Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
-                work = ((c, _tokenize(c, first) if fast and first is not None and not reader.switched else None)
+                chunks = read_blocks(Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
+                work = ((c, tokenize(c, first) if fast and first is not None and not reader.switched else None)
                         for c in chunks)
-                for block, tokens in _in_background(work):
+                for block, tokens in in_background(work):
                     table = _parse_block(block, tokens, reader, cookie, path, accounting, fast)
                     if table.num_rows:
                         yield table
@@ -148,7 +148,7 @@ class _Formats:
             self.stats.update(path=path, lines=first_line)
             self.stats.setdefault("formats", [])
         self.earlier_warnings = list(self.stats["warnings"])
-        self.known: list[LogFormat] = [_format_of(e) for e in self.stats["formats"]] if detect else []
+        self.known: list[LogFormat] = [recorded_format(e) for e in self.stats["formats"]] if detect else []
         self.switched = False  # the first format took no line of the last block: skip its tokenizer
 
     def add(self, parts: list[_Part], before: int) -> None:
@@ -177,7 +177,7 @@ class _Formats:
                                           "lines": part.lines})
 
 
-def _line_starts(chunk: _Chunk) -> np.ndarray:
+def _line_starts(chunk: Chunk) -> np.ndarray:
     nl = chunk.newlines()
     return np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
 
@@ -186,14 +186,14 @@ class _Part:
     """What one format made of lines of a block: its rows, the malformed lines among them, the
     lines it does not match (``failed``, offsets of line starts, in order)."""
 
-    def __init__(self, chunk: _Chunk, parsed: _Block, fmt: LogFormat, cookie: str, accounting: Accounting) -> None:
+    def __init__(self, chunk: Chunk, parsed: Block, fmt: LogFormat, cookie: str, accounting: Accounting) -> None:
         self.chunk, self.fmt, self.n_lines = chunk, fmt, parsed.n_lines
         self.lines = parsed.n_lines - len(parsed.skipped)  # lines the format matched
         self._gone = np.array(sorted(o for o, _, _ in parsed.skipped), np.int64)
         self._rows: np.ndarray | None = None
         self.failed = np.array(sorted(o for o, k, _ in parsed.skipped if k == "format"), np.int64)
         self.skipped = [s for s in parsed.skipped if s[1] != "format"]
-        table, bad_time, bad_request = _standardize(parsed.columns, fmt, cookie, self.lines)
+        table, bad_time, bad_request = standardize(parsed.columns, fmt, cookie, self.lines)
         drop = bad_time | bad_request
         self.keep = ~drop
         if drop.any():
@@ -223,7 +223,7 @@ class _Part:
             return before + self.n_lines
         return self.line_of(int(self.rows()[-1]), before)
 
-    def relocate(self, chunk: _Chunk, starts: np.ndarray, sub_starts: np.ndarray) -> None:
+    def relocate(self, chunk: Chunk, starts: np.ndarray, sub_starts: np.ndarray) -> None:
         """Offsets in the block ``chunk``, for a part parsed from some of its lines."""
         where = lambda offsets: starts[np.searchsorted(sub_starts, offsets)]
         self._rows = where(self.rows())
@@ -233,12 +233,12 @@ class _Part:
         self.chunk = chunk
 
 
-def _parse_with(chunk: _Chunk, tokens, fmt: LogFormat, cookie: str, accounting: Accounting) -> _Part:
-    parsed = None if tokens is None else _fields_to_columns(tokens, fmt)
-    return _Part(chunk, _regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie, accounting)
+def _parse_with(chunk: Chunk, tokens, fmt: LogFormat, cookie: str, accounting: Accounting) -> _Part:
+    parsed = None if tokens is None else fields_to_columns(tokens, fmt)
+    return _Part(chunk, regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie, accounting)
 
 
-def _lines_of(chunk: _Chunk, starts: np.ndarray, n_lines: int) -> tuple[_Chunk, np.ndarray]:
+def _lines_of(chunk: Chunk, starts: np.ndarray, n_lines: int) -> tuple[Chunk, np.ndarray]:
     """A block of only the lines starting at ``starts``, and where each starts in it."""
     if len(starts) == n_lines:
         return chunk, starts
@@ -246,10 +246,10 @@ def _lines_of(chunk: _Chunk, starts: np.ndarray, n_lines: int) -> tuple[_Chunk, 
     spans = [(s, chunk.find(b"\n", s) + 1) for s in starts.tolist()]
     data = bytearray(b"".join(view[a:b] for a, b in spans))
     lengths = np.array([b - a for a, b in spans], np.int64)
-    return _Chunk(data, len(data)), np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return Chunk(data, len(data)), np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
 
-def _line_array(chunk: _Chunk) -> pa.Array:
+def _line_array(chunk: Chunk) -> pa.Array:
     """The lines of a block as strings, without newline and carriage returns."""
     nl = chunk.newlines()
     offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
@@ -278,13 +278,13 @@ def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast
     while len(failed) and (k < len(reader.known) or reader.detect):
         sub, sub_starts = _lines_of(chunk, failed, n_lines)
         if k == len(reader.known):  # lines in none of the formats found so far: in a preset?
-            found, _ = _first_presets(_line_array(sub), reader.known)
+            found, _ = first_presets(_line_array(sub), reader.known)
             if not found:
                 break
             reader.known.append(found[0])
         fmt = reader.known[k]
         k += 1
-        part = _parse_with(sub, _tokenize(sub, fmt) if fast else None, fmt, cookie, accounting)
+        part = _parse_with(sub, tokenize(sub, fmt) if fast else None, fmt, cookie, accounting)
         if sub is not chunk:
             part.relocate(chunk, failed, sub_starts)
         parts.append(part)
@@ -309,7 +309,7 @@ def _in_log_order(parts: list[_Part]) -> pa.Table:
     """The rows of all parts of a block in the order of their lines."""
     full = [p for p in parts if p.table.num_rows]
     if len(full) <= 1:
-        return full[0].table if full else (parts[0].table if parts else _SCHEMA.empty_table())
+        return full[0].table if full else (parts[0].table if parts else SCHEMA.empty_table())
     order = np.argsort(np.concatenate([p.rows()[p.keep] for p in full]), kind="stable")
     table = _concat_tables([p.table for p in full]).combine_chunks()
     return table.take(pa.array(order))
@@ -336,13 +336,14 @@ def _concat_tables(tables: list[pa.Table]) -> pa.Table:
     return pa.concat_tables(aligned, promote_options="default").unify_dictionaries()
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """A table of requests as :func:`read_logs` returns it (numbers as nullable pandas types)."""
     mapping = {pa.int16(): pd.Int16Dtype(), pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
     return table.to_pandas(types_mapper=mapping.get)
 
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
-    return _concat_tables(tables) if tables else _SCHEMA.empty_table()
+    return _concat_tables(tables) if tables else SCHEMA.empty_table()
 
 
 def read_logs(
@@ -418,13 +419,13 @@ def read_logs(
     """
     accounting = Accounting() if accounting is None else accounting
     tables = list(
-        _iter_tables(
+        iter_tables(
             paths, log_format=log_format, nginx_conf=nginx_conf, format_name=format_name,
             cookie=cookie, parser=parser, accounting=accounting, progress=progress,
             block_size=block_size,
         )
     )
-    df = _to_pandas(_concat(tables))
+    df = to_pandas(_concat(tables))
     df.attrs["accounting"] = accounting
     return df
 
@@ -438,7 +439,7 @@ def iter_logs(paths, *, block_size: int = BLOCK_SIZE, accounting: Accounting | N
     recsys.errors.RecsysError: no access logs found in an empty list of paths; ...
     """
     accounting = Accounting() if accounting is None else accounting
-    for table in _iter_tables(paths, accounting=accounting, block_size=block_size, **options):
-        df = _to_pandas(table)
+    for table in iter_tables(paths, accounting=accounting, block_size=block_size, **options):
+        df = to_pandas(table)
         df.attrs["accounting"] = accounting
         yield df

@@ -42,7 +42,8 @@ from .redact import redact_examples
 from .rules import MEASURES, association_rules
 from .sessions import baskets, sessionize
 from .titles import load_titles
-from .views import ARTICLE_PATTERNS, read_page_views
+from .urls import ARTICLE_PATTERNS
+from .views import read_page_views
 
 log = logging.getLogger("recsys")
 

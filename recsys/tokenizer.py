@@ -1,9 +1,9 @@
 """The two parsers of a block of lines: pyarrow's CSV tokenizer (the fast path) and the regex.
 
-:func:`_tokenize` splits a block into fields with pyarrow's multi-threaded CSV tokenizer, after
+:func:`tokenize` splits a block into fields with pyarrow's multi-threaded CSV tokenizer, after
 setting aside the lines it would misread (invalid UTF-8, a quote left open or missing), which are
-malformed; :func:`_fields_to_columns` then checks each field once per distinct value. When either
-cannot decide, :func:`_regex_path` matches every line against the format's regular expression (the
+malformed; :func:`fields_to_columns` then checks each field once per distinct value. When either
+cannot decide, :func:`regex_path` matches every line against the format's regular expression (the
 reference parser: both give the same rows and the same malformed lines).
 """
 
@@ -18,15 +18,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .columns import _DICT, _TEMPLATES, _apply, _bool_rows, _is_count, _local_seconds
-from .files import _Chunk
+from .columns import DICT, TIME_TEMPLATES, apply_per_value, bool_rows, is_count, local_seconds
+from .files import Chunk
 from .formats import COUNT, HIGH_CARDINALITY, LogFormat
+
+__all__ = ["Block", "Tokens", "tokenize", "fields_to_columns", "regex_path"]
 
 _MAX_INVALID = 1000  # rows the CSV reader may set aside in a block before the regex takes over
 
 
 @dataclass
-class _Block:
+class Block:
     """A parsed block: raw values per row, and the lines that gave no row.
 
     Rows are the block's lines in order, without the ``skipped`` ones.
@@ -46,7 +48,7 @@ def _accepts_empty_line(fmt: LogFormat) -> bool:
     return all(re.match(f.regex, "") for f in fmt.fields)
 
 
-def _invalid_utf8_lines(chunk: _Chunk, most: int = 2000) -> list[tuple[int, int, str]] | None:
+def _invalid_utf8_lines(chunk: Chunk, most: int = 2000) -> list[tuple[int, int, str]] | None:
     """``(start, end, "encoding")`` of lines that are not UTF-8; ``None`` if too many to check."""
     arr = chunk.array()
     stripe = 1 << 16
@@ -77,7 +79,7 @@ def _invalid_utf8_lines(chunk: _Chunk, most: int = 2000) -> list[tuple[int, int,
 class _Without:
     """The chunk's bytes without some lines, and the way back to offsets in the chunk."""
 
-    def __init__(self, chunk: _Chunk, aside: list[tuple[int, int, str]]) -> None:
+    def __init__(self, chunk: Chunk, aside: list[tuple[int, int, str]]) -> None:
         if not aside:
             self.data, self.size = chunk.buf, chunk.size
             self.buffer = pa.py_buffer(chunk.view())
@@ -141,7 +143,7 @@ def _read_fields(buffer, fmt: LogFormat) -> tuple[pa.Table, list[str]] | None:
                 invalid_row_handler=on_invalid,
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() if f.high_cardinality else _DICT for n, f in zip(names, fields)},
+                column_types={n: pa.string() if f.high_cardinality else DICT for n, f in zip(names, fields)},
                 check_utf8=False,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
@@ -211,7 +213,7 @@ def _wrong_length(table: pa.Table, fields, kept: "_Without", invalid: list[str],
 
 
 @dataclass
-class _Tokens:
+class Tokens:
     """A block split into fields by the CSV tokenizer: one row per well-formed line."""
 
     table: pa.Table
@@ -219,13 +221,13 @@ class _Tokens:
     skipped: list[tuple[int, str, str]]
 
 
-def _fast_path(chunk: _Chunk, fmt: LogFormat) -> _Block | None:
+def _fast_path(chunk: Chunk, fmt: LogFormat) -> Block | None:
     """Split ``chunk`` with pyarrow's CSV tokenizer; ``None`` when the regex must decide."""
-    tokens = _tokenize(chunk, fmt)
-    return None if tokens is None else _fields_to_columns(tokens, fmt)
+    tokens = tokenize(chunk, fmt)
+    return None if tokens is None else fields_to_columns(tokens, fmt)
 
 
-def _tokenize(chunk: _Chunk, fmt: LogFormat) -> _Tokens | None:
+def tokenize(chunk: Chunk, fmt: LogFormat) -> Tokens | None:
     """The fields of each line, by pyarrow's multi-threaded CSV tokenizer (None: use the regex).
 
     Lines the tokenizer would misread are set aside first (invalid UTF-8), or after a first read
@@ -281,30 +283,30 @@ def _tokenize(chunk: _Chunk, fmt: LogFormat) -> _Tokens | None:
             for name, c in zip(table.column_names, table.columns)
         })
     n_wrong = len(wrong[0]) if wrong else 0
-    return _Tokens(table, table.num_rows + len(invalid) + len(aside) + n_wrong, skipped)
+    return Tokens(table, table.num_rows + len(invalid) + len(aside) + n_wrong, skipped)
 
 
-def _fields_to_columns(tokens: _Tokens, fmt: LogFormat) -> _Block | None:
+def fields_to_columns(tokens: Tokens, fmt: LogFormat) -> Block | None:
     """Validate each field (once per distinct value) and take the variables out of it."""
     table = tokens.table
     columns: dict[str, pa.Array] = {}
     for name, field in zip(table.column_names, fmt.fields):
-        arr = table.column(name).chunk(0) if table.num_rows else pa.array([], _DICT)
+        arr = table.column(name).chunk(0) if table.num_rows else pa.array([], DICT)
         if field.variables == ("time_local__date",) and field.items[-1][0] == "var":
             # read the time at once, every character checked: no regex needed (an impossible
             # date goes to the regex path, which counts it as a time error)
             prefix = field.items[0][1] if field.items[0][0] == "lit" else ""
-            seconds = _local_seconds(_TEMPLATES["time_local"], prefix)(arr)
+            seconds = local_seconds(TIME_TEMPLATES["time_local"], prefix)(arr)
             if seconds.null_count:
                 return None
             columns["time_local__date"] = seconds
             continue
         if not _trivial(field):
             if field.regex == "^(?P<%s>%s)$" % (field.items[0][1], COUNT):
-                check = _is_count  # the same test, several times faster
+                check = is_count  # the same test, several times faster
             else:
                 check = lambda v, rx=field.regex: pc.match_substring_regex(v, rx)
-            if not _bool_rows(arr, check).all():
+            if not bool_rows(arr, check).all():
                 return None  # a field that does not validate: the regex path classifies it
         if field.is_literal:
             continue
@@ -315,18 +317,18 @@ def _fields_to_columns(tokens: _Tokens, fmt: LogFormat) -> _Block | None:
             suffix = len(field.items[-1][1]) if kind_last == "lit" else 0
             if prefix or suffix:
                 cut = lambda v, a=prefix, b=suffix: pc.utf8_slice_codeunits(v, a, -b if b else None)
-                arr = _apply(arr, cut, encode=not field.high_cardinality)
+                arr = apply_per_value(arr, cut, encode=not field.high_cardinality)
             columns[groups[0]] = arr
         else:
-            structs = _apply(arr, lambda v, rx=field.regex: pc.extract_regex(v, rx), encode=False)
+            structs = apply_per_value(arr, lambda v, rx=field.regex: pc.extract_regex(v, rx), encode=False)
             for var in groups:
                 if var not in columns:
                     child = pc.struct_field(structs, var)
                     columns[var] = child if field.high_cardinality else child.dictionary_encode()
-    return _Block(columns, tokens.n_lines, tokens.skipped)
+    return Block(columns, tokens.n_lines, tokens.skipped)
 
 
-def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
+def regex_path(chunk: Chunk, fmt: LogFormat) -> Block:
     """Split ``chunk`` into lines and match each against the format's regular expression."""
     nl = chunk.newlines()
     n = len(nl)
@@ -362,4 +364,4 @@ def _regex_path(chunk: _Chunk, fmt: LogFormat) -> _Block:
         child = pc.struct_field(structs, name).cast(pa.string())
         high = name in HIGH_CARDINALITY
         columns[name] = child if high else child.dictionary_encode()
-    return _Block(columns, n, skipped)
+    return Block(columns, n, skipped)

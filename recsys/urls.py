@@ -23,7 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["ARTICLE_PATTERNS", "article_regex", "normalize_urls", "is_article_url", "canonical_form"]
+__all__ = [
+    "ARTICLE_PATTERNS", "article_regex", "normalize_urls", "is_article_url", "canonical_form", "decide_form",
+    "slash_option", "with_form", "path_urls", "kept_query", "PAGE_FILE", "SLASH_FORMS", "TRACKING",
+]
 
 #: Article URL patterns of common blogs (regex, trailing-slash form), matched against the
 #: normalized URL with and without its trailing slash. Any other regular expression can be given
@@ -64,7 +67,7 @@ def article_regex(article_pattern: str) -> re.Pattern:
         ) from None
 
 
-def _slash_option(article_pattern, trailing_slash) -> tuple[str | None, str]:
+def slash_option(article_pattern, trailing_slash) -> tuple[str | None, str]:
     """The trailing-slash form given or implied, and where it comes from (None: from the logs)."""
     if trailing_slash is not None and trailing_slash not in SLASH_FORMS:
         raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
@@ -115,7 +118,7 @@ def normalize_urls(
         if not re.match(_CANONICAL, p) or "/." in p:
             p = _canonical_path(p, trailing_slash)
         p = _slash(p, trailing_slash)
-        out.append(p + _query(q, keep))
+        out.append(p + kept_query(q, keep))
     return out
 
 
@@ -127,7 +130,7 @@ def _slash(p: str, mode: str | None) -> str:
     return bare + "/" if mode == "add" and bare != "/" and not _PAGE_FILE.search(bare) else bare
 
 
-def _with_form(url: str, mode: str | None) -> str:
+def with_form(url: str, mode: str | None) -> str:
     """A normalized URL (path and kept query) in the trailing-slash form ``mode``."""
     path, q, query = url.partition("?")
     return _slash(path, mode) + q + query
@@ -150,14 +153,15 @@ def is_article_url(url: str, article: re.Pattern | str, *, trailing_slash: str |
     return bool(pattern.search(bare + q + query) or (bare != "/" and pattern.search(bare + "/" + q + query)))
 
 
-def _query(q, keep: frozenset) -> str:
+def kept_query(q, keep: frozenset) -> str:
+    """The part of a query that names a page: ``?`` and the parameters in ``keep``, sorted (or ``""``)."""
     if not keep or not isinstance(q, str) or not q:
         return ""
     pairs = [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if k in keep and not TRACKING.match(k)]
     return "?" + urlencode(sorted(pairs)) if pairs else ""
 
 
-def _path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
+def path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
     """The canonical URL of each category of ``paths`` (vectorized; Python only for odd ones)."""
     cats = pa.array(paths.categories.astype(object), pa.string())
     cats = pc.replace_substring_regex(cats, "/{2,}", "/")
@@ -213,11 +217,11 @@ def canonical_form(
     >>> print(decided["why"])
     article views served with a trailing slash: 65, without: 3; the blog's URLs end with /
     """
-    form, source = _slash_option(article_pattern, trailing_slash)
-    return _decided(urls, counts, form, source, article_regex(article_pattern))
+    form, source = slash_option(article_pattern, trailing_slash)
+    return decide_form(urls, counts, form, source, article_regex(article_pattern))
 
 
-def _decided(urls: Iterable[str], counts, form: str | None, source: str, pattern: re.Pattern) -> dict:
+def decide_form(urls: Iterable[str], counts, form: str | None, source: str, pattern: re.Pattern) -> dict:
     """:func:`canonical_form`, from the form given or preset (None: none) and where it comes from."""
     if form is not None:
         why = (f"trailing_slash={form!r} was given" if source == "option"

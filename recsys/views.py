@@ -49,15 +49,13 @@ import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
 from .accounting import Accounting
-from .logs import _iter_tables, _to_pandas
-from .urls import (
-    ARTICLE_PATTERNS, _decided, _path_urls, _query, _slash_option, _with_form, article_regex, canonical_form,
-    is_article_url, normalize_urls,
-)
+from .logs import iter_tables, to_pandas
+from .urls import article_regex, decide_form, is_article_url, kept_query, path_urls, slash_option, with_form
 
 __all__ = [
-    "page_views", "read_page_views", "normalize_urls", "is_bot", "ARTICLE_PATTERNS",
-    "DROP_REASONS", "VIEW_COLUMNS", "canonical_form", "is_article_url",
+    "page_views", "read_page_views", "is_bot", "DROP_REASONS", "VIEW_COLUMNS", "VIEW_OPTIONS", "ViewRules",
+    "view_rules", "read_candidates", "behaviour_filter", "as_candidates", "concat_candidates", "visitor_hash",
+    "ASSET", "REDIRECTS", "ROBOTS_TXT",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,9 +71,11 @@ ASSET = re.compile(
 
 
 @dataclass(frozen=True)
-class _Rules:
+class ViewRules:
+    """The options of :func:`page_views`, checked and compiled (:func:`view_rules`)."""
+
     article: re.Pattern
-    trailing_slash: str | None  # None: read from the logs, after all of them (canonical_form)
+    trailing_slash: str | None  # None: read from the logs, after all of them (recsys.urls.canonical_form)
     keep_query: frozenset
     statuses: tuple
     methods: tuple
@@ -85,14 +85,14 @@ class _Rules:
     slash_from: str = "option"  # where trailing_slash comes from: "option", "preset" or "logs"
 
 
-def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
+def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> ViewRules:
     article = article_regex(article_pattern)
-    slash, slash_from = _slash_option(article_pattern, trailing_slash)
+    slash, slash_from = slash_option(article_pattern, trailing_slash)
     if visitor not in ("cookie", "ip+ua"):
         raise ValueError(f"visitor must be 'cookie' or 'ip+ua'; got {visitor!r}")
     if max_per_minute is not None and (not isinstance(max_per_minute, int) or max_per_minute < 1):
         raise ValueError(f"max_per_minute must be a positive integer or None; got {max_per_minute!r}")
-    return _Rules(
+    return ViewRules(
         article, slash, frozenset(keep_query), tuple(int(s) for s in statuses),
         tuple(m.upper() for m in methods), visitor, drop_bots, max_per_minute, slash_from,
     )
@@ -158,7 +158,7 @@ def visitor_hash(ip: str | None, user_agent: str | None) -> str:
     return hashlib.blake2b(f"{ip or ''}\x00{user_agent or ''}".encode(), digest_size=8).hexdigest()
 
 
-def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
+def _visitor_ids(requests: pd.DataFrame, rules: ViewRules) -> pd.Categorical:
     if rules.visitor == "cookie":
         return _cat(requests["visitor"])
     ip, ua = _cat(requests["ip"]), _cat(requests["user_agent"])
@@ -172,10 +172,10 @@ def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
     return _str_cat(codes, ids)
 
 
-def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categorical:
+def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: ViewRules) -> pd.Categorical:
     """The canonical URL of the given rows, computed once per distinct path (and query)."""
     path = _cat(requests["path"])
-    url_of_path = _path_urls(path, rules.trailing_slash)
+    url_of_path = path_urls(path, rules.trailing_slash)
     pcodes = path.codes[rows]
     if not rules.keep_query:
         codes, uniq = pd.factorize(url_of_path)
@@ -187,12 +187,12 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categor
     urls = []
     for u in uniq_pairs:
         pi, qi = divmod(int(u), len(query.categories) + 1)
-        urls.append(None if pi < 0 else url_of_path[pi] + _query(query.categories[qi - 1] if qi else None, rules.keep_query))
+        urls.append(None if pi < 0 else url_of_path[pi] + kept_query(query.categories[qi - 1] if qi else None, rules.keep_query))
     codes, uniq = pd.factorize(np.array(urls, dtype=object))
     return _str_cat(codes[inverse], uniq)
 
 
-def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, compact: bool = False):
+def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, compact: bool = False):
     """Drop by the line rules; return the candidate views and what the behaviour rules need.
 
     ``compact`` keeps only the categories in use: blocks read one by one must not each keep
@@ -246,7 +246,7 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     return cand, robots_pairs, robots_visitors
 
 
-def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: _Rules, acc: Accounting) -> pd.DataFrame:
+def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: ViewRules, acc: Accounting) -> pd.DataFrame:
     n = len(cand)
     drop = np.zeros(n, np.int8)
     if n and (robots_pairs or robots_visitors):
@@ -271,12 +271,12 @@ def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: 
     if rules.trailing_slash is None:
         url = views["url"].array
         counts = np.bincount(url.codes[url.codes >= 0], minlength=len(url.categories))
-        decision = _decided(url.categories, counts, None, rules.slash_from, rules.article)
+        decision = decide_form(url.categories, counts, None, rules.slash_from, rules.article)
         views["url"] = _in_form(url, decision["trailing_slash"])
         log.info("URLs in the form %s, decided by the %s: %s", decision["trailing_slash"], decision["decided_by"],
                  decision["why"])
     else:
-        decision = _decided((), None, rules.trailing_slash, rules.slash_from, rules.article)
+        decision = decide_form((), None, rules.trailing_slash, rules.slash_from, rules.article)
     views.attrs["trailing_slash"] = decision
     acc.views += len(views)
     return views
@@ -284,7 +284,7 @@ def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: 
 
 def _in_form(url: pd.Categorical, mode: str) -> pd.Categorical:
     """The URLs in one trailing-slash form: ``/a`` and ``/a/`` become one (once per distinct URL)."""
-    codes, uniq = pd.factorize(np.array([_with_form(u, mode) for u in url.categories], dtype=object))
+    codes, uniq = pd.factorize(np.array([with_form(u, mode) for u in url.categories], dtype=object))
     return _str_cat(np.append(codes, -1)[url.codes], uniq)
 
 
@@ -365,7 +365,7 @@ def page_views(
     rules = _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute)
     acc = _accounting_for(requests, accounting)
     cand, pairs, visitors = _line_filter(requests, rules, acc)
-    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
+    views = behaviour_filter(cand, pairs, visitors, rules, acc)
     views.attrs["accounting"] = acc
     return views
 
@@ -373,7 +373,7 @@ def page_views(
 _STR = pd.Index([], dtype="str").dtype  # pandas' default string dtype, exactly (not only == "str")
 
 
-def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
+def as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame of candidate views in the one schema, whatever made it.
 
     ``ts`` in milliseconds, UTC; the other columns of :data:`VIEW_COLUMNS` categoricals whose
@@ -382,7 +382,7 @@ def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     categoricals at all: they would not combine with the others.
 
     >>> odd = pd.DataFrame({"ts": pd.to_datetime([], utc=True), **{c: [] for c in VIEW_COLUMNS[1:]}})
-    >>> str(_as_candidates(odd)["referer"].cat.categories.dtype), str(_as_candidates(odd)["ts"].dtype)
+    >>> str(as_candidates(odd)["referer"].cat.categories.dtype), str(as_candidates(odd)["ts"].dtype)
     ('str', 'datetime64[ms, UTC]')
 
     Raises
@@ -411,11 +411,11 @@ def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Candidate views of blocks (or cached files), one after the other, in the one schema."""
     if not parts:
-        return _as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
-    parts = [_as_candidates(p) for p in parts]
+        return as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
+    parts = [as_candidates(p) for p in parts]
     if len(parts) == 1:
         return parts[0]
     out = {"ts": pd.concat([p["ts"] for p in parts], ignore_index=True)}
@@ -431,7 +431,8 @@ VIEW_OPTIONS: dict[str, object] = {
 }
 
 
-def _view_rules(options: dict) -> _Rules:
+def view_rules(options: dict) -> ViewRules:
+    """The rules of options of :func:`page_views` (:data:`VIEW_OPTIONS`; the defaults for those not given)."""
     unknown = set(options) - set(VIEW_OPTIONS)
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
@@ -440,17 +441,17 @@ def _view_rules(options: dict) -> _Rules:
                   o["visitor"], o["drop_bots"], o["max_per_minute"])
 
 
-def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_options=None, resume=None,
+def read_candidates(paths, rules: ViewRules, acc: Accounting, *, progress=None, read_options=None, resume=None,
                 families=None):
     """The line rules block by block: candidate views, and what the behaviour rules need."""
     parts, pairs, visitors = [], set(), set()
-    for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, families=families,
+    for table in iter_tables(paths, accounting=acc, progress=progress, resume=resume, families=families,
                               **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
+        cand, p, v = _line_filter(to_pandas(table), rules, acc, compact=True)
         parts.append(cand)
         pairs |= p
         visitors |= v
-    return _concat_candidates(parts), pairs, visitors
+    return concat_candidates(parts), pairs, visitors
 
 
 def read_page_views(paths, *, accounting: Accounting | None = None, progress: bool | None = None, read_options: dict | None = None, **view_options) -> pd.DataFrame:
@@ -461,8 +462,8 @@ def read_page_views(paths, *, accounting: Accounting | None = None, progress: bo
     arguments to :func:`page_views`; the result is the same as theirs.
     """
     acc = Accounting() if accounting is None else accounting
-    rules = _view_rules(view_options)
-    cand, pairs, visitors = _candidates(paths, rules, acc, progress=progress, read_options=read_options)
-    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
+    rules = view_rules(view_options)
+    cand, pairs, visitors = read_candidates(paths, rules, acc, progress=progress, read_options=read_options)
+    views = behaviour_filter(cand, pairs, visitors, rules, acc)
     views.attrs["accounting"] = acc
     return views

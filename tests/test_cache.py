@@ -16,10 +16,10 @@ from recsys import cache as cache_module
 from recsys import store as store_module
 from recsys.cache import cached_page_views, fingerprint, salt
 from recsys.errors import RecsysError
-from recsys.files import _read_head
+from recsys.files import read_head
 from recsys.mine import main
 from recsys.simulate import simulate
-from recsys.views import VIEW_COLUMNS, _concat_candidates
+from recsys.views import VIEW_COLUMNS, concat_candidates, view_rules
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample"
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -92,13 +92,13 @@ def test_candidates_have_one_schema_whatever_a_block_held(tmp_path):
     cand.to_parquet(tmp_path / "a.parquet", index=False)
     empty_obj.to_parquet(tmp_path / "b.parquet", index=False)  # back as object columns
     back = [pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")]
-    out = _concat_candidates([cand, empty_obj, no_referer, strings, *back])
+    out = concat_candidates([cand, empty_obj, no_referer, strings, *back])
     assert len(out) == 20 and str(out["ts"].dtype) == "datetime64[ms, UTC]"
     for col in VIEW_COLUMNS[1:]:
         assert out[col].cat.categories.dtype == pd.Index([], dtype="str").dtype, col
     assert out["url"].tolist() == cand["url"].tolist() * 4
     assert out["referer"].isna().sum() == 5 + 5 + cand["referer"].isna().sum() * 3
-    assert len(_concat_candidates([])) == 0
+    assert len(concat_candidates([])) == 0
 
 
 def no_referer_lines(lines: list[bytes]) -> list[bytes]:
@@ -219,7 +219,7 @@ def fingerprint_of_bytes(data: bytes) -> str:
 
 
 def test_the_probe_of_a_cold_run_is_what_the_cache_assumes():
-    assert _read_head.__defaults__[-1] == cache_module.PROBE_BYTES
+    assert read_head.__defaults__[-1] == cache_module.PROBE_BYTES
 
 
 def outcome(fn, *args, **kwargs):
@@ -421,7 +421,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
     live.write_bytes(b"".join(days[0][:500]))
     store = store_module.Store(tmp_path / "store")
     (tmp_path / "store").mkdir()
-    rules = cache_module._view_rules({})
+    rules = view_rules({})
     before = os.stat(live)
     cache_module._one_file(str(live), rules, store, {}, False, False, set())
     assert [p.name for p in (tmp_path / "store").iterdir() if p.suffix == ".json"]

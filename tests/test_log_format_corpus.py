@@ -249,7 +249,7 @@ def expected_row(fmt: LogFormat, row: dict) -> dict:
         if var in have:
             out[col] = _missing(row[var])
     chain = next((v for v in ("proxy_add_x_forwarded_for", "http_x_forwarded_for") if v in have), None)
-    if chain:  # an address chain: ip is its client (recsys.logs.client_of, tested in test_logs.py)
+    if chain:  # an address chain: ip is its client (recsys.columns.client_of, tested in test_logs.py)
         peer = None if chain == "proxy_add_x_forwarded_for" else out.get("ip")
         out["ip"], out["forwarded_for"] = client_of(_missing(row[chain]), peer)
     if "status" in have:

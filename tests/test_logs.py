@@ -287,7 +287,7 @@ def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wro
                                    good.encode(), unquoted.encode(), bad_utf8, good.encode()] * 4
     p = tmp_path / "access.log"
     p.write_bytes(b"\n".join(lines) + b"\n")
-    chunk = next(files._blocks(open(p, "rb"), 1 << 20, []))
+    chunk = next(files.read_blocks(open(p, "rb"), 1 << 20, []))
     assert tokenizer._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
     fast, ref = read_logs(p, parser="auto"), read_logs(p, parser="regex")
     pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
@@ -361,7 +361,7 @@ def test_a_dash_for_a_number_is_a_missing_value_and_keeps_the_fast_path(tmp_path
     import recsys.tokenizer as tokenizer
 
     p = _log(tmp_path, [HEAD + '"GET /a HTTP/1.1" 304 - ' + UA, HEAD + '"GET /b HTTP/1.1" 200 512 ' + UA] * 3)
-    chunk = next(files._blocks(open(p, "rb"), 1 << 20, []))
+    chunk = next(files.read_blocks(open(p, "rb"), 1 << 20, []))
     assert tokenizer._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
     df, acc = _both(p, COMBINED)
     assert acc.malformed == 0 and df.bytes.tolist() == [pd.NA, 512] * 3
@@ -536,7 +536,7 @@ def twin(tmp_path_factory):
     """
     import re
 
-    from recsys.columns import _REQUEST
+    from recsys.columns import REQUEST_LINE
     from recsys.simulate import simulate
 
     d = tmp_path_factory.mktemp("twin")
@@ -551,7 +551,7 @@ def twin(tmp_path_factory):
         except UnicodeDecodeError:
             continue
         # (a target with a space is read from $request, but nginx's $request_uri of it is "-")
-        if m and re.match(_REQUEST, m["request"]) and " " not in m["request"].split(" ", 1)[1].rsplit(" ", 1)[0] \
+        if m and re.match(REQUEST_LINE, m["request"]) and " " not in m["request"].split(" ", 1)[1].rsplit(" ", 1)[0] \
                 and rx_tsv.match(t.decode().rstrip("\n")):
             keep.append((u, t))
     assert len(keep) > 4000
@@ -690,11 +690,11 @@ def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
 
 # a grown file read from where an earlier read stopped ---------------------------------------------
 def _read(path, **options):
-    from recsys.logs import _concat, _iter_tables, _to_pandas
+    from recsys.logs import _concat, iter_tables, to_pandas
 
     acc = Accounting()
-    tables = list(_iter_tables(path, accounting=acc, **options))
-    return _to_pandas(_concat(tables)), acc
+    tables = list(iter_tables(path, accounting=acc, **options))
+    return to_pandas(_concat(tables)), acc
 
 
 @pytest.mark.parametrize("parser", PARSERS)

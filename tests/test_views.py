@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
 from recsys.cache import cached_page_views
-from recsys.urls import PAGE_FILE, _path_urls, canonical_form, is_article_url
+from recsys.urls import PAGE_FILE, path_urls, canonical_form, is_article_url
 
 from integration import shared_data
 
@@ -295,7 +295,7 @@ def test_is_article_url(url, pattern, keep, expected):
                 max_size=8), st.sampled_from(["strip", "add", "keep"]))
 def test_the_vectorized_urls_are_normalize_urls(paths, mode):
     categories = pd.Categorical(paths)
-    fast = dict(zip(categories.categories, _path_urls(categories, mode)))
+    fast = dict(zip(categories.categories, path_urls(categories, mode)))
     assert fast == dict(zip(paths, normalize_urls(paths, trailing_slash=mode)))
 
 
