@@ -190,7 +190,8 @@ def _options_key(read_options: dict, view_options: dict) -> str:
 
 # reading ---------------------------------------------------------------------------------------
 def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict | None = None,
-                      progress: bool | None = None, refresh: bool = False, **view_options) -> pd.DataFrame:
+                      accounting: Accounting | None = None, progress: bool | None = None, refresh: bool = False,
+                      **view_options) -> pd.DataFrame:
     """:func:`recsys.read_page_views`, reading only the files (or the parts) not read before.
 
     Parameters
@@ -202,14 +203,17 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         Where entries are kept (:func:`default_cache_dir` is a good default).
     read_options, **view_options
         As :func:`recsys.read_page_views`.
+    accounting : Accounting, optional
+        Filled with the same counts as :func:`recsys.read_page_views` fills; each file's record
+        (:attr:`Accounting.files`) also says how it was read: ``cache`` is ``"cached"``, ``"read"``
+        or ``"read from byte N"`` (it grew since it was cached).
     refresh : bool, default False
         Read every file again and rewrite its entry (what ``--no-cache`` does).
 
     Returns
     -------
     pandas.DataFrame
-        The same page views and accounting as :func:`recsys.read_page_views`; the accounting's
-        ``attrs`` also say which files came from the cache (``attrs["cache"]``).
+        The same page views as :func:`recsys.read_page_views`.
 
     Raises
     ------
@@ -224,8 +228,8 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     if not files:  # read_page_views's own error (after its checks of the read options, as there)
         next(iter_tables(paths, accounting=Accounting(), **read_options), None)
     root = cache_root(cache_dir)
-    acc = Accounting()
-    parts, pairs, visitors, report = [], set(), set(), {}
+    acc = Accounting() if accounting is None else accounting
+    first, parts, pairs, visitors = len(acc.files), [], set(), set()
     with locked(root, before=lambda alone: tidy(root, alone)):
         folder = private_dir(root / f"v{CACHE_VERSION}")
         store = Store(private_dir(folder / _options_key(read_options, view_options)))
@@ -237,7 +241,8 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
                 if e.filename is not None:
                     raise
                 raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
-            report[path] = how
+            for record in file_acc.files:
+                record["cache"] = how
             families.add(family_of(path))
             acc.merge(file_acc)
             parts.append(cand)
@@ -247,9 +252,7 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         listed = {os.path.abspath(p) for p in paths if p != "-" and os.path.isdir(p)}
         store.prune(lambda p: p in read or os.path.dirname(p) in listed)
     views = behaviour_filter(concat_candidates(parts), pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    views.attrs["cache"] = report
-    log.info("cache: %s", ", ".join(f"{os.path.basename(k)} {v}" for k, v in report.items()))
+    log.info("cache: %s", ", ".join(f"{os.path.basename(f['path'])} {f['cache']}" for f in acc.files[first:]))
     return views
 
 

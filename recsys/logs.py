@@ -380,8 +380,9 @@ def read_logs(
     parser : {"auto", "regex"}
         ``"regex"`` forces the reference parser (the fast path gives the same result).
     accounting : Accounting, optional
-        Counts of lines and malformed lines are added to it; a new one is made otherwise. It is
-        also stored in ``result.attrs["accounting"]`` for :func:`recsys.page_views`.
+        Filled with the counts of lines and malformed lines (by kind, with examples) and a record
+        of each file (:attr:`Accounting.files`: which formats it held, from which line to which);
+        pass the same one to :func:`recsys.page_views` to count every line once.
     progress : bool, optional
         Show a progress bar (default: when standard error is a terminal).
     block_size : int
@@ -393,12 +394,11 @@ def read_logs(
         ``ts`` (UTC), ``visitor``, ``ip``, ``method``, ``path``, ``query``, ``status``, ``bytes``,
         ``referer``, ``user_agent``; ``request_host`` (the host of an absolute request target) when
         the format logs ``$request`` or ``$request_uri``, ``protocol`` when it logs ``$request``,
-        ``forwarded_for`` (the address chain; ``ip`` is then its client, see :func:`client_of`)
+        ``forwarded_for`` (the address chain; ``ip`` is then its client, see
+        :func:`recsys.columns.client_of`)
         when it logs ``$http_x_forwarded_for`` or ``$proxy_add_x_forwarded_for``; then any other
         variable of the format, named after it. Strings are categoricals; missing values (``-`` or
-        empty in the log) are missing. Rows
-        are in the order of the lines. The accounting's ``files`` say which formats each file held, from
-        which line to which, and how many lines each read.
+        empty in the log) are missing. Rows are in the order of the lines.
 
     Raises
     ------
@@ -413,8 +413,11 @@ def read_logs(
     >>> import io, sys
     >>> line = '::1 - - [01/Feb/2024:10:00:00 +0100] "GET /archives/7?utm_source=x HTTP/1.1" 200 512 "-" "Firefox" "abc"'
     >>> sys.stdin = io.TextIOWrapper(io.BytesIO((line + "\\n").encode()))
-    >>> read_logs("-").iloc[0][["ts", "visitor", "path", "query", "status"]].astype(str).tolist()
+    >>> acc = Accounting()
+    >>> read_logs("-", accounting=acc).iloc[0][["ts", "visitor", "path", "query", "status"]].astype(str).tolist()
     ['2024-02-01 09:00:00+00:00', 'abc', '/archives/7', 'utm_source=x', '200']
+    >>> acc.lines, acc.files[0]["format"]
+    (1, 'combined_ut')
     >>> sys.stdin = sys.__stdin__
     """
     accounting = Accounting() if accounting is None else accounting
@@ -425,13 +428,13 @@ def read_logs(
             block_size=block_size,
         )
     )
-    df = to_pandas(_concat(tables))
-    df.attrs["accounting"] = accounting
-    return df
+    return to_pandas(_concat(tables))
 
 
 def iter_logs(paths, *, block_size: int = BLOCK_SIZE, accounting: Accounting | None = None, **options) -> Iterator[pd.DataFrame]:
     """Like :func:`read_logs`, one DataFrame per block: for logs too large to hold at once.
+
+    ``accounting`` is filled as the blocks are read (complete once the iterator is exhausted).
 
     >>> list(iter_logs([]))
     Traceback (most recent call last):
@@ -440,6 +443,4 @@ def iter_logs(paths, *, block_size: int = BLOCK_SIZE, accounting: Accounting | N
     """
     accounting = Accounting() if accounting is None else accounting
     for table in iter_tables(paths, accounting=accounting, block_size=block_size, **options):
-        df = to_pandas(table)
-        df.attrs["accounting"] = accounting
-        yield df
+        yield to_pandas(table)

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 
 import pandas as pd
 
+from .accounting import Accounting
 from .atomic import atomic_write, remove_stale_temps
 from .blog import BLOG_FORMATS, export_blog
 from .cache import cached_page_views, default_cache_dir, salt
@@ -257,12 +258,14 @@ def _options(args: argparse.Namespace) -> tuple[dict, dict]:
 
 def _mine_local(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
     read_options, view_options = _options(args)
+    acc = Accounting()
     if args.logs == ["-"]:
-        views = read_page_views(args.logs, progress=progress, read_options=read_options, **view_options)
+        views = read_page_views(args.logs, accounting=acc, progress=progress, read_options=read_options,
+                                **view_options)
     else:  # --no-cache reads every file again and rewrites its entry
-        views = cached_page_views(args.logs, cache_dir=args.cache or default_cache_dir(), progress=progress,
-                                  read_options=read_options, refresh=args.no_cache, **view_options)
-    acc = views.attrs["accounting"].check()
+        views = cached_page_views(args.logs, cache_dir=args.cache or default_cache_dir(), accounting=acc,
+                                  progress=progress, read_options=read_options, refresh=args.no_cache, **view_options)
+    acc.check()
     lap("read")
     with progress_bar(total=3, desc="mining", enable=progress) as bar:
         sessions = sessionize(views, gap=args.gap, basket=args.basket, max_items=args.max_items)
@@ -281,8 +284,7 @@ def _mine_local(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
 
     return {
         "acc": acc, "itemsets": itemsets, "rules": rules, "views": views, "write": write,
-        "popular": popularity(views, days=args.popular_days), "cache": views.attrs.get("cache"),
-        "trailing_slash": views.attrs.get("trailing_slash"),
+        "popular": popularity(views, days=args.popular_days),
         "visitors": int(views["visitor"].nunique()), "articles": int(views["url"].nunique()),
         "sessions": len(sessions), "sessions_2": int((sessions["items"].map(len) >= 2).sum()),
         "dropped_long": sessions.attrs["dropped_long"],
@@ -315,7 +317,7 @@ def _mine_spark(args: argparse.Namespace, lap, progress, secret: bytes) -> dict:
 
     return {
         "acc": result.accounting, "itemsets": result.itemsets, "rules": result.rules, "views": None, "write": write,
-        "popular": result.popular, "cache": None, "trailing_slash": result.trailing_slash, "visitors": int(counts["v"]), "articles": int(counts["a"]),
+        "popular": result.popular, "visitors": int(counts["v"]), "articles": int(counts["a"]),
         "spark": {"master": spark.sparkContext.master, "version": spark.version},
         "sessions": result.n_baskets, "sessions_2": int(multi), "dropped_long": result.dropped_long,
     }
@@ -354,11 +356,14 @@ def run(args: argparse.Namespace) -> dict:
         "recommendations_from_rules": int((recs["source"] == "rules").sum()),
         "recommendations_popular": int((recs["source"] == "popular").sum()),
     }
+    accounting = acc.to_dict()  # the report keeps how each file was read and the URL form apart
+    cache = {f["path"]: f.pop("cache") for f in accounting["files"] if "cache" in f} or None
+    url_form = accounting.pop("url_form")
     report = {
         "version": 1, "generated": document["generated"], "engine": args.engine, "params": params,
         "counts": counts, "timings": timings,
-        "accounting": redact_examples(acc.to_dict(), also=_configured_formats(args)), "cache": mined["cache"],
-        "trailing_slash": mined["trailing_slash"],
+        "accounting": redact_examples(accounting, also=_configured_formats(args)), "cache": cache,
+        "trailing_slash": url_form,
     }
     os.makedirs(args.out, exist_ok=True)
     out = lambda name: os.path.join(args.out, name)

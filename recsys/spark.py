@@ -112,12 +112,11 @@ class SparkResult:
     sessions: object  # pyspark DataFrame: the sessionize columns
     itemsets: pd.DataFrame
     rules: pd.DataFrame
-    accounting: Accounting
+    accounting: Accounting  # with url_form, the trailing-slash form decided and why
     popular: pd.Series
     n_baskets: int
     dropped_long: int
     dropped_long_views: int
-    trailing_slash: dict | None = None  # the canonical form and why (recsys.urls.canonical_form)
 
 
 def _files(spark, paths, fixed: list[LogFormat] | None):
@@ -586,13 +585,13 @@ def spark_pipeline(
             acc.add_malformed(kind, int(count))
     names = [f.name or f.template for f in formats]
     acc.files = [{"path": f, "format": names[0], "formats": names} for f in files]
-    views, slash = _page_views(requests, view_options, acc)
+    views, acc.url_form = _page_views(requests, view_options, acc)
     acc.check()
     sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)
     found, itemsets = _itemsets(sessions, n, min_support, max_len)
     rules = _rules(spark, found, sessions, n, min_confidence)
     popular = _popular(views, popular_days)
-    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views, slash)
+    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views)
 
 
 def write_dataset(frame, path: str, secret: bytes) -> None:

@@ -247,6 +247,7 @@ def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, c
 
 
 def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: ViewRules, acc: Accounting) -> pd.DataFrame:
+    """The behaviour rules over all candidate views, then the URLs in the blog's form (``acc.url_form``)."""
     n = len(cand)
     drop = np.zeros(n, np.int8)
     if n and (robots_pairs or robots_visitors):
@@ -277,7 +278,7 @@ def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: V
                  decision["why"])
     else:
         decision = decide_form((), None, rules.trailing_slash, rules.slash_from, rules.article)
-    views.attrs["trailing_slash"] = decision
+    acc.url_form = decision
     acc.views += len(views)
     return views
 
@@ -297,9 +298,6 @@ def _accounting_for(requests: pd.DataFrame, accounting: Accounting | None) -> Ac
                 f"{len(requests)} rows; pass the Accounting that read_logs filled for this frame"
             )
         return accounting
-    base = requests.attrs.get("accounting")
-    if isinstance(base, Accounting) and base.requests == len(requests) and not base.dropped and not base.views:
-        return base.copy()
     return Accounting(lines=len(requests))
 
 
@@ -323,12 +321,12 @@ def page_views(
     requests : pandas.DataFrame
         As :func:`recsys.read_logs` returns it.
     article_pattern : str, default "openresty"
-        A preset of :data:`ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``, ``hugo``,
-        ``hexo``, ``wordpress``) or a regular expression matched against the normalized URL, with
-        and without its trailing slash (:func:`is_article_url`).
+        A preset of :data:`recsys.urls.ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``,
+        ``hugo``, ``hexo``, ``wordpress``) or a regular expression matched against the normalized
+        URL, with and without its trailing slash (:func:`recsys.urls.is_article_url`).
     trailing_slash : {"strip", "add", "keep"}, optional
         The canonical form of URLs; by default the preset's, and for a regular expression the
-        blog's, read from the views (:func:`canonical_form`). ``keep`` keeps each URL as logged:
+        blog's, read from the views (:func:`recsys.urls.canonical_form`). ``keep`` keeps each URL as logged:
         the slash is then part of an article's identity, and the pattern sees the URL as it is.
     keep_query : iterable of str
         Query parameters that are part of a page's identity (e.g. ``p`` for WordPress's
@@ -343,14 +341,16 @@ def page_views(
     max_per_minute : int or None
         Drop visitors who read more articles than this within a minute.
     accounting : Accounting, optional
-        Counted into; by default a copy of ``requests.attrs["accounting"]``.
+        Pass the one :func:`recsys.read_logs` filled for ``requests``: the drops by reason, the
+        views and the trailing-slash form decided (``url_form``, :func:`recsys.urls.canonical_form`)
+        are counted into it, and every line of the logs is then counted once
+        (:meth:`Accounting.check`). Without it they go into a new one that counts the rows of
+        ``requests`` as its lines (it cannot know the malformed lines), and is not returned.
 
     Returns
     -------
     pandas.DataFrame
-        ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order, with the
-        accounting in ``attrs["accounting"]`` and the trailing-slash form and why in
-        ``attrs["trailing_slash"]`` (:func:`canonical_form`).
+        ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order.
 
     Examples
     --------
@@ -358,16 +358,14 @@ def page_views(
     ...     "visitor": ["v1", None], "ip": ["::1", "::1"], "method": ["GET", "GET"],
     ...     "path": ["/archives/1/", "/archives/2"], "query": [None, None], "status": [200, 200],
     ...     "referer": [None, None], "user_agent": ["Firefox/128.0", "Firefox/128.0"]})
-    >>> v = page_views(req)
-    >>> v["url"].tolist(), v.attrs["accounting"].dropped
-    (['/archives/1'], {'no_visitor': 1})
+    >>> acc = Accounting(lines=len(req))  # as read_logs(..., accounting=acc) fills it
+    >>> page_views(req, accounting=acc)["url"].tolist(), acc.dropped, acc.url_form["trailing_slash"]
+    (['/archives/1'], {'no_visitor': 1}, 'strip')
     """
     rules = _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute)
     acc = _accounting_for(requests, accounting)
     cand, pairs, visitors = _line_filter(requests, rules, acc)
-    views = behaviour_filter(cand, pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    return views
+    return behaviour_filter(cand, pairs, visitors, rules, acc)
 
 
 _STR = pd.Index([], dtype="str").dtype  # pandas' default string dtype, exactly (not only == "str")
@@ -459,11 +457,10 @@ def read_page_views(paths, *, accounting: Accounting | None = None, progress: bo
 
     Only the page views are held, never all requests; the behaviour rules, which need the whole
     logs, run at the end. ``read_options`` go to :func:`recsys.read_logs`, the other keyword
-    arguments to :func:`page_views`; the result is the same as theirs.
+    arguments to :func:`page_views`; the result is the same as theirs, and so are the counts
+    ``accounting`` is filled with (pass one to see them).
     """
     acc = Accounting() if accounting is None else accounting
     rules = view_rules(view_options)
     cand, pairs, visitors = read_candidates(paths, rules, acc, progress=progress, read_options=read_options)
-    views = behaviour_filter(cand, pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    return views
+    return behaviour_filter(cand, pairs, visitors, rules, acc)

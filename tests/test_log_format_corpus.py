@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from integration import need_program, shared_data
 
-from recsys import LogFormat, LogFormatError, read_logs
+from recsys import Accounting, LogFormat, LogFormatError, read_logs
 from recsys.formats import _no_space
 from recsys.columns import client_of
 
@@ -291,8 +291,8 @@ def check_round_trip(fmt: LogFormat, rows: list[dict], path) -> None:
     path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
     frames = []
     for parser in PARSERS:
-        df = read_logs(path, log_format=fmt, parser=parser)
-        acc = df.attrs["accounting"]
+        acc = Accounting()
+        df = read_logs(path, log_format=fmt, parser=parser, accounting=acc)
         assert (acc.lines, acc.malformed, acc.examples) == (len(rows), 0, []), (parser, lines)
         frames.append(df)
     pd.testing.assert_frame_equal(frames[0].astype(str), frames[1].astype(str))
@@ -345,8 +345,9 @@ def test_published_sample_lines_parse(tmp_path):
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         frames = []
         for parser in PARSERS:
-            df = read_logs(path, log_format=by_name[name], parser=parser)
-            assert df.attrs["accounting"].malformed == 0 and len(df) == len(lines)
+            acc = Accounting()
+            df = read_logs(path, log_format=by_name[name], parser=parser, accounting=acc)
+            assert acc.malformed == 0 and len(df) == len(lines)
             frames.append(df)
         pd.testing.assert_frame_equal(frames[0].astype(str), frames[1].astype(str))
         got[name] = frames[0]

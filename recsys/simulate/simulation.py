@@ -74,7 +74,7 @@ class Simulation:
         return self.reasons.get("view", 0)
 
     def expected_accounting(self) -> dict:
-        """What ``read_page_views(out_dir).attrs["accounting"]`` should hold.
+        """What ``read_page_views(out_dir, accounting=acc)`` should fill ``acc`` with.
 
         ``lines``, ``malformed_kinds``, ``dropped`` and ``views``, with zero counts left out as
         :class:`recsys.Accounting` leaves them out.
@@ -156,7 +156,8 @@ def simulate(
     >>> import tempfile, recsys
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     sim = simulate(tmp, visitors=30, days=3, articles=20, seed=1)
-    ...     acc = recsys.read_page_views(tmp).attrs["accounting"]
+    ...     acc = recsys.Accounting()
+    ...     _ = recsys.read_page_views(tmp, accounting=acc)
     >>> [os.path.basename(f) for f in sim.files]
     ['access.log.2.gz', 'access.log.1', 'access.log']
     >>> acc.views == sim.reasons["view"] == len(sim.truth)
