@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import RecsysError
 
@@ -217,6 +219,30 @@ class Chunk:
 
     def newlines(self) -> np.ndarray:
         return np.flatnonzero(self.array() == 10)
+
+    def line_starts(self) -> np.ndarray:
+        """Where each line starts."""
+        nl = self.newlines()
+        return np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
+
+    def raw_lines(self) -> tuple[np.ndarray, pa.Array]:
+        """Where each line starts (then where the last ends), and the lines as bytes without their
+        newline: a copy, free of the reused buffer."""
+        offsets = np.concatenate([[0], self.newlines() + 1]).astype(np.int64)
+        raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1,
+                                               [None, pa.py_buffer(offsets), pa.py_buffer(self.view())])
+        return offsets, pc.binary_slice(raw, 0, -1)
+
+    def lines_at(self, starts: np.ndarray, n_lines: int) -> tuple[Chunk, np.ndarray]:
+        """A block of only the lines starting at ``starts`` (all ``n_lines`` of them: this one), and
+        where each starts in it."""
+        if len(starts) == n_lines:
+            return self, starts
+        view = self.view()
+        spans = [(s, self.find(b"\n", s) + 1) for s in starts.tolist()]
+        data = bytearray(b"".join(view[a:b] for a, b in spans))
+        lengths = np.array([b - a for a, b in spans], np.int64)
+        return Chunk(data, len(data)), np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
 
     def text(self, start: int, end: int) -> str:
         return bytes(self.buf[start:end]).decode("utf-8", "backslashreplace")

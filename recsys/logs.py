@@ -177,11 +177,6 @@ class _Formats:
                                           "lines": part.lines})
 
 
-def _line_starts(chunk: Chunk) -> np.ndarray:
-    nl = chunk.newlines()
-    return np.concatenate([[0], nl[:-1] + 1]).astype(np.int64)
-
-
 class _Part:
     """What one format made of lines of a block: its rows, the malformed lines among them, the
     lines it does not match (``failed``, offsets of line starts, in order)."""
@@ -208,7 +203,7 @@ class _Part:
     def rows(self) -> np.ndarray:
         """Offsets of the lines the format matched: one per row, before malformed ones are dropped."""
         if self._rows is None:
-            starts = _line_starts(self.chunk)
+            starts = self.chunk.line_starts()
             self._rows = starts[~np.isin(starts, self._gone)] if len(self._gone) else starts
         return self._rows
 
@@ -238,24 +233,9 @@ def _parse_with(chunk: Chunk, tokens, fmt: LogFormat, cookie: str, accounting: A
     return _Part(chunk, regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie, accounting)
 
 
-def _lines_of(chunk: Chunk, starts: np.ndarray, n_lines: int) -> tuple[Chunk, np.ndarray]:
-    """A block of only the lines starting at ``starts``, and where each starts in it."""
-    if len(starts) == n_lines:
-        return chunk, starts
-    view = chunk.view()
-    spans = [(s, chunk.find(b"\n", s) + 1) for s in starts.tolist()]
-    data = bytearray(b"".join(view[a:b] for a, b in spans))
-    lengths = np.array([b - a for a, b in spans], np.int64)
-    return Chunk(data, len(data)), np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-
-
 def _line_array(chunk: Chunk) -> pa.Array:
     """The lines of a block as strings, without newline and carriage returns."""
-    nl = chunk.newlines()
-    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
-    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(nl), [None, pa.py_buffer(offsets),
-                                                                       pa.py_buffer(chunk.view())])
-    raw = pc.binary_slice(raw, 0, -1)
+    _, raw = chunk.raw_lines()
     try:
         lines = raw.cast(pa.large_string())
     except pa.ArrowInvalid:
@@ -272,11 +252,11 @@ def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast
         parts.append(_parse_with(chunk, tokens, reader.known[0], cookie, accounting))
         n_lines, failed = parts[0].n_lines, parts[0].failed
     else:
-        failed = _line_starts(chunk)
+        failed = chunk.line_starts()
         n_lines = len(failed)
     k = len(parts)  # the next format to try: none is known yet in a file that began with junk
     while len(failed) and (k < len(reader.known) or reader.detect):
-        sub, sub_starts = _lines_of(chunk, failed, n_lines)
+        sub, sub_starts = chunk.lines_at(failed, n_lines)
         if k == len(reader.known):  # lines in none of the formats found so far: in a preset?
             found, _ = first_presets(_line_array(sub), reader.known)
             if not found:

@@ -330,13 +330,8 @@ def fields_to_columns(tokens: Tokens, fmt: LogFormat) -> Block | None:
 
 def regex_path(chunk: Chunk, fmt: LogFormat) -> Block:
     """Split ``chunk`` into lines and match each against the format's regular expression."""
-    nl = chunk.newlines()
-    n = len(nl)
-    offsets = np.concatenate([[0], nl + 1]).astype(np.int64)
-    raw = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chunk.view())]
-    )
-    raw = pc.binary_slice(raw, 0, -1)  # drop the newline; a copy, free of the reused buffer
+    offsets, raw = chunk.raw_lines()
+    nl, n = offsets[1:] - 1, len(raw)
     skipped: list[tuple[int, str, str]] = []
     keep = np.ones(n, bool)
     try:
