@@ -78,8 +78,9 @@ def task_recsys(path):
     import recsys
 
     def run():
-        views = recsys.page_views(recsys.read_logs(path, progress=False))
-        acc = views.attrs["accounting"].check()
+        acc = recsys.Accounting()
+        recsys.page_views(recsys.read_logs(path, progress=False, accounting=acc), accounting=acc)
+        acc.check()
         return {"lines": acc.lines, "views": acc.views}
 
     return run
@@ -89,8 +90,9 @@ def task_stream(path, copies=1):
     import recsys
 
     def run():
-        views = recsys.read_page_views([path] * copies, progress=False)
-        acc = views.attrs["accounting"].check()
+        acc = recsys.Accounting()
+        recsys.read_page_views([path] * copies, progress=False, accounting=acc)
+        acc.check()
         return {"lines": acc.lines, "views": acc.views}
 
     return run

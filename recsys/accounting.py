@@ -39,7 +39,11 @@ class Accounting:
         Per file read: ``path``, ``lines``, ``malformed``, the ``format`` (and ``escape``) of its
         first lines, ``formats`` (each format its lines are in, in the order they first appear:
         ``format``, ``escape``, ``template``, ``first_line``, ``last_line`` and ``lines``, the
-        number of lines it read) and ``warnings``.
+        number of lines it read) and ``warnings``; read by :func:`recsys.cache.cached_page_views`,
+        also ``cache``: how the file was read (``"cached"``, ``"read"`` or ``"read from byte N"``).
+    url_form : dict, optional
+        The blog's trailing-slash form of article URLs, decided by :func:`recsys.page_views` once per
+        run, and why (:func:`recsys.urls.canonical_form`); ``None`` until page views are counted.
 
     Examples
     --------
@@ -56,6 +60,7 @@ class Accounting:
     views: int = 0
     examples: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
+    url_form: dict[str, Any] | None = None
 
     @property
     def requests(self) -> int:
@@ -80,7 +85,10 @@ class Accounting:
             self.dropped[reason] = self.dropped.get(reason, 0) + int(n)
 
     def merge(self, other: Accounting) -> Accounting:
-        """Add another accounting's counts to this one (for logs read in several passes)."""
+        """Add another accounting's counts to this one (for logs read in several passes).
+
+        ``url_form`` stays this one's when it has one (the form is decided once per run).
+        """
         self.lines += other.lines
         self.malformed += other.malformed
         self.views += other.views
@@ -89,6 +97,8 @@ class Accounting:
         for e in other.examples:
             self.add_example(e["path"], e["line"], e["kind"], e["text"])
         self.files += other.files
+        if self.url_form is None and other.url_form is not None:
+            self.url_form = copy.deepcopy(other.url_form)
         return self
 
     def check(self) -> Accounting:

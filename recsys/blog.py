@@ -53,7 +53,7 @@ from .atomic import atomic_write
 from .errors import RecsysError
 from .export import RELATED_VERSION, article_regex, json_text, safe_url
 from .titles import plain_text
-from .views import _with_form
+from .urls import with_form
 
 __all__ = [
     "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
@@ -93,14 +93,14 @@ def _checked(document: Mapping, article_pattern: str | None) -> dict[str, list[d
         if not safe_url(article, pattern) or not isinstance(entries, list):
             dropped += 1
             continue
-        seen = {_with_form(article, "strip")}  # one article, one entry, whatever its trailing slash
+        seen = {with_form(article, "strip")}  # one article, one entry, whatever its trailing slash
         kept = []
         for entry in entries:
             url = entry.get("url") if isinstance(entry, Mapping) else None
-            if not safe_url(url, pattern) or _with_form(url, "strip") in seen:
+            if not safe_url(url, pattern) or with_form(url, "strip") in seen:
                 dropped += 1
                 continue
-            seen.add(_with_form(url, "strip"))
+            seen.add(with_form(url, "strip"))
             kept.append({**entry, "title": plain_text(entry.get("title"))})
         if kept:
             out[article] = kept

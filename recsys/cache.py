@@ -56,17 +56,19 @@ import pandas as pd
 
 from .accounting import Accounting
 from .atomic import atomic_write
+from .detection import fixed_formats, start_formats
 from .errors import LogParseError, RecsysError
-from .logs import _COMPRESSIONS, _Decompressed, _fixed_formats, _iter_tables, _start_formats, family_of, log_files
+from .files import COMPRESSIONS, Decompressed, family_of, log_files
+from .logs import iter_tables
 from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
-from .views import VIEW_OPTIONS, _behaviour_filter, _candidates, _concat_candidates, _view_rules
+from .views import VIEW_OPTIONS, behaviour_filter, concat_candidates, read_candidates, view_rules
 
 __all__ = ["cached_page_views", "default_cache_dir", "salt", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
 HEAD = 1 << 12  # a plain file's first bytes, hashed: to find an earlier, shorter version of it
-PROBE_BYTES = 1 << 20  # what the reader reads of a file to pick its log format (logs._read_head)
+PROBE_BYTES = 1 << 20  # what the reader reads of a file to pick its log format (files.read_head)
 _DAMAGE = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 
@@ -115,8 +117,8 @@ class Fingerprint:
 
 
 def _decompressor(head: bytes) -> tuple[bytes, Callable[[], object]] | None:
-    """The compression the reader finds at the start of a file (as ``logs._open`` decides)."""
-    for magic, new in _COMPRESSIONS:
+    """The compression the reader finds at the start of a file (as ``files.open_log`` decides)."""
+    for magic, new in COMPRESSIONS:
         if head.startswith(magic):
             try:
                 new().decompress(head[: 1 << 16], 1)
@@ -150,7 +152,7 @@ def _content_key(path: str, new: Callable[[], object]) -> str | None:
     """The key of a compressed file's content as the reader sees it (``None`` if damaged)."""
     crc, size = 0, 0
     with open(path, "rb") as raw:
-        stream = _Decompressed(raw, new)
+        stream = Decompressed(raw, new)
         try:
             while chunk := stream.read(8 << 20):
                 crc = zlib.crc32(chunk, crc)
@@ -178,7 +180,7 @@ def _options_key(read_options: dict, view_options: dict) -> str:
     """A hash of everything that shapes a file's cached result (an nginx.conf by its format)."""
     ro = dict(read_options)
     if ro.get("nginx_conf") is not None:
-        ro["nginx_conf"] = [[f.template, f.escape] for f in _fixed_formats("auto", ro["nginx_conf"], ro.get("format_name"))]
+        ro["nginx_conf"] = [[f.template, f.escape] for f in fixed_formats("auto", ro["nginx_conf"], ro.get("format_name"))]
     ro.pop("block_size", None)
     ro["log_format"] = str(ro.get("log_format", "auto"))
     blob = json.dumps({"v": CACHE_VERSION, "read": ro, "view": {**VIEW_OPTIONS, **view_options}},
@@ -188,7 +190,8 @@ def _options_key(read_options: dict, view_options: dict) -> str:
 
 # reading ---------------------------------------------------------------------------------------
 def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict | None = None,
-                      progress: bool | None = None, refresh: bool = False, **view_options) -> pd.DataFrame:
+                      accounting: Accounting | None = None, progress: bool | None = None, refresh: bool = False,
+                      **view_options) -> pd.DataFrame:
     """:func:`recsys.read_page_views`, reading only the files (or the parts) not read before.
 
     Parameters
@@ -200,14 +203,17 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         Where entries are kept (:func:`default_cache_dir` is a good default).
     read_options, **view_options
         As :func:`recsys.read_page_views`.
+    accounting : Accounting, optional
+        Filled with the same counts as :func:`recsys.read_page_views` fills; each file's record
+        (:attr:`Accounting.files`) also says how it was read: ``cache`` is ``"cached"``, ``"read"``
+        or ``"read from byte N"`` (it grew since it was cached).
     refresh : bool, default False
         Read every file again and rewrite its entry (what ``--no-cache`` does).
 
     Returns
     -------
     pandas.DataFrame
-        The same page views and accounting as :func:`recsys.read_page_views`; the accounting's
-        ``attrs`` also say which files came from the cache (``attrs["cache"]``).
+        The same page views as :func:`recsys.read_page_views`.
 
     Raises
     ------
@@ -216,14 +222,14 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         a log, for a cache folder that cannot be made, and for a file that cannot be read.
     """
     read_options = dict(read_options or {})
-    rules = _view_rules(view_options)
+    rules = view_rules(view_options)
     paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
     files = log_files(paths)
     if not files:  # read_page_views's own error (after its checks of the read options, as there)
-        next(_iter_tables(paths, accounting=Accounting(), **read_options), None)
+        next(iter_tables(paths, accounting=Accounting(), **read_options), None)
     root = cache_root(cache_dir)
-    acc = Accounting()
-    parts, pairs, visitors, report = [], set(), set(), {}
+    acc = Accounting() if accounting is None else accounting
+    first, parts, pairs, visitors = len(acc.files), [], set(), set()
     with locked(root, before=lambda alone: tidy(root, alone)):
         folder = private_dir(root / f"v{CACHE_VERSION}")
         store = Store(private_dir(folder / _options_key(read_options, view_options)))
@@ -235,7 +241,8 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
                 if e.filename is not None:
                     raise
                 raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
-            report[path] = how
+            for record in file_acc.files:
+                record["cache"] = how
             families.add(family_of(path))
             acc.merge(file_acc)
             parts.append(cand)
@@ -244,10 +251,8 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         read = {os.path.abspath(f) for f in files if f != "-"}
         listed = {os.path.abspath(p) for p in paths if p != "-" and os.path.isdir(p)}
         store.prune(lambda p: p in read or os.path.dirname(p) in listed)
-    views = _behaviour_filter(_concat_candidates(parts), pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    views.attrs["cache"] = report
-    log.info("cache: %s", ", ".join(f"{os.path.basename(k)} {v}" for k, v in report.items()))
+    views = behaviour_filter(concat_candidates(parts), pairs, visitors, rules, acc)
+    log.info("cache: %s", ", ".join(f"{os.path.basename(f['path'])} {f['cache']}" for f in acc.files[first:]))
     return views
 
 
@@ -269,7 +274,7 @@ def _snapshot(path: str) -> tuple[int, int, int]:
 def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool, families: set):
     if not _regular(path):
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
                                             families=set(families))
         return cand, pairs, visitors, acc, "read"
     before = _snapshot(path)
@@ -287,7 +292,7 @@ def _one_file(path: str, rules, store: Store, read_options: dict, progress, refr
             log.info("cache: %s: reading it from the start (%s)", path, e)
     if read is None:
         acc = Accounting()
-        cand, pairs, visitors = _candidates([path], rules, acc, progress=progress, read_options=read_options,
+        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
                                             families=set(families))
         how = "read"
     else:
@@ -351,10 +356,10 @@ def _grown_from(path: str, fp: Fingerprint, store: Store, read_options: dict):
         if _crc_prefix(path, size) != int(key.split("-")[2], 16):
             continue
         try:
-            fixed = _fixed_formats(read_options.get("log_format", "auto"), read_options.get("nginx_conf"),
+            fixed = fixed_formats(read_options.get("log_format", "auto"), read_options.get("nginx_conf"),
                                    read_options.get("format_name"))
-            then = _start_formats(fixed, head[:size], path, known=[], strict=True)
-            now = _start_formats(fixed, head, path, known=[], strict=True)
+            then = start_formats(fixed, head[:size], path, known=[], strict=True)
+            now = start_formats(fixed, head, path, known=[], strict=True)
         except RecsysError:
             return None  # a cold run does not read it: nor does this one, from the start
         if [(f.template, f.escape) for f in then] != [(f.template, f.escape) for f in now]:
@@ -372,7 +377,7 @@ def _read_on(path: str, grown: Entry, rules, read_options: dict, progress):
     record = acc.files.pop() if acc.files else None
     resume = (grown.meta["size"], record["lines"], record) if record else (grown.meta["size"], 0)
     tail = Accounting()
-    cand, pairs, visitors = _candidates([path], rules, tail, progress=progress, read_options=read_options,
+    cand, pairs, visitors = read_candidates([path], rules, tail, progress=progress, read_options=read_options,
                                         resume={path: resume})
     acc.merge(tail)  # tail.files holds the record of the whole file
-    return (_concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)
+    return (concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)

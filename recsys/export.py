@@ -33,7 +33,7 @@ import pandas as pd
 
 from .atomic import atomic_write
 from .titles import plain_text
-from .views import _with_form, article_regex, is_article_url
+from .urls import article_regex, is_article_url, with_form
 
 __all__ = [
     "related_json", "write_related", "json_text", "write_table", "pseudonymize", "safe_url", "article_regex",
@@ -48,7 +48,7 @@ _SAFE_PATH = re.compile(r"^/(?!/)[^\s\\\x00-\x1f\x7f\"'<>`]*$")
 
 def safe_url(url: object, article: re.Pattern | str = "openresty") -> bool:
     """Whether ``url`` may be published: a same-site path that matches the article pattern (with or
-    without its trailing slash, as :func:`recsys.views.is_article_url`).
+    without its trailing slash, as :func:`recsys.urls.is_article_url`).
 
     >>> [safe_url(u) for u in ["/archives/12", "//evil.example/archives/1", "javascript:alert(1)",
     ...                        "/archives/1\\" onmouseover=x", "/archives/x", "/archives/12/"]]
@@ -64,7 +64,7 @@ def _titles_of(titles) -> tuple[dict, dict]:
     given = {k: v for k, v in titles.items() if isinstance(k, str)} if titles is not None else {}
     bare: dict = {}
     for url, title in given.items():
-        bare.setdefault(_with_form(url, "strip"), title)
+        bare.setdefault(with_form(url, "strip"), title)
     return given, bare
 
 
@@ -109,7 +109,7 @@ def related_json(
             dropped += 1
             continue
         entry = {"url": url}
-        title = titles[url] if url in titles else bare_titles.get(_with_form(url, "strip"))
+        title = titles[url] if url in titles else bare_titles.get(with_form(url, "strip"))
         if title is not None:
             entry["title"] = plain_text(title)
         entry.update(score=_number(score), confidence=_number(conf), lift=_number(lift),

@@ -126,12 +126,17 @@ def _encode_onehot(df: pd.DataFrame) -> tuple[sp.csr_matrix, pd.Index]:
     return X, pd.Index(df.columns)
 
 
+<<<<<<< HEAD
 def min_count(min_support, n: int) -> int:
     """The number of baskets ``min_support`` asks for among ``n`` (a fraction, or a count).
 
     >>> min_count(0.002, 10_000), min_count(3, 10_000)
     (20, 3)
     """
+=======
+def support_count(min_support, n: int) -> int:
+    """The count an itemset needs among ``n`` transactions: ``min_support`` as a count, checked."""
+>>>>>>> i12-split
     if isinstance(min_support, bool) or not isinstance(min_support, Real):
         raise ValueError(
             "`min_support` must be a fraction in (0, 1] or a count (an int >= 1); "
@@ -161,7 +166,11 @@ def _prepare(transactions, min_support, max_len):
     limit = _check_max_len(max_len)
     C, labels = _columns(transactions)
     n = C.shape[0]
+<<<<<<< HEAD
     mincount = min_count(min_support, n)
+=======
+    mincount = support_count(min_support, n)
+>>>>>>> i12-split
     counts = np.diff(C.indptr)
     freq = np.flatnonzero(counts >= mincount)
     freq = freq[np.argsort(counts[freq], kind="stable")]  # ascending support: smaller classes
@@ -392,7 +401,7 @@ def _bitsets(S: sp.csr_matrix) -> np.ndarray:
     return B.reshape(k, words)
 
 
-def _row_keys(a: np.ndarray) -> np.ndarray:
+def row_keys(a: np.ndarray) -> np.ndarray:
     """Rows of an int matrix as comparable scalars (for sorting and exact lookups)."""
     a = np.ascontiguousarray(a.astype(np.int32))
     return a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
@@ -471,11 +480,11 @@ def _prune(cand: np.ndarray, prev: np.ndarray) -> np.ndarray:
     ok = np.ones(len(cand), bool)
     if cand.shape[1] <= 2 or not len(cand):
         return ok
-    keys = _row_keys(prev)
+    keys = row_keys(prev)
     order = np.argsort(keys)
     sorted_keys = keys[order]
     for drop in range(cand.shape[1] - 2):
-        sub = _row_keys(np.delete(cand, drop, axis=1))
+        sub = row_keys(np.delete(cand, drop, axis=1))
         pos = np.searchsorted(sorted_keys, sub)
         pos[pos == len(sorted_keys)] = 0
         ok &= sorted_keys[pos] == sub

@@ -23,7 +23,7 @@ from typing import Callable
 import pandas as pd
 
 from .blog import BLOG_FORMATS
-from .views import article_regex
+from .urls import article_regex
 
 __all__ = [
     "count", "positive", "fraction", "support", "duration", "pattern", "spark_setting", "blog_formats",

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from .itemsets import _row_keys
+from .itemsets import row_keys
 
 __all__ = ["association_rules", "fisher_greater", "MEASURES"]
 
@@ -53,7 +53,7 @@ class _Table:
         for k in np.unique(lens[lens > 0]).tolist():
             rows = np.flatnonzero(lens == k)
             mat = np.sort(codes[bounds[rows][:, None] + np.arange(k)], axis=1).astype(np.int32)
-            keys = _row_keys(mat)
+            keys = row_keys(mat)
             order = np.argsort(keys)
             self.by_size[k] = (mat[order], keys[order], rows[order])
 
@@ -63,7 +63,7 @@ class _Table:
         if k not in self.by_size:
             return np.full(len(mat), -1)
         _, keys, rows = self.by_size[k]
-        want = _row_keys(mat)
+        want = row_keys(mat)
         pos = np.searchsorted(keys, want)
         pos[pos == len(keys)] = 0
         return np.where(keys[pos] == want, rows[pos], -1)

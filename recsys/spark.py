@@ -25,24 +25,21 @@ import numpy as np
 import pandas as pd
 
 from .accounting import Accounting
+from .columns import ADDRESS_CHAINS, MAX_SECONDS, MONTHS, REQUEST_LINE, REQUEST_TARGET, client_of
+from .detection import PROBE_LINES, fixed_formats, start_formats
 from .errors import RecsysError
+from .files import log_files, open_log, read_head
 from .formats import LogFormat
-from .logs import (
-    _CHAINS, _MONTHS, _REQUEST, _TARGET, MAX_SECONDS, PROBE_LINES, _fixed_formats, _open, _read_head,
-    _start_formats, client_of, log_files,
-)
 from .sessions import network_of
-from .views import (
-    ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, _decided, _view_rules, _with_form, is_article_url,
-    is_bot, normalize_urls, visitor_hash,
-)
+from .urls import decide_form, is_article_url, normalize_urls, with_form
+from .views import ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, is_bot, view_rules, visitor_hash
 
 __all__ = ["spark_session", "spark_pipeline", "SparkResult", "java_regex", "write_dataset"]
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
-_MONTH = "(?:%s)" % "|".join(m.decode() for m in _MONTHS)
+_MONTH = "(?:%s)" % "|".join(m.decode() for m in MONTHS)
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None, app_name: str = "recsys"):
@@ -115,12 +112,11 @@ class SparkResult:
     sessions: object  # pyspark DataFrame: the sessionize columns
     itemsets: pd.DataFrame
     rules: pd.DataFrame
-    accounting: Accounting
+    accounting: Accounting  # with url_form, the trailing-slash form decided and why
     popular: pd.Series
     n_baskets: int
     dropped_long: int
     dropped_long_views: int
-    trailing_slash: dict | None = None  # the canonical form and why (recsys.views.canonical_form)
 
 
 def _files(spark, paths, fixed: list[LogFormat] | None):
@@ -137,12 +133,12 @@ def _files(spark, paths, fixed: list[LogFormat] | None):
         rows = spark.read.option("lineSep", "\n").text(files[0]).limit(PROBE_LINES).collect()
         head = "\n".join(r.value for r in rows).encode("utf-8", "replace") + b"\n"
     else:  # a file the driver sees: read its beginning here, as the local engine does
-        stream, _ = _open(files[0])
+        stream, _ = open_log(files[0])
         try:
-            head = _read_head(stream, [])
+            head = read_head(stream, [])
         finally:
             getattr(stream, "raw", stream).close()
-    return files, _start_formats(fixed, head, files[0], known=[], strict=True)
+    return files, start_formats(fixed, head, files[0], known=[], strict=True)
 
 
 # JSON escapes as percent escapes, in an order that pairs backslashes from the left
@@ -171,7 +167,7 @@ def unescape_column(column, mode: str = "default"):
 
 def _with_client(df):
     """``df`` with the ``ip`` column: the peer address (``_peer``), or the client of the address
-    chain (``_chain``) the format logs, picked by :func:`recsys.logs.client_of` once per distinct
+    chain (``_chain``) the format logs, picked by :func:`recsys.columns.client_of` once per distinct
     chain and address."""
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
@@ -223,10 +219,10 @@ def _requests(spark, files: list[str], formats: list[LogFormat], cookie: str):
     df = df.select("*", *[pick(n).alias(f"_{n}") for n in ("ts", "bad_time", "req_ok", "method", "target")])
     kind = (F.when(F.col("bad_utf8"), "encoding").when(F.col("which") < 0, "format")
             .when(F.col("_bad_time"), "time").when(~F.col("_req_ok"), "request"))
-    host = F.regexp_extract("_target", _positional(_TARGET), 1)
-    path = F.regexp_extract("_target", _positional(_TARGET), 2)
+    host = F.regexp_extract("_target", _positional(REQUEST_TARGET), 1)
+    path = F.regexp_extract("_target", _positional(REQUEST_TARGET), 2)
     path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
-    query = F.regexp_extract("_target", _positional(_TARGET), 3)
+    query = F.regexp_extract("_target", _positional(REQUEST_TARGET), 3)
     df = df.select(
         kind.alias("malformed"), F.col("_ts").alias("ts"),
         *[pick(n).alias(n) for n in ("visitor", "peer", "chain")],
@@ -274,9 +270,9 @@ def _fields(fmt: LogFormat, prefix: str, cookie: str) -> dict:
     # request
     if "request" in have:
         req = col("request")
-        req_ok = req.rlike(_positional(_REQUEST)) | req.isin("-", "")  # "-": no request line, not a bad one
-        method = F.regexp_extract(req, _positional(_REQUEST), 1)
-        target = F.when(req.rlike(_positional(_REQUEST)), F.regexp_extract(req, _positional(_REQUEST), 2))
+        req_ok = req.rlike(_positional(REQUEST_LINE)) | req.isin("-", "")  # "-": no request line, not a bad one
+        method = F.regexp_extract(req, _positional(REQUEST_LINE), 1)
+        target = F.when(req.rlike(_positional(REQUEST_LINE)), F.regexp_extract(req, _positional(REQUEST_LINE), 2))
     else:
         req_ok = F.lit(True)
         method = col("request_method") if "request_method" in have else F.lit(None).cast("string")
@@ -289,7 +285,7 @@ def _fields(fmt: LogFormat, prefix: str, cookie: str) -> dict:
         else:
             target = F.lit(None).cast("string")
     visitor_vars = [v for v in ("ut_id", f"cookie_{cookie}") if v in have]
-    chain = next((v for v in _CHAINS if v in have), None)
+    chain = next((v for v in ADDRESS_CHAINS if v in have), None)
     return {
         "ts": ts, "bad_time": F.lit(has_time) & ts.isNull(), "req_ok": req_ok, "method": method, "target": target,
         "visitor": F.coalesce(*[value(v) for v in visitor_vars]) if visitor_vars else F.lit(None).cast("string"),
@@ -307,7 +303,7 @@ def _page_views(requests, options: dict, acc: Accounting):
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
-    rules = _view_rules(options)
+    rules = view_rules(options)
     ok = requests.filter(F.col("malformed").isNull())
     # user agents: the crawler list, once per distinct agent
     bot_udf = pandas_udf(lambda s: pd.Series(is_bot(s)), "boolean")
@@ -385,14 +381,14 @@ def _page_views(requests, options: dict, acc: Accounting):
 
 def _in_canonical_form(views, rules):
     """The views with every URL in the blog's trailing-slash form, decided as the local engine does
-    (:func:`recsys.views.canonical_form`, on the distinct URLs and their counts), and the decision."""
+    (:func:`recsys.urls.canonical_form`, on the distinct URLs and their counts), and the decision."""
     from pyspark.sql import functions as F
 
     if rules.trailing_slash is not None:  # given, or the preset's: the URLs are in it already
-        return views, _decided((), None, rules.trailing_slash, rules.slash_from, rules.article)
+        return views, decide_form((), None, rules.trailing_slash, rules.slash_from, rules.article)
     counts = views.groupBy("url").count().toPandas()  # one row per article
-    decision = _decided(counts["url"], counts["count"], None, rules.slash_from, rules.article)
-    pairs = pd.DataFrame({"c_from": counts["url"], "c_to": [_with_form(u, decision["trailing_slash"])
+    decision = decide_form(counts["url"], counts["count"], None, rules.slash_from, rules.article)
+    pairs = pd.DataFrame({"c_from": counts["url"], "c_to": [with_form(u, decision["trailing_slash"])
                                                             for u in counts["url"]]})
     pairs = pairs[pairs["c_from"] != pairs["c_to"]]
     if len(pairs):
@@ -442,9 +438,9 @@ def _itemsets(sessions, n: int, min_support, max_len: int | None) -> tuple[objec
     from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
-    from .itemsets import _min_count
+    from .itemsets import support_count
 
-    min_count = _min_count(min_support, n)
+    min_count = support_count(min_support, n)
     fraction = min(1.0, (min_count - 0.5) / n) if n else 1.0  # FPGrowth keeps count >= ceil(fraction * n)
     model = FPGrowth(itemsCol="items", minSupport=fraction).fit(sessions.select("items"))
     found = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").alias("count"))
@@ -578,7 +574,7 @@ def spark_pipeline(
     ``visitors`` and ``networks``), popular articles and accounting as pandas objects, ready for
     :func:`recsys.recommend` and the exports.
     """
-    files, formats = _files(spark, paths, _fixed_formats(log_format, nginx_conf, format_name))
+    files, formats = _files(spark, paths, fixed_formats(log_format, nginx_conf, format_name))
     log.info("spark: %d files, log formats %s", len(files), ", ".join(map(str, formats)))
     acc = Accounting()
     requests = _requests(spark, files, formats, cookie).persist()
@@ -589,13 +585,13 @@ def spark_pipeline(
             acc.add_malformed(kind, int(count))
     names = [f.name or f.template for f in formats]
     acc.files = [{"path": f, "format": names[0], "formats": names} for f in files]
-    views, slash = _page_views(requests, view_options, acc)
+    views, acc.url_form = _page_views(requests, view_options, acc)
     acc.check()
     sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)
     found, itemsets = _itemsets(sessions, n, min_support, max_len)
     rules = _rules(spark, found, sessions, n, min_confidence)
     popular = _popular(views, popular_days)
-    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views, slash)
+    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views)
 
 
 def write_dataset(frame, path: str, secret: bytes) -> None:

@@ -26,7 +26,7 @@ import pandas as pd
 from .accounting import Accounting
 from .atomic import atomic_write
 from .errors import RecsysError
-from .views import _as_candidates
+from .views import as_candidates
 
 try:
     import fcntl
@@ -224,7 +224,7 @@ class Store:
             data = parquet_path.read_bytes()
             if digest(data) != meta["parquet"]:
                 raise ValueError("the Parquet file is not the one the entry wrote")
-            cand = _as_candidates(pd.read_parquet(io.BytesIO(data)))
+            cand = as_candidates(pd.read_parquet(io.BytesIO(data)))
             entry = Entry(meta, cand)
             acc = entry.accounting("")
             if (acc.views or len(acc.files) != 1 or acc.files[0]["lines"] != acc.lines

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .errors import RecsysError
-from .views import _slash_option, normalize_urls
+from .urls import normalize_urls, slash_option
 
 __all__ = ["load_titles", "plain_text", "MAX_TITLE"]
 
@@ -197,7 +197,7 @@ def load_titles(
     {'/archives/2': 'Two & three'}
     """
     name = os.fspath(path)
-    slash = _slash_option(article_pattern, trailing_slash)[0] or "keep"  # a regex: the feed's own form
+    slash = slash_option(article_pattern, trailing_slash)[0] or "keep"  # a regex: the feed's own form
     try:
         with open(path, "rb") as f:
             raw = f.read()

@@ -28,13 +28,8 @@ the order they are tested (a line gets the first that applies):
 ``too_fast``
     an article view by a visitor who read more than ``max_per_minute`` articles within a minute.
 
-URLs are normalized first (see :func:`normalize_urls`), so that ``/archives/12?utm_source=x``,
-``//archives/12/`` and ``/archives/%31%32`` are one article.
-
-The trailing slash is not part of an article's identity: the article pattern is tried on the URL
-with and without it, so ``^/blog/[^/]+/$``, ``^/blog/[^/]+$`` and ``^/blog/[^/]+/?$`` find the same
-views, and every article is written in one form, the blog's (:func:`canonical_form`): the one
-``trailing_slash`` names, else the preset's, else the one the logs show the blog serves.
+URLs are normalized first, and every article is written in the blog's trailing-slash form
+(:mod:`recsys.urls`).
 """
 
 from __future__ import annotations
@@ -42,12 +37,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 import numpy as np
 import pandas as pd
@@ -56,46 +49,33 @@ import pyarrow.compute as pc
 from pandas.api.types import union_categoricals
 
 from .accounting import Accounting
-from .logs import _iter_tables, _to_pandas
+from .logs import iter_tables, to_pandas
+from .urls import article_regex, decide_form, is_article_url, kept_query, path_urls, slash_option, with_form
 
 __all__ = [
-    "page_views", "read_page_views", "normalize_urls", "is_bot", "ARTICLE_PATTERNS",
-    "DROP_REASONS", "VIEW_COLUMNS", "canonical_form", "is_article_url",
+    "page_views", "read_page_views", "is_bot", "DROP_REASONS", "VIEW_COLUMNS", "VIEW_OPTIONS", "ViewRules",
+    "view_rules", "read_candidates", "behaviour_filter", "as_candidates", "concat_candidates", "visitor_hash",
+    "ASSET", "REDIRECTS", "ROBOTS_TXT",
 ]
 
 log = logging.getLogger(__name__)
-
-#: Article URL patterns of common blogs (regex, trailing-slash form), matched against the
-#: normalized URL with and without its trailing slash. Any other regular expression can be given
-#: instead; its trailing-slash form is then read from the logs (:func:`canonical_form`).
-ARTICLE_PATTERNS: dict[str, tuple[str, str]] = {
-    "openresty": (r"^/archives/\d+$", "strip"),
-    "hugo": (r"^/posts/[^/]+/$", "add"),
-    "hexo": (r"^/\d{4}/\d{2}/\d{2}/[^/]+/$", "add"),
-    "wordpress": (r"^/\d{4}/\d{2}/(?:\d{2}/)?[^/]+/$", "add"),
-}
 DROP_REASONS = (
     "no_request", "bot", "method", "handshake", "status", "asset", "not_article", "no_visitor",
     "robots_txt", "too_fast",
 )
 VIEW_COLUMNS = ("ts", "visitor", "url", "ip", "user_agent", "referer")
-TRACKING = re.compile(r"^(?:utm_|relatedposts|replytocom$|fbclid$|gclid$|msclkid$|mc_[ce]id$|_ga$|ref$)")
 ASSET = re.compile(
     r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|svg|ico|webp|avif|bmp|tiff?|woff2?|ttf|otf|eot"
     r"|mp3|mp4|m4a|webm|ogg|wav|pdf|zip|gz)$|^/wp-(?:content|includes)/)"
 )
-_PATH_SAFE = "/:@!$&'()*+,;=~"
-#: A path that names a file (``/about.html``, ``/index.php``): ``"add"`` gives it no trailing slash.
-PAGE_FILE = r"(?i)\.(?:s?html?|xhtml|php\d?|aspx?|jspx?|cgi)$"
-_PAGE_FILE = re.compile(PAGE_FILE)
-SLASH_FORMS = ("strip", "add", "keep")
-_CANONICAL = r"^[A-Za-z0-9/:@!$&'()*+,;=._~-]*$"
 
 
 @dataclass(frozen=True)
-class _Rules:
+class ViewRules:
+    """The options of :func:`page_views`, checked and compiled (:func:`view_rules`)."""
+
     article: re.Pattern
-    trailing_slash: str | None  # None: read from the logs, after all of them (canonical_form)
+    trailing_slash: str | None  # None: read from the logs, after all of them (recsys.urls.canonical_form)
     keep_query: frozenset
     statuses: tuple
     methods: tuple
@@ -105,152 +85,17 @@ class _Rules:
     slash_from: str = "option"  # where trailing_slash comes from: "option", "preset" or "logs"
 
 
-def article_regex(article_pattern: str) -> re.Pattern:
-    """The compiled pattern of a name of :data:`ARTICLE_PATTERNS`, or of a regular expression.
-
-    >>> bool(article_regex("hugo").search("/posts/why-rust/"))
-    True
-
-    Raises
-    ------
-    ValueError
-        When ``article_pattern`` is neither.
-    """
-    name = article_pattern if isinstance(article_pattern, str) and article_pattern in ARTICLE_PATTERNS else None
-    try:
-        return re.compile(ARTICLE_PATTERNS[name][0] if name else article_pattern)
-    except (re.error, TypeError) as e:
-        raise ValueError(
-            f"article_pattern must be one of {', '.join(ARTICLE_PATTERNS)} or a regular expression; "
-            f"{article_pattern!r} is neither ({e})"
-        ) from None
-
-
-def _slash_option(article_pattern, trailing_slash) -> tuple[str | None, str]:
-    """The trailing-slash form given or implied, and where it comes from (None: from the logs)."""
-    if trailing_slash is not None and trailing_slash not in SLASH_FORMS:
-        raise ValueError(f"trailing_slash must be 'strip', 'add' or 'keep'; got {trailing_slash!r}")
-    if trailing_slash:
-        return trailing_slash, "option"
-    if isinstance(article_pattern, str) and article_pattern in ARTICLE_PATTERNS:
-        return ARTICLE_PATTERNS[article_pattern][1], "preset"
-    return None, "logs"
-
-
-def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> _Rules:
+def _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute) -> ViewRules:
     article = article_regex(article_pattern)
-    slash, slash_from = _slash_option(article_pattern, trailing_slash)
+    slash, slash_from = slash_option(article_pattern, trailing_slash)
     if visitor not in ("cookie", "ip+ua"):
         raise ValueError(f"visitor must be 'cookie' or 'ip+ua'; got {visitor!r}")
     if max_per_minute is not None and (not isinstance(max_per_minute, int) or max_per_minute < 1):
         raise ValueError(f"max_per_minute must be a positive integer or None; got {max_per_minute!r}")
-    return _Rules(
+    return ViewRules(
         article, slash, frozenset(keep_query), tuple(int(s) for s in statuses),
         tuple(m.upper() for m in methods), visitor, drop_bots, max_per_minute, slash_from,
     )
-
-
-# URLs ------------------------------------------------------------------------------------------
-def _canonical_path(path: str, slash: str) -> str:
-    path = quote(unquote(path, errors="replace"), safe=_PATH_SAFE)
-    if "/." in path:  # RFC 3986 dot segments
-        keep = path.endswith(("/", "/.", "/.."))
-        path = posixpath.normpath(path) + ("/" if keep else "")
-        path = path.replace("//", "/")
-    return path
-
-
-def normalize_urls(
-    paths: Iterable[str | None],
-    queries: Iterable[str | None] | None = None,
-    *,
-    trailing_slash: str = "strip",
-    keep_query: Iterable[str] = (),
-) -> list[str | None]:
-    """Canonical URLs: one spelling per page.
-
-    Percent-escapes are decoded then re-encoded one way (UTF-8, upper-case hex, unreserved
-    characters plain), duplicate slashes and dot segments are removed, the trailing slash is
-    stripped or added (``"keep"`` leaves it; ``"add"`` gives none to a file name such as
-    ``/about.html``), and the query keeps only the parameters named in ``keep_query`` (tracking
-    parameters such as ``utm_*`` never), sorted.
-
-    >>> normalize_urls(["//archives/%31%32/", "/posts/café"], ["utm_source=x&p=3", None],
-    ...                keep_query=["p"])
-    ['/archives/12?p=3', '/posts/caf%C3%A9']
-    """
-    paths = list(paths)
-    queries = [None] * len(paths) if queries is None else list(queries)
-    keep = frozenset(keep_query)
-    out = []
-    for p, q in zip(paths, queries):
-        if p is None or (isinstance(p, float) and np.isnan(p)):
-            out.append(None)
-            continue
-        p = re.sub("/{2,}", "/", p)
-        if not re.match(_CANONICAL, p) or "/." in p:
-            p = _canonical_path(p, trailing_slash)
-        p = _slash(p, trailing_slash)
-        out.append(p + _query(q, keep))
-    return out
-
-
-def _slash(p: str, mode: str | None) -> str:
-    """``p`` in the trailing-slash form ``mode`` (``"add"`` leaves ``/`` and file names alone)."""
-    if mode not in ("strip", "add") or not p:
-        return p + "/" if mode == "add" and not p else p
-    bare = p.rstrip("/") or "/"
-    return bare + "/" if mode == "add" and bare != "/" and not _PAGE_FILE.search(bare) else bare
-
-
-def _with_form(url: str, mode: str | None) -> str:
-    """A normalized URL (path and kept query) in the trailing-slash form ``mode``."""
-    path, q, query = url.partition("?")
-    return _slash(path, mode) + q + query
-
-
-def is_article_url(url: str, article: re.Pattern | str, *, trailing_slash: str | None = None) -> bool:
-    """Whether a normalized URL is an article: the pattern matches it with or without its trailing slash.
-
-    With ``trailing_slash="keep"`` the slash is part of the URL's identity: only the URL as it is
-    is tried.
-
-    >>> [is_article_url(u, r"^/blog/[^/]+/$") for u in ["/blog/a", "/blog/a/", "/blog/", "/blog/a/b"]]
-    [True, True, False, False]
-    """
-    pattern = article_regex(article) if isinstance(article, str) else article
-    if trailing_slash == "keep":
-        return bool(pattern.search(url))
-    path, q, query = url.partition("?")
-    bare = path.rstrip("/") or "/"
-    return bool(pattern.search(bare + q + query) or (bare != "/" and pattern.search(bare + "/" + q + query)))
-
-
-def _query(q, keep: frozenset) -> str:
-    if not keep or not isinstance(q, str) or not q:
-        return ""
-    pairs = [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if k in keep and not TRACKING.match(k)]
-    return "?" + urlencode(sorted(pairs)) if pairs else ""
-
-
-def _path_urls(paths: pd.Categorical, slash: str) -> np.ndarray:
-    """The canonical URL of each category of ``paths`` (vectorized; Python only for odd ones)."""
-    cats = pa.array(paths.categories.astype(object), pa.string())
-    cats = pc.replace_substring_regex(cats, "/{2,}", "/")
-    odd = pc.invert(pc.match_substring_regex(cats, _CANONICAL))
-    odd = pc.or_(odd, pc.match_substring(cats, "/."))
-    values = cats.to_numpy(zero_copy_only=False).astype(object)
-    for i in np.flatnonzero(odd.to_numpy(zero_copy_only=False)):
-        values[i] = _canonical_path(values[i], slash)
-    if slash in ("strip", "add"):  # as _slash, on arrays
-        arr = pa.array(values, pa.string())
-        trimmed = pc.utf8_rtrim(arr, "/")
-        bare = pc.if_else(pc.equal(trimmed, ""), "/", trimmed)
-        if slash == "add":
-            stays = pc.or_(pc.equal(bare, "/"), pc.match_substring_regex(bare, PAGE_FILE))
-            bare = pc.if_else(stays, bare, pc.binary_join_element_wise(bare, "/", ""))
-        values = bare.to_numpy(zero_copy_only=False)
-    return np.asarray(values, dtype=object)
 
 
 # bots ------------------------------------------------------------------------------------------
@@ -313,7 +158,7 @@ def visitor_hash(ip: str | None, user_agent: str | None) -> str:
     return hashlib.blake2b(f"{ip or ''}\x00{user_agent or ''}".encode(), digest_size=8).hexdigest()
 
 
-def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
+def _visitor_ids(requests: pd.DataFrame, rules: ViewRules) -> pd.Categorical:
     if rules.visitor == "cookie":
         return _cat(requests["visitor"])
     ip, ua = _cat(requests["ip"]), _cat(requests["user_agent"])
@@ -327,10 +172,10 @@ def _visitor_ids(requests: pd.DataFrame, rules: _Rules) -> pd.Categorical:
     return _str_cat(codes, ids)
 
 
-def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categorical:
+def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: ViewRules) -> pd.Categorical:
     """The canonical URL of the given rows, computed once per distinct path (and query)."""
     path = _cat(requests["path"])
-    url_of_path = _path_urls(path, rules.trailing_slash)
+    url_of_path = path_urls(path, rules.trailing_slash)
     pcodes = path.codes[rows]
     if not rules.keep_query:
         codes, uniq = pd.factorize(url_of_path)
@@ -342,12 +187,12 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: _Rules) -> pd.Categor
     urls = []
     for u in uniq_pairs:
         pi, qi = divmod(int(u), len(query.categories) + 1)
-        urls.append(None if pi < 0 else url_of_path[pi] + _query(query.categories[qi - 1] if qi else None, rules.keep_query))
+        urls.append(None if pi < 0 else url_of_path[pi] + kept_query(query.categories[qi - 1] if qi else None, rules.keep_query))
     codes, uniq = pd.factorize(np.array(urls, dtype=object))
     return _str_cat(codes[inverse], uniq)
 
 
-def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, compact: bool = False):
+def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, compact: bool = False):
     """Drop by the line rules; return the candidate views and what the behaviour rules need.
 
     ``compact`` keeps only the categories in use: blocks read one by one must not each keep
@@ -401,7 +246,8 @@ def _line_filter(requests: pd.DataFrame, rules: _Rules, acc: Accounting, *, comp
     return cand, robots_pairs, robots_visitors
 
 
-def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: _Rules, acc: Accounting) -> pd.DataFrame:
+def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: ViewRules, acc: Accounting) -> pd.DataFrame:
+    """The behaviour rules over all candidate views, then the URLs in the blog's form (``acc.url_form``)."""
     n = len(cand)
     drop = np.zeros(n, np.int8)
     if n and (robots_pairs or robots_visitors):
@@ -426,100 +272,21 @@ def _behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: 
     if rules.trailing_slash is None:
         url = views["url"].array
         counts = np.bincount(url.codes[url.codes >= 0], minlength=len(url.categories))
-        decision = _decided(url.categories, counts, None, rules.slash_from, rules.article)
+        decision = decide_form(url.categories, counts, None, rules.slash_from, rules.article)
         views["url"] = _in_form(url, decision["trailing_slash"])
         log.info("URLs in the form %s, decided by the %s: %s", decision["trailing_slash"], decision["decided_by"],
                  decision["why"])
     else:
-        decision = _decided((), None, rules.trailing_slash, rules.slash_from, rules.article)
-    views.attrs["trailing_slash"] = decision
+        decision = decide_form((), None, rules.trailing_slash, rules.slash_from, rules.article)
+    acc.url_form = decision
     acc.views += len(views)
     return views
 
 
 def _in_form(url: pd.Categorical, mode: str) -> pd.Categorical:
     """The URLs in one trailing-slash form: ``/a`` and ``/a/`` become one (once per distinct URL)."""
-    codes, uniq = pd.factorize(np.array([_with_form(u, mode) for u in url.categories], dtype=object))
+    codes, uniq = pd.factorize(np.array([with_form(u, mode) for u in url.categories], dtype=object))
     return _str_cat(np.append(codes, -1)[url.codes], uniq)
-
-
-def canonical_form(
-    urls: Iterable[str],
-    counts: Iterable[int] | None = None,
-    *,
-    article_pattern: str = "openresty",
-    trailing_slash: str | None = None,
-) -> dict:
-    """The blog's trailing-slash form, and why: decided once per run, for every article.
-
-    In order: ``trailing_slash`` when given; else the preset's form (:data:`ARTICLE_PATTERNS`); else
-    the logs say it: the form in which the blog served more of the article views (the other form
-    usually gets a ``301`` to it, which is no view); on a tie (or no views), the form the article
-    pattern itself demands, when it matches only one form of more of the URLs; else ``strip``.
-    URLs whose path is ``/`` or names a file (``.html``, ``.php``) take either form the same way
-    and tell nothing.
-
-    Parameters
-    ----------
-    urls : iterable of str
-        The distinct normalized article URLs, as read (``trailing_slash="keep"``).
-    counts : iterable of int, optional
-        The page views of each (default: one each).
-    article_pattern, trailing_slash
-        As :func:`page_views`.
-
-    Returns
-    -------
-    dict
-        ``trailing_slash`` (``"strip"``, ``"add"`` or ``"keep"``), ``decided_by`` (``"option"``,
-        ``"preset"``, ``"logs"``, ``"pattern"`` or ``"default"``), ``views_with_slash`` and
-        ``views_without_slash`` (the evidence of the logs, when they were asked), and ``why``.
-
-    >>> decided = canonical_form(["/blog/a/", "/blog/b/", "/blog/b"], [40, 25, 3], article_pattern=r"^/blog/")
-    >>> print(decided["why"])
-    article views served with a trailing slash: 65, without: 3; the blog's URLs end with /
-    """
-    form, source = _slash_option(article_pattern, trailing_slash)
-    return _decided(urls, counts, form, source, article_regex(article_pattern))
-
-
-def _decided(urls: Iterable[str], counts, form: str | None, source: str, pattern: re.Pattern) -> dict:
-    """:func:`canonical_form`, from the form given or preset (None: none) and where it comes from."""
-    if form is not None:
-        why = (f"trailing_slash={form!r} was given" if source == "option"
-               else f"the form of the article pattern preset: {form}")
-        return {"trailing_slash": form, "decided_by": source, "why": why}
-    urls = list(urls)
-    counts = np.ones(len(urls), np.int64) if counts is None else np.asarray(list(counts), np.int64)
-    paths = [u.partition("?")[0] for u in urls]
-    bare = [p.rstrip("/") or "/" for p in paths]
-    telling = np.array([b != "/" and not _PAGE_FILE.search(b) for b in bare], bool)
-    slashed = np.array([p.endswith("/") for p in paths], bool)
-    with_slash = int(counts[telling & slashed].sum())
-    without = int(counts[telling & ~slashed].sum())
-    evidence = {"views_with_slash": with_slash, "views_without_slash": without}
-    if with_slash != without:
-        form = "add" if with_slash > without else "strip"
-        ends = "end with /" if form == "add" else "have no trailing slash"
-        why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
-               f"the blog's URLs {ends}")
-        return {"trailing_slash": form, "decided_by": "logs", **evidence, "why": why}
-    only_slash = only_bare = 0
-    for u, tells in zip(urls, telling):
-        if tells:
-            path, q, query = u.partition("?")
-            b = path.rstrip("/")
-            a, c = bool(pattern.search(b + q + query)), bool(pattern.search(b + "/" + q + query))
-            only_bare += a and not c
-            only_slash += c and not a
-    if only_slash != only_bare:
-        form = "add" if only_slash > only_bare else "strip"
-        why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
-               f"the article pattern matches the URLs {'with' if form == 'add' else 'without'} it")
-        return {"trailing_slash": form, "decided_by": "pattern", **evidence, "why": why}
-    why = (f"article views served with a trailing slash: {with_slash:,}, without: {without:,}; "
-           "neither they nor the article pattern tell: strip, the default")
-    return {"trailing_slash": "strip", "decided_by": "default", **evidence, "why": why}
 
 
 def _accounting_for(requests: pd.DataFrame, accounting: Accounting | None) -> Accounting:
@@ -531,9 +298,6 @@ def _accounting_for(requests: pd.DataFrame, accounting: Accounting | None) -> Ac
                 f"{len(requests)} rows; pass the Accounting that read_logs filled for this frame"
             )
         return accounting
-    base = requests.attrs.get("accounting")
-    if isinstance(base, Accounting) and base.requests == len(requests) and not base.dropped and not base.views:
-        return base.copy()
     return Accounting(lines=len(requests))
 
 
@@ -557,12 +321,12 @@ def page_views(
     requests : pandas.DataFrame
         As :func:`recsys.read_logs` returns it.
     article_pattern : str, default "openresty"
-        A preset of :data:`ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``, ``hugo``,
-        ``hexo``, ``wordpress``) or a regular expression matched against the normalized URL, with
-        and without its trailing slash (:func:`is_article_url`).
+        A preset of :data:`recsys.urls.ARTICLE_PATTERNS` (``openresty``: ``/archives/<id>``,
+        ``hugo``, ``hexo``, ``wordpress``) or a regular expression matched against the normalized
+        URL, with and without its trailing slash (:func:`recsys.urls.is_article_url`).
     trailing_slash : {"strip", "add", "keep"}, optional
         The canonical form of URLs; by default the preset's, and for a regular expression the
-        blog's, read from the views (:func:`canonical_form`). ``keep`` keeps each URL as logged:
+        blog's, read from the views (:func:`recsys.urls.canonical_form`). ``keep`` keeps each URL as logged:
         the slash is then part of an article's identity, and the pattern sees the URL as it is.
     keep_query : iterable of str
         Query parameters that are part of a page's identity (e.g. ``p`` for WordPress's
@@ -577,14 +341,16 @@ def page_views(
     max_per_minute : int or None
         Drop visitors who read more articles than this within a minute.
     accounting : Accounting, optional
-        Counted into; by default a copy of ``requests.attrs["accounting"]``.
+        Pass the one :func:`recsys.read_logs` filled for ``requests``: the drops by reason, the
+        views and the trailing-slash form decided (``url_form``, :func:`recsys.urls.canonical_form`)
+        are counted into it, and every line of the logs is then counted once
+        (:meth:`Accounting.check`). Without it they go into a new one that counts the rows of
+        ``requests`` as its lines (it cannot know the malformed lines), and is not returned.
 
     Returns
     -------
     pandas.DataFrame
-        ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order, with the
-        accounting in ``attrs["accounting"]`` and the trailing-slash form and why in
-        ``attrs["trailing_slash"]`` (:func:`canonical_form`).
+        ``ts``, ``visitor``, ``url``, ``ip``, ``user_agent``, ``referer``, in log order.
 
     Examples
     --------
@@ -592,22 +358,20 @@ def page_views(
     ...     "visitor": ["v1", None], "ip": ["::1", "::1"], "method": ["GET", "GET"],
     ...     "path": ["/archives/1/", "/archives/2"], "query": [None, None], "status": [200, 200],
     ...     "referer": [None, None], "user_agent": ["Firefox/128.0", "Firefox/128.0"]})
-    >>> v = page_views(req)
-    >>> v["url"].tolist(), v.attrs["accounting"].dropped
-    (['/archives/1'], {'no_visitor': 1})
+    >>> acc = Accounting(lines=len(req))  # as read_logs(..., accounting=acc) fills it
+    >>> page_views(req, accounting=acc)["url"].tolist(), acc.dropped, acc.url_form["trailing_slash"]
+    (['/archives/1'], {'no_visitor': 1}, 'strip')
     """
     rules = _rules(article_pattern, trailing_slash, keep_query, statuses, methods, visitor, drop_bots, max_per_minute)
     acc = _accounting_for(requests, accounting)
     cand, pairs, visitors = _line_filter(requests, rules, acc)
-    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    return views
+    return behaviour_filter(cand, pairs, visitors, rules, acc)
 
 
 _STR = pd.Index([], dtype="str").dtype  # pandas' default string dtype, exactly (not only == "str")
 
 
-def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
+def as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame of candidate views in the one schema, whatever made it.
 
     ``ts`` in milliseconds, UTC; the other columns of :data:`VIEW_COLUMNS` categoricals whose
@@ -616,7 +380,7 @@ def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     categoricals at all: they would not combine with the others.
 
     >>> odd = pd.DataFrame({"ts": pd.to_datetime([], utc=True), **{c: [] for c in VIEW_COLUMNS[1:]}})
-    >>> str(_as_candidates(odd)["referer"].cat.categories.dtype), str(_as_candidates(odd)["ts"].dtype)
+    >>> str(as_candidates(odd)["referer"].cat.categories.dtype), str(as_candidates(odd)["ts"].dtype)
     ('str', 'datetime64[ms, UTC]')
 
     Raises
@@ -645,11 +409,11 @@ def _as_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_candidates(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Candidate views of blocks (or cached files), one after the other, in the one schema."""
     if not parts:
-        return _as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
-    parts = [_as_candidates(p) for p in parts]
+        return as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
+    parts = [as_candidates(p) for p in parts]
     if len(parts) == 1:
         return parts[0]
     out = {"ts": pd.concat([p["ts"] for p in parts], ignore_index=True)}
@@ -665,7 +429,8 @@ VIEW_OPTIONS: dict[str, object] = {
 }
 
 
-def _view_rules(options: dict) -> _Rules:
+def view_rules(options: dict) -> ViewRules:
+    """The rules of options of :func:`page_views` (:data:`VIEW_OPTIONS`; the defaults for those not given)."""
     unknown = set(options) - set(VIEW_OPTIONS)
     if unknown:
         raise TypeError(f"unexpected options: {', '.join(sorted(unknown))}")
@@ -674,17 +439,17 @@ def _view_rules(options: dict) -> _Rules:
                   o["visitor"], o["drop_bots"], o["max_per_minute"])
 
 
-def _candidates(paths, rules: _Rules, acc: Accounting, *, progress=None, read_options=None, resume=None,
+def read_candidates(paths, rules: ViewRules, acc: Accounting, *, progress=None, read_options=None, resume=None,
                 families=None):
     """The line rules block by block: candidate views, and what the behaviour rules need."""
     parts, pairs, visitors = [], set(), set()
-    for table in _iter_tables(paths, accounting=acc, progress=progress, resume=resume, families=families,
+    for table in iter_tables(paths, accounting=acc, progress=progress, resume=resume, families=families,
                               **(read_options or {})):
-        cand, p, v = _line_filter(_to_pandas(table), rules, acc, compact=True)
+        cand, p, v = _line_filter(to_pandas(table), rules, acc, compact=True)
         parts.append(cand)
         pairs |= p
         visitors |= v
-    return _concat_candidates(parts), pairs, visitors
+    return concat_candidates(parts), pairs, visitors
 
 
 def read_page_views(paths, *, accounting: Accounting | None = None, progress: bool | None = None, read_options: dict | None = None, **view_options) -> pd.DataFrame:
@@ -692,11 +457,10 @@ def read_page_views(paths, *, accounting: Accounting | None = None, progress: bo
 
     Only the page views are held, never all requests; the behaviour rules, which need the whole
     logs, run at the end. ``read_options`` go to :func:`recsys.read_logs`, the other keyword
-    arguments to :func:`page_views`; the result is the same as theirs.
+    arguments to :func:`page_views`; the result is the same as theirs, and so are the counts
+    ``accounting`` is filled with (pass one to see them).
     """
     acc = Accounting() if accounting is None else accounting
-    rules = _view_rules(view_options)
-    cand, pairs, visitors = _candidates(paths, rules, acc, progress=progress, read_options=read_options)
-    views = _behaviour_filter(cand, pairs, visitors, rules, acc)
-    views.attrs["accounting"] = acc
-    return views
+    rules = view_rules(view_options)
+    cand, pairs, visitors = read_candidates(paths, rules, acc, progress=progress, read_options=read_options)
+    return behaviour_filter(cand, pairs, visitors, rules, acc)

@@ -14,12 +14,13 @@ import pytest
 import recsys
 from recsys import cache as cache_module
 from recsys import store as store_module
+from recsys.accounting import Accounting
 from recsys.cache import cached_page_views, fingerprint, salt
 from recsys.errors import RecsysError
-from recsys.logs import _read_head
+from recsys.files import read_head
 from recsys.mine import main
 from recsys.simulate import simulate
-from recsys.views import VIEW_COLUMNS, _concat_candidates
+from recsys.views import VIEW_COLUMNS, concat_candidates, view_rules
 
 SAMPLE = Path(__file__).parent.parent / "data" / "sample"
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -62,19 +63,27 @@ def rotate(folder: Path, days: list[list[bytes]], n: int) -> None:
     (folder / "access.log").write_bytes(b"".join(days[n][: len(days[n]) // 3]))
 
 
-def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+def run(fn, *args, **kwargs) -> tuple[pd.DataFrame, Accounting, dict]:
+    """The views of ``fn``, the accounting it filled, and how it read each file, by name (what
+    ``cached_page_views`` adds to the files' records, taken out of them)."""
+    acc = Accounting()
+    views = fn(*args, accounting=acc, **kwargs)
+    return views, acc, {Path(f["path"]).name: f.pop("cache") for f in acc.files if "cache" in f}
+
+
+def same(a: pd.DataFrame, a_acc: Accounting, b: pd.DataFrame, b_acc: Accounting) -> None:
     """The same views (values; category order may follow block boundaries) and accounting."""
     assert list(a.columns) == list(b.columns) and list(a.dtypes.astype(str)) == list(b.dtypes.astype(str))
     pd.testing.assert_frame_equal(a.astype(str), b.astype(str))
-    assert a.attrs["accounting"].to_dict() == b.attrs["accounting"].to_dict()
-    a.attrs["accounting"].check()
+    assert a_acc.to_dict() == b_acc.to_dict()
+    a_acc.check()
 
 
 def warm_equals_cold(logs, cache, **options) -> dict:
     """A cached run equals a cold one; returns what came from the cache, by file name."""
-    cached = cached_page_views(logs, cache_dir=cache, **options)
-    same(cached, recsys.read_page_views(logs, **options))
-    return {Path(k).name: v for k, v in cached.attrs["cache"].items()}
+    cached, acc, how = run(cached_page_views, logs, cache_dir=cache, **options)
+    same(cached, acc, *run(recsys.read_page_views, logs, **options)[:2])
+    return how
 
 
 def entries(cache: Path) -> list[Path]:
@@ -92,13 +101,13 @@ def test_candidates_have_one_schema_whatever_a_block_held(tmp_path):
     cand.to_parquet(tmp_path / "a.parquet", index=False)
     empty_obj.to_parquet(tmp_path / "b.parquet", index=False)  # back as object columns
     back = [pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")]
-    out = _concat_candidates([cand, empty_obj, no_referer, strings, *back])
+    out = concat_candidates([cand, empty_obj, no_referer, strings, *back])
     assert len(out) == 20 and str(out["ts"].dtype) == "datetime64[ms, UTC]"
     for col in VIEW_COLUMNS[1:]:
         assert out[col].cat.categories.dtype == pd.Index([], dtype="str").dtype, col
     assert out["url"].tolist() == cand["url"].tolist() * 4
     assert out["referer"].isna().sum() == 5 + 5 + cand["referer"].isna().sum() * 3
-    assert len(_concat_candidates([])) == 0
+    assert len(concat_candidates([])) == 0
 
 
 def no_referer_lines(lines: list[bytes]) -> list[bytes]:
@@ -200,7 +209,7 @@ def test_multi_member_gzip_files_are_told_apart(tmp_path):
     (logs / "b.access.log.gz").write_bytes(gz(b"".join(lines[200:500])) + shared)
     how = warm_equals_cold(logs, tmp_path / "cache")
     assert how == {"a.access.log.gz": "read", "b.access.log.gz": "read"}
-    acc = cached_page_views(logs, cache_dir=tmp_path / "cache").attrs["accounting"]
+    _, acc, _ = run(cached_page_views, logs, cache_dir=tmp_path / "cache")
     assert [f["lines"] for f in acc.files] == [300, 400]
     a, b = (fingerprint(str(logs / n)) for n in ("a.access.log.gz", "b.access.log.gz"))
     assert a.compressed and b.compressed and a.key != b.key
@@ -219,16 +228,16 @@ def fingerprint_of_bytes(data: bytes) -> str:
 
 
 def test_the_probe_of_a_cold_run_is_what_the_cache_assumes():
-    assert _read_head.__defaults__[-1] == cache_module.PROBE_BYTES
+    assert read_head.__defaults__[-1] == cache_module.PROBE_BYTES
 
 
 def outcome(fn, *args, **kwargs):
     """What a run gives: its views and accounting, or its error."""
     try:
-        views = fn(*args, **kwargs)
+        views, acc, _ = run(fn, *args, **kwargs)
     except RecsysError as e:
         return type(e).__name__, str(e)
-    return views.astype(str).to_dict("list"), views.attrs["accounting"].to_dict()
+    return views.astype(str).to_dict("list"), acc.to_dict()
 
 
 LINES = (SAMPLE / "access.log.1").read_bytes()[:20_000]
@@ -262,11 +271,11 @@ def test_devices_are_refused_and_pipes_are_not_cached(tmp_path):
     writer = threading.Thread(target=write, daemon=True)
     writer.start()
     try:
-        read = cached_page_views(fifo, cache_dir=tmp_path / "cache")
+        _, acc, how = run(cached_page_views, fifo, cache_dir=tmp_path / "cache")
     except RecsysError as e:  # the reader cannot read a pipe today (it seeks): the error names it
         assert str(fifo) in str(e)
     else:
-        assert read.attrs["accounting"].lines == 50 and read.attrs["cache"] == {str(fifo): "read"}
+        assert acc.lines == 50 and how == {fifo.name: "read"}
     writer.join(5)
     assert not entries(tmp_path / "cache")
 
@@ -392,7 +401,7 @@ def test_a_changed_file_gives_what_a_cold_run_gives(tmp_path, days, change):
 def test_refresh_reads_every_file_and_rewrites_its_entry(tmp_path):
     logs, cache = tmp_path / "logs", tmp_path / "cache"
     shutil.copytree(SAMPLE, logs, ignore=shutil.ignore_patterns("*.gz", "feed.xml"))
-    cold = recsys.read_page_views(logs)
+    cold, cold_acc, _ = run(recsys.read_page_views, logs)
     warm_equals_cold(logs, cache)
     # an entry that checks out but is wrong (as a bug of an earlier version of the same layout)
     target = max((p for p in entries(cache) if p.suffix == ".json"), key=lambda p: p.stat().st_size)
@@ -404,14 +413,14 @@ def test_refresh_reads_every_file_and_rewrites_its_entry(tmp_path):
     acc["files"][0]["lines"] += 1
     doc["check"] = store_module.digest(doc["meta"])
     target.write_text(json.dumps(doc))
-    wrong = cached_page_views(logs, cache_dir=cache)
-    assert wrong.attrs["accounting"].lines == cold.attrs["accounting"].lines + 1
-    refreshed = cached_page_views(logs, cache_dir=cache, refresh=True)
-    assert set(refreshed.attrs["cache"].values()) == {"read"}
-    same(refreshed, cold)
-    again = cached_page_views(logs, cache_dir=cache)
-    assert set(again.attrs["cache"].values()) == {"cached"}
-    same(again, cold)
+    _, wrong, _ = run(cached_page_views, logs, cache_dir=cache)
+    assert wrong.lines == cold_acc.lines + 1
+    refreshed, acc, how = run(cached_page_views, logs, cache_dir=cache, refresh=True)
+    assert set(how.values()) == {"read"}
+    same(refreshed, acc, cold, cold_acc)
+    again, acc, how = run(cached_page_views, logs, cache_dir=cache)
+    assert set(how.values()) == {"cached"}
+    same(again, acc, cold, cold_acc)
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
@@ -421,7 +430,7 @@ def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
     live.write_bytes(b"".join(days[0][:500]))
     store = store_module.Store(tmp_path / "store")
     (tmp_path / "store").mkdir()
-    rules = cache_module._view_rules({})
+    rules = view_rules({})
     before = os.stat(live)
     cache_module._one_file(str(live), rules, store, {}, False, False, set())
     assert [p.name for p in (tmp_path / "store").iterdir() if p.suffix == ".json"]

@@ -137,8 +137,10 @@ def _both(tmp_path, fmt, lines):
 
     p = tmp_path / "access.log"
     p.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    fast, ref = (recsys.read_logs(p, log_format=fmt, parser=parser) for parser in ("auto", "regex"))
-    assert fast.attrs["accounting"].malformed == ref.attrs["accounting"].malformed == 0
+    a, b = recsys.Accounting(), recsys.Accounting()
+    fast, ref = (recsys.read_logs(p, log_format=fmt, parser=parser, accounting=acc)
+                 for parser, acc in (("auto", a), ("regex", b)))
+    assert a.malformed == b.malformed == 0
     import pandas as pd
 
     pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))

@@ -23,9 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from integration import need_program, shared_data
 
-from recsys import LogFormat, LogFormatError, read_logs
+from recsys import Accounting, LogFormat, LogFormatError, read_logs
 from recsys.formats import _no_space
-from recsys.logs import client_of
+from recsys.columns import client_of
 
 N = 45
 PARSERS = ["auto", "regex"]
@@ -249,7 +249,7 @@ def expected_row(fmt: LogFormat, row: dict) -> dict:
         if var in have:
             out[col] = _missing(row[var])
     chain = next((v for v in ("proxy_add_x_forwarded_for", "http_x_forwarded_for") if v in have), None)
-    if chain:  # an address chain: ip is its client (recsys.logs.client_of, tested in test_logs.py)
+    if chain:  # an address chain: ip is its client (recsys.columns.client_of, tested in test_logs.py)
         peer = None if chain == "proxy_add_x_forwarded_for" else out.get("ip")
         out["ip"], out["forwarded_for"] = client_of(_missing(row[chain]), peer)
     if "status" in have:
@@ -291,8 +291,8 @@ def check_round_trip(fmt: LogFormat, rows: list[dict], path) -> None:
     path.write_bytes("".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape"))
     frames = []
     for parser in PARSERS:
-        df = read_logs(path, log_format=fmt, parser=parser)
-        acc = df.attrs["accounting"]
+        acc = Accounting()
+        df = read_logs(path, log_format=fmt, parser=parser, accounting=acc)
         assert (acc.lines, acc.malformed, acc.examples) == (len(rows), 0, []), (parser, lines)
         frames.append(df)
     pd.testing.assert_frame_equal(frames[0].astype(str), frames[1].astype(str))
@@ -345,8 +345,9 @@ def test_published_sample_lines_parse(tmp_path):
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         frames = []
         for parser in PARSERS:
-            df = read_logs(path, log_format=by_name[name], parser=parser)
-            assert df.attrs["accounting"].malformed == 0 and len(df) == len(lines)
+            acc = Accounting()
+            df = read_logs(path, log_format=by_name[name], parser=parser, accounting=acc)
+            assert acc.malformed == 0 and len(df) == len(lines)
             frames.append(df)
         pd.testing.assert_frame_equal(frames[0].astype(str), frames[1].astype(str))
         got[name] = frames[0]

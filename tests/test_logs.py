@@ -20,14 +20,19 @@ V1 = "6f1c2d3e-0000-4000-8000-000000000001"
 PARSERS = ["auto", "regex"]
 
 
+def counted(path, **options):
+    """``read_logs`` and the accounting it filled."""
+    acc = Accounting()
+    return read_logs(path, accounting=acc, **options), acc
+
+
 def ts(text):
     return pd.Timestamp(text, tz="UTC")
 
 
 @pytest.mark.parametrize("parser", PARSERS)
 def test_combined_ut(parser):
-    df = read_logs(DATA / "combined_ut.log", parser=parser)
-    acc = df.attrs["accounting"]
+    df, acc = counted(DATA / "combined_ut.log", parser=parser)
     assert acc.lines == 18 and acc.malformed == 2
     assert acc.malformed_kinds == {"request": 1, "format": 1}
     assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "protocol", "remote_user"]
@@ -50,7 +55,7 @@ def test_combined_ut(parser):
 
 @pytest.mark.parametrize("parser", PARSERS)
 def test_malformed_lines_are_kept_as_examples_with_line_numbers(parser):
-    acc = read_logs(DATA / "combined_ut.log", parser=parser).attrs["accounting"]
+    _, acc = counted(DATA / "combined_ut.log", parser=parser)
     lines = (DATA / "combined_ut.log").read_text().splitlines()
     assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(13, "request"), (14, "format")]
     for e in acc.examples:
@@ -60,8 +65,8 @@ def test_malformed_lines_are_kept_as_examples_with_line_numbers(parser):
 
 @pytest.mark.parametrize("parser", PARSERS)
 def test_tsv(parser):
-    df = read_logs(DATA / "tsv.log", log_format="tsv", parser=parser)
-    assert df.attrs["accounting"].malformed == 0
+    df, acc = counted(DATA / "tsv.log", log_format="tsv", parser=parser)
+    assert acc.malformed == 0
     assert df.ts.tolist()[:2] == [ts("2024-03-01 10:00:01.123"), ts("2024-03-01 10:03:00.500")]
     assert df.path.tolist() == ["/archives/101", "/archives/102", "/posts/café", "/archives/103"]
     assert df["query"].tolist()[1] == "p=1&utm_medium=x"
@@ -71,8 +76,7 @@ def test_tsv(parser):
 
 @pytest.mark.parametrize("parser", PARSERS)
 def test_json(parser):
-    df = read_logs(DATA / "json.log", parser=parser)  # auto-detected
-    acc = df.attrs["accounting"]
+    df, acc = counted(DATA / "json.log", parser=parser)  # auto-detected
     assert acc.files[0]["format"] == "json"
     assert (acc.lines, acc.malformed, acc.malformed_kinds) == (5, 1, {"format": 1})
     assert df.ts.tolist()[:2] == [ts("2024-03-01 10:00:01"), ts("2024-03-01 10:03:00")]
@@ -85,8 +89,8 @@ def test_json(parser):
 def test_custom_format_keeps_extra_variables(parser):
     fmt = ('$host $remote_addr [$time_iso8601] "$request_method $request_uri" $status $request_time '
            '"$http_user_agent" "$upstream_addr" uid=$cookie_UT_ID')
-    df = read_logs(DATA / "custom.log", log_format=fmt, parser=parser)
-    assert df.attrs["accounting"].malformed == 0
+    df, acc = counted(DATA / "custom.log", log_format=fmt, parser=parser)
+    assert acc.malformed == 0
     assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "host", "request_time", "upstream_addr"]
     assert df.host.tolist() == ["blog.example.org", "blog.example.org", "www.example.org"]
     assert df.request_time.tolist() == [0.012, 0.004, 0.1]
@@ -99,8 +103,7 @@ def test_custom_format_keeps_extra_variables(parser):
 
 @pytest.mark.parametrize("parser", PARSERS)
 def test_nginx_conf_format_with_every_kind_of_malformed_line(parser):
-    df = read_logs(DATA / "recsys_format.log", nginx_conf=DATA / "nginx" / "nginx.conf", parser=parser)
-    acc = df.attrs["accounting"]
+    df, acc = counted(DATA / "recsys_format.log", nginx_conf=DATA / "nginx" / "nginx.conf", parser=parser)
     assert acc.lines == 6  # the last line has no newline
     assert acc.malformed_kinds == {"format": 1, "encoding": 1, "time": 1}
     assert df.path.tolist() == ["/archives/101", "/archives/103", "/archives/104"]
@@ -130,9 +133,8 @@ def test_directories_are_read_oldest_first(tmp_path):
     d = _rotated(tmp_path)
     assert [Path(p).name for p in log_files(d)] == ["access.log.10.gz", "access.log.2.gz", "access.log.1", "access.log"]
     whole = read_logs(DATA / "combined_ut.log")
-    rotated = read_logs(d)
+    rotated, acc = counted(d)
     pd.testing.assert_frame_equal(rotated.astype(str), whole.astype(str))
-    acc = rotated.attrs["accounting"]
     assert acc.lines == 18 and [f["lines"] for f in acc.files] == [3, 3, 6, 6]
 
 
@@ -146,8 +148,8 @@ def test_dateext_rotation_order(tmp_path):
 def test_standard_input(monkeypatch):
     data = (DATA / "combined_ut.log").read_bytes()
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    df = read_logs("-")
-    assert len(df) == 16 and df.attrs["accounting"].files[0]["path"] == "-"
+    df, acc = counted("-")
+    assert len(df) == 16 and acc.files[0]["path"] == "-"
 
 
 def test_missing_path_is_a_clear_error(tmp_path):
@@ -178,10 +180,9 @@ def test_auto_detection_failure_names_the_presets(tmp_path):
 def test_block_boundaries_change_nothing(block_size):
     for name in ["combined_ut.log", "recsys_format.log"]:
         fmt = {"recsys_format.log": {"nginx_conf": DATA / "nginx" / "nginx.conf"}}.get(name, {})
-        whole = read_logs(DATA / name, **fmt)
-        small = read_logs(DATA / name, block_size=block_size, **fmt)
+        whole, b = counted(DATA / name, **fmt)
+        small, a = counted(DATA / name, block_size=block_size, **fmt)
         pd.testing.assert_frame_equal(small.astype(str), whole.astype(str))
-        a, b = small.attrs["accounting"], whole.attrs["accounting"]
         assert (a.lines, a.malformed_kinds, a.examples) == (b.lines, b.malformed_kinds, b.examples)
 
 
@@ -221,11 +222,10 @@ def test_every_line_is_counted_once_and_valid_lines_parse_exactly(tmp_path, rows
     results = []
     for parser in PARSERS:
         try:
-            df = read_logs(p, log_format=FMT, parser=parser, block_size=256)
+            df, acc = counted(p, log_format=FMT, parser=parser, block_size=256)
         except LogParseError:
             assert 2 * len(rows) <= len(lines[:1000])
             return
-        acc = df.attrs["accounting"]
         assert acc.lines == len(lines)
         assert acc.malformed + len(df) == acc.lines
         assert len(df) >= len(rows)
@@ -241,8 +241,7 @@ def test_a_truncated_archive_is_read_up_to_the_damage(tmp_path, caplog):
     data = gzip.compress((DATA / "combined_ut.log").read_bytes() * 50, mtime=0)
     p = tmp_path / "access.log.2.gz"
     p.write_bytes(data[: len(data) * 2 // 3])
-    df = read_logs(p)
-    acc = df.attrs["accounting"]
+    df, acc = counted(p)
     assert 0 < acc.lines < 18 * 50
     assert acc.malformed + len(df) == acc.lines
     assert acc.files[0]["warnings"] == ["the compressed file ends early (truncated); read up to the damage"]
@@ -254,9 +253,9 @@ def test_a_truncated_archive_is_read_up_to_the_damage(tmp_path, caplog):
 
 def test_empty_files_are_fine(tmp_path):
     (tmp_path / "access.log").write_bytes(b"")
-    df = read_logs(tmp_path)
+    df, acc = counted(tmp_path)
     assert len(df) == 0 and list(df.columns)[:10] == list(STANDARD_COLUMNS)
-    assert df.attrs["accounting"].lines == 0
+    assert acc.lines == 0
 
 
 def test_concatenated_gzip_members_and_bzip2_xz(tmp_path):
@@ -269,13 +268,14 @@ def test_concatenated_gzip_members_and_bzip2_xz(tmp_path):
     (tmp_path / "c.log.xz").write_bytes(lzma.compress(lines))
     whole = read_logs(DATA / "combined_ut.log").astype(str)
     for name in ["a.log.gz", "b.log.bz2", "c.log.xz"]:
-        df = read_logs(tmp_path / name, block_size=200)
+        df, acc = counted(tmp_path / name, block_size=200)
         pd.testing.assert_frame_equal(df.astype(str), whole)
-        assert df.attrs["accounting"].files[0]["warnings"] == []
+        assert acc.files[0]["warnings"] == []
 
 
 def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wrong(tmp_path):
-    import recsys.logs as logs
+    import recsys.files as files
+    import recsys.tokenizer as tokenizer
 
     good = (DATA / "combined_ut.log").read_text().splitlines()[1]
     cut_in_quotes = good[: good.index("(X11") + 3]  # a quote left open: joins the next line
@@ -286,11 +286,10 @@ def test_the_fast_path_reads_what_the_regex_reads_on_lines_a_csv_reader_gets_wro
                                    good.encode(), unquoted.encode(), bad_utf8, good.encode()] * 4
     p = tmp_path / "access.log"
     p.write_bytes(b"\n".join(lines) + b"\n")
-    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
-    assert logs._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
-    fast, ref = read_logs(p, parser="auto"), read_logs(p, parser="regex")
+    chunk = next(files.read_blocks(open(p, "rb"), 1 << 20, []))
+    assert tokenizer._fast_path(chunk, LogFormat.preset("combined_ut")) is not None  # no fallback
+    (fast, a), (ref, b) = counted(p, parser="auto"), counted(p, parser="regex")
     pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
-    a, b = fast.attrs["accounting"], ref.attrs["accounting"]
     assert a.malformed_kinds == b.malformed_kinds == {"format": 12, "encoding": 4}
     assert len(fast) == 3 + 4 * 3 and a.lines == len(lines)
     assert sorted(e["line"] for e in a.examples) == sorted(e["line"] for e in b.examples)
@@ -300,7 +299,7 @@ def test_a_text_log_starting_with_archive_magic_is_read_as_text(tmp_path, caplog
     good = (DATA / "combined_ut.log").read_bytes()
     p = tmp_path / "access.log"
     p.write_bytes(b"\xfd7zXZ\x00junk\n" + good)
-    acc = read_logs(p).attrs["accounting"]
+    _, acc = counted(p)
     assert acc.lines == 19 and acc.malformed_kinds == {"encoding": 1, "format": 1, "request": 1}
     assert "starts like a compressed file but is not one" in caplog.text
 
@@ -310,8 +309,8 @@ def test_empty_lines_between_valid_ones(tmp_path, parser):
     good = (DATA / "combined_ut.log").read_text().splitlines()[1]
     p = tmp_path / "access.log"
     p.write_text(f"{good}\n\n{good}\n\n\n{good}\n")
-    df = read_logs(p, parser=parser)
-    assert len(df) == 3 and df.attrs["accounting"].malformed_kinds == {"format": 3}
+    df, acc = counted(p, parser=parser)
+    assert len(df) == 3 and acc.malformed_kinds == {"format": 3}
 
 
 def test_reads_in_threads_at_once_do_not_mix_their_lines(tmp_path):
@@ -347,20 +346,20 @@ def _log(tmp_path, lines, name="access.log"):
 
 def _both(path, fmt, **options):
     """The fast path's table and accounting, after checking the regex path gives the same."""
-    fast, ref = (read_logs(path, log_format=fmt, parser=p, **options) for p in PARSERS)
+    (fast, a), (ref, b) = (counted(path, log_format=fmt, parser=p, **options) for p in PARSERS)
     pd.testing.assert_frame_equal(fast.astype(str), ref.astype(str))
-    a, b = fast.attrs["accounting"], ref.attrs["accounting"]
     assert (a.lines, a.malformed_kinds, a.examples) == (b.lines, b.malformed_kinds, b.examples)
     return fast, a
 
 
 def test_a_dash_for_a_number_is_a_missing_value_and_keeps_the_fast_path(tmp_path):
     """Apache's %b writes "-" for zero bytes (670 of 10,000 lines of a real log were malformed)."""
-    import recsys.logs as logs
+    import recsys.files as files
+    import recsys.tokenizer as tokenizer
 
     p = _log(tmp_path, [HEAD + '"GET /a HTTP/1.1" 304 - ' + UA, HEAD + '"GET /b HTTP/1.1" 200 512 ' + UA] * 3)
-    chunk = next(logs._blocks(open(p, "rb"), 1 << 20, []))
-    assert logs._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
+    chunk = next(files.read_blocks(open(p, "rb"), 1 << 20, []))
+    assert tokenizer._fast_path(chunk, COMBINED) is not None  # the check of "-" is no reason to fall back
     df, acc = _both(p, COMBINED)
     assert acc.malformed == 0 and df.bytes.tolist() == [pd.NA, 512] * 3
     fmt = '$remote_addr [$time_local] "$request" $status $bytes_sent $request_time $request_length'
@@ -425,8 +424,8 @@ def test_request_lines_as_real_servers_log_them(tmp_path):
     assert got == [r[1:] for r in REQUESTS]
     assert list(df.columns) == list(STANDARD_COLUMNS) + ["request_host", "protocol", "remote_user"]
     # the requests without request line are dropped with a reason of their own, first
-    views = recsys.page_views(df)
-    assert views.attrs["accounting"].check().dropped["no_request"] == 2
+    recsys.page_views(df, accounting=acc)
+    assert acc.check().dropped["no_request"] == 2
 
 
 def test_absolute_request_uri_and_no_request_without_request_line(tmp_path):
@@ -437,7 +436,8 @@ def test_absolute_request_uri_and_no_request_without_request_line(tmp_path):
     assert acc.malformed == 0 and "protocol" not in df.columns
     assert df.path.astype(object).where(df.path.notna(), None).tolist() == ["/archives/1", None, "/archives/2"]
     assert df.request_host.astype(object).where(df.request_host.notna(), None).tolist() == ["blog.example.org", None, None]
-    assert recsys.page_views(df).attrs["accounting"].dropped["no_request"] == 1
+    recsys.page_views(df, accounting=acc)
+    assert acc.dropped["no_request"] == 1
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -534,7 +534,7 @@ def twin(tmp_path_factory):
     """
     import re
 
-    from recsys.logs import _REQUEST
+    from recsys.columns import REQUEST_LINE
     from recsys.simulate import simulate
 
     d = tmp_path_factory.mktemp("twin")
@@ -549,7 +549,7 @@ def twin(tmp_path_factory):
         except UnicodeDecodeError:
             continue
         # (a target with a space is read from $request, but nginx's $request_uri of it is "-")
-        if m and re.match(_REQUEST, m["request"]) and " " not in m["request"].split(" ", 1)[1].rsplit(" ", 1)[0] \
+        if m and re.match(REQUEST_LINE, m["request"]) and " " not in m["request"].split(" ", 1)[1].rsplit(" ", 1)[0] \
                 and rx_tsv.match(t.decode().rstrip("\n")):
             keep.append((u, t))
     assert len(keep) > 4000
@@ -580,9 +580,8 @@ def test_a_format_change_inside_a_file_is_followed_and_reported(tmp_path, twin, 
     tsv_rows = read_logs(_write(tmp_path / "tsv.log", tsv), log_format="tsv")
     for block_size in [1 << 20, 1 << 15]:
         caplog.clear()
-        got = read_logs(p, parser=parser, block_size=block_size)
+        got, acc = counted(p, parser=parser, block_size=block_size)
         _same_requests(got, ut_rows, tsv_rows, np.arange(n) >= switch)
-        acc = got.attrs["accounting"]
         assert (acc.lines, acc.malformed) == (n, 0)
         assert acc.files[0]["format"] == "combined_ut"
         assert acc.files[0]["formats"] == [
@@ -613,9 +612,8 @@ def test_interleaved_formats_each_line_read_by_its_own_in_log_order(tmp_path, tw
     p = _write(tmp_path / "access.log", lines)
     ut_rows = read_logs(_write(tmp_path / "ut.log", ut))
     tsv_rows = read_logs(_write(tmp_path / "tsv.log", tsv), log_format="tsv")
-    auto = read_logs(p, parser=parser, block_size=1 << 16)
+    auto, acc = counted(p, parser=parser, block_size=1 << 16)
     _same_requests(auto, ut_rows, tsv_rows, from_tsv)
-    acc = auto.attrs["accounting"]
     assert (acc.lines, acc.malformed_kinds) == (n + 3, {"format": 2, "encoding": 1})
     # lines in no format stay malformed, shown with their real line numbers
     assert sorted((e["line"], e["kind"]) for e in acc.examples) == [(18, "encoding"), (1236, "format"), (3003, "format")]
@@ -627,11 +625,11 @@ def test_interleaved_formats_each_line_read_by_its_own_in_log_order(tmp_path, tw
     last = lambda mask: int(np.flatnonzero(mask)[-1]) + 1 + 3  # the junk lines are before it
     assert (formats[0]["last_line"], formats[1]["last_line"]) == (last(from_tsv), last(~from_tsv))
     # a list of formats given: the same rows
-    given = read_logs(p, log_format=["combined_ut", "tsv"], parser=parser)
+    given, given_acc = counted(p, log_format=["combined_ut", "tsv"], parser=parser)
     pd.testing.assert_frame_equal(given.astype(str), auto.astype(str))
-    assert given.attrs["accounting"].malformed_kinds == acc.malformed_kinds
+    assert given_acc.malformed_kinds == acc.malformed_kinds
     # one format given: the lines of the other are malformed, as before
-    one = read_logs(p, log_format="combined_ut", parser=parser).attrs["accounting"]
+    _, one = counted(p, log_format="combined_ut", parser=parser)
     assert one.malformed_kinds == {"format": 2 + int(from_tsv.sum()), "encoding": 1}
     assert [f["format"] for f in one.files[0]["formats"]] == ["combined_ut"]
 
@@ -642,19 +640,19 @@ def test_a_list_of_formats_is_tried_in_its_order(tmp_path):
            '"$http_referer" "$http_user_agent" "$http_x_trace"')
     p = DATA / "combined_ut.log"
     ut_first = read_logs(p, log_format=["combined_ut", xff])
-    xff_first = read_logs(p, log_format=[xff, "combined_ut"])
+    xff_first, xff_acc = counted(p, log_format=[xff, "combined_ut"])
     assert ut_first.visitor.notna().sum() == 12 and "http_x_trace" not in ut_first
     assert xff_first.visitor.isna().all() and xff_first.http_x_trace.notna().sum() == 12
     assert list(xff_first.http_x_trace.dropna()) == list(ut_first.visitor.dropna())
-    assert [f["format"] for f in xff_first.attrs["accounting"].files[0]["formats"]] == [xff]
+    assert [f["format"] for f in xff_acc.files[0]["formats"]] == [xff]
     with pytest.raises(recsys.LogFormatError, match="a list of formats"):
         read_logs(p, log_format=["auto", "tsv"])
     with pytest.raises(recsys.LogFormatError, match="a list of formats"):
         read_logs(p, log_format=[])
     # from an nginx.conf: several format names
     conf = DATA / "nginx" / "nginx.conf"
-    both = read_logs(DATA / "recsys_format.log", nginx_conf=conf, format_name=["short", "recsys"])
-    assert both.attrs["accounting"].malformed_kinds == {"format": 1, "encoding": 1, "time": 1}
+    _, both = counted(DATA / "recsys_format.log", nginx_conf=conf, format_name=["short", "recsys"])
+    assert both.malformed_kinds == {"format": 1, "encoding": 1, "time": 1}
 
 
 def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
@@ -663,8 +661,7 @@ def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
     d.mkdir()
     _write(d / "access.log.1", ut[:100])
     _write(d / "access.log", _junk(1) + tsv[100:101] + _junk(2))  # a new file, mostly junk so far
-    df = read_logs(d)
-    acc = df.attrs["accounting"]
+    df, acc = counted(d)
     assert (acc.lines, acc.malformed, len(df)) == (104, 3, 101)
     assert [f["format"] for f in acc.files] == ["combined_ut", "tsv"]
     assert acc.files[1]["formats"][0]["first_line"] == 2
@@ -676,8 +673,7 @@ def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
 def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
     ut, _ = twin
     p = _write(tmp_path / "access.log", _junk(600) + ut[:900])
-    df = read_logs(p)
-    acc = df.attrs["accounting"]
+    df, acc = counted(p)
     assert (acc.lines, acc.malformed_kinds, len(df)) == (1500, {"format": 600}, 900)
     assert acc.files[0]["formats"][0]["first_line"] == 601
     assert "lines 1 to 600 match no log format" in caplog.text
@@ -688,11 +684,11 @@ def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
 
 # a grown file read from where an earlier read stopped ---------------------------------------------
 def _read(path, **options):
-    from recsys.logs import _concat, _iter_tables, _to_pandas
+    from recsys.logs import _concat, iter_tables, to_pandas
 
     acc = Accounting()
-    tables = list(_iter_tables(path, accounting=acc, **options))
-    return _to_pandas(_concat(tables)), acc
+    tables = list(iter_tables(path, accounting=acc, **options))
+    return to_pandas(_concat(tables)), acc
 
 
 @pytest.mark.parametrize("parser", PARSERS)

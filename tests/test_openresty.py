@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from recsys import LogFormat, page_views, read_logs, sessionize
+from recsys import Accounting, LogFormat, page_views, read_logs, sessionize
 
 from integration import free_port, need, need_program
 
@@ -270,8 +270,8 @@ def start_nginx(tmp_path: Path, site: Path):
         server.stop()
 
 
-def log_frame(server: Nginx) -> pd.DataFrame:
-    return read_logs(server.access_log, log_format="tsv", progress=False)
+def log_frame(server: Nginx, accounting: Accounting | None = None) -> pd.DataFrame:
+    return read_logs(server.access_log, log_format="tsv", progress=False, accounting=accounting)
 
 
 # the shipped format, without nginx ---------------------------------------------------------------
@@ -320,12 +320,12 @@ def test_reading_sessions(start_nginx):
     assert [cs for who, path, _, cs in seen if who == "B" and path == "/style.css"] == [[]]
 
     # the log, read with the tsv preset and through the nginx configuration: the same table
-    requests = log_frame(server)
+    acc = Accounting()
+    requests = log_frame(server, acc)
     via_conf = read_logs(server.access_log, nginx_conf=server.conf, progress=False)
     pd.testing.assert_frame_equal(requests, via_conf)
     assert LogFormat.from_nginx_conf(server.conf).name == "recsys"
-    acc0 = requests.attrs["accounting"]
-    assert acc0.lines == len(seen) and acc0.malformed == 0
+    assert acc.lines == len(seen) and acc.malformed == 0
     # (two workers log each request after its response is sent: lines need not be in request order)
     assert sorted(requests["path"]) == sorted(p.split("?")[0] for _, p, _, _ in seen)
     # every line of A carries its id, the first article view included; B's stylesheet has none
@@ -338,8 +338,7 @@ def test_reading_sessions(start_nginx):
     )
     assert b_lines.loc[b_lines["path"] == "/style.css", "visitor"].isna().all()
 
-    views = page_views(requests, max_per_minute=None)
-    acc = views.attrs["accounting"]
+    views = page_views(requests, max_per_minute=None, accounting=acc)
     assert acc.dropped == {"asset": 2, "not_article": 1}
     assert acc.views == len(views) == len(seen) - 3
     acc.check()

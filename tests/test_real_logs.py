@@ -19,7 +19,7 @@ import pytest
 from integration import shared_data
 
 import recsys
-from recsys import LogFormat, page_views, read_logs
+from recsys import Accounting, LogFormat, page_views, read_logs
 from recsys.mine import main
 
 PARSERS = ["auto", "regex"]
@@ -119,25 +119,26 @@ def test_the_apache_log_has_one_malformed_line_not_670(parser):
     zcat elastic-apache_logs.gz | awk -F'"' 'NF != 7 {print NR}'           -> 8899 (its agent is cut)
     """
     path = logs("elastic-apache_logs.gz")
-    requests = read_logs(path, log_format="combined", parser=parser)
-    acc = requests.attrs["accounting"]
+    acc = Accounting()
+    requests = read_logs(path, log_format="combined", parser=parser, accounting=acc)
     assert (acc.lines, acc.malformed_kinds) == (10_000, {"format": 1})  # 9,999 well-formed
     assert [(e["line"], e["kind"]) for e in acc.examples] == [(8899, "format")]
     assert int(requests.bytes.isna().sum()) == 669
-    views = page_views(requests)
+    page_views(requests, accounting=acc)
     expected = {"lines": 10_000, "malformed": {"format": 1}, "views": 0, "dropped": {
         "asset": 5236, "not_article": 2344, "bot": 2145, "handshake": 66, "status": 181, "method": 27}}
-    assert accounting(views.attrs["accounting"].check()) == expected
+    assert accounting(acc.check()) == expected
     assert oracle(path, OPENRESTY, ip_ua=False, main_format=False) == expected
 
 
 def test_the_leo7723_log_is_all_well_formed():
     """zcat leo7723-nginx_access.log.gz | awk -F'"' 'NF != 7' | wc -l  -> 0 (6,558 lines)"""
     path = logs("leo7723-nginx_access.log.gz")
-    views = recsys.read_page_views(path, read_options={"log_format": "combined"}, progress=False)
+    acc = Accounting()
+    recsys.read_page_views(path, read_options={"log_format": "combined"}, progress=False, accounting=acc)
     expected = {"lines": 6558, "malformed": {}, "views": 0, "dropped": {
         "status": 4086, "handshake": 1044, "not_article": 416, "method": 212, "bot": 798, "asset": 2}}
-    assert accounting(views.attrs["accounting"].check()) == expected
+    assert accounting(acc.check()) == expected
     assert oracle(path, OPENRESTY, ip_ua=False, main_format=False) == expected
 
 
@@ -154,8 +155,8 @@ def test_the_zanbil_shop_log_gives_lnavs_report(parser):
     zcat ... | awk -F'"' '{split($1,a," "); print ($8=="-" ? a[1] : $8) "\\t" $6}' | sort -u | wc -l -> 105
     """
     path = logs("lnav-zanbil-shop_access_log.gz")
-    df = read_logs(path, log_format=MAIN, parser=parser)
-    acc = df.attrs["accounting"]
+    acc = Accounting()
+    df = read_logs(path, log_format=MAIN, parser=parser, accounting=acc)
     assert (acc.lines, acc.malformed) == (1000, 0)
     # lnav's visitor is the address that connected: the last entry of the chain
     peer = df.forwarded_for.astype(str).str.split(",").str[-1]
@@ -170,7 +171,8 @@ def test_the_zanbil_shop_log_gives_lnavs_report(parser):
     assert df.ts.iloc[0] == pd.Timestamp("2019-01-22 00:26:14", tz="UTC")
     expected = {"lines": 1000, "malformed": {}, "views": 0, "dropped": {
         "bot": 347, "not_article": 544, "asset": 76, "method": 24, "handshake": 9}}
-    assert accounting(page_views(df).attrs["accounting"].check()) == expected
+    page_views(df, accounting=acc)
+    assert accounting(acc.check()) == expected
     assert oracle(path, OPENRESTY, ip_ua=False, main_format=True) == expected
 
 
@@ -184,9 +186,11 @@ TEST_LOG = [PROXY_ADD, XFF_LAST, PROXY_ADD, PROXY_ADD, XFF_QUOTED, XFF_BARE, PRO
 
 
 def read_line(tmp_path, line: str, fmt: str, parser: str):
+    """The requests of one line, and the accounting they were read with."""
     p = tmp_path / f"line-{parser}.log"
     p.write_text(line + "\n")
-    return read_logs(p, log_format=fmt, parser=parser)
+    acc = Accounting()
+    return read_logs(p, log_format=fmt, parser=parser, accounting=acc), acc
 
 
 @pytest.mark.parametrize("parser", PARSERS)
@@ -198,8 +202,8 @@ def test_the_beats_fixture_gives_elastics_expected_fields(tmp_path, parser):
     header = expected.pop(0)
     assert len(lines) == len(expected) == len(TEST_LOG) == 7
     for line, fmt, want in zip(lines, TEST_LOG, expected):
-        df = read_line(tmp_path, line, fmt, parser)
-        assert df.attrs["accounting"].malformed == 0 and len(df) == 1, line
+        df, acc = read_line(tmp_path, line, fmt, parser)
+        assert acc.malformed == 0 and len(df) == 1, line
         r = df.iloc[0]
         text = lambda v: "" if pd.isna(v) else str(v)
         url = "" if pd.isna(r.path) else r.path + ("" if pd.isna(r.query) else "?" + r.query)
@@ -207,7 +211,8 @@ def test_the_beats_fixture_gives_elastics_expected_fields(tmp_path, parser):
                text(r.protocol).removeprefix("HTTP/"), str(r.status), str(r.bytes)]
         assert dict(zip(header, got)) == dict(zip(header, want)), line
     # the last line, "" 400: a connection that sent no request line
-    assert page_views(df).attrs["accounting"].dropped == {"no_request": 1}
+    page_views(df, accounting=acc)
+    assert acc.dropped == {"no_request": 1}
 
 
 WITH_HOST = [  # ip, forwarded_for, host, path
@@ -230,8 +235,7 @@ def test_the_beats_fixture_with_host_prefixes(tmp_path, parser):
     lines = logs("beats-nginx-fixtures", "test-with-host.log").read_text().splitlines()
     assert len(lines) == len(WITH_HOST) == 10
     for line, (fmt, ip, chain, host, path) in zip(lines, WITH_HOST):
-        df = read_line(tmp_path, line, "$host " + fmt, parser)
-        acc = df.attrs["accounting"]
+        df, acc = read_line(tmp_path, line, "$host " + fmt, parser)
         if ip is None:  # "hello": a request line that is there but is none
             assert acc.malformed_kinds == {"request": 1} and acc.examples[0]["text"] == line
             assert " unix: " in line
@@ -241,12 +245,12 @@ def test_the_beats_fixture_with_host_prefixes(tmp_path, parser):
         got = [r.ip, None if "forwarded_for" not in df or pd.isna(r.forwarded_for) else r.forwarded_for, r.host,
                None if pd.isna(r.path) else r.path]
         assert got == [ip, chain, host, path], line
-        dropped = page_views(df).attrs["accounting"].dropped
-        assert ("no_request" in dropped) == (path is None)
+        page_views(df, accounting=acc)
+        assert ("no_request" in acc.dropped) == (path is None)
     # unix: (a connection over a UNIX socket) is kept as it is, chain or not
-    df = read_line(tmp_path, lines[7].replace('"hello"', '"GET / HTTP/1.1"') + ' "-"', "$host " + XFF_LAST, parser)
+    df, _ = read_line(tmp_path, lines[7].replace('"hello"', '"GET / HTTP/1.1"') + ' "-"', "$host " + XFF_LAST, parser)
     assert (df.ip.tolist(), df.forwarded_for.tolist()) == (["unix:"], ["unix:"])
-    assert recsys.logs.client_of("-", "unix:") == ("unix:", "unix:")
+    assert recsys.columns.client_of("-", "unix:") == ("unix:", "unix:")
 
 
 # the real blog: 53 rotated files -----------------------------------------------------------------------
@@ -267,11 +271,12 @@ def test_the_daylight_saving_change_inside_the_family():
       ... [11/Mar/2012:01:57:56 -0800] "GET /dAta/KmSFiLESeRvEr/... HTTP/1.0" 404 ...
       ... [11/Mar/2012:03:00:06 -0700] "GET /r/4fe HTTP/1.1" 301 ...
     """
-    df = read_logs(logs("yuvi-blog-2012", "access.log.45.gz"), log_format="combined")
-    assert df.attrs["accounting"].lines == 5631
+    acc = Accounting()
+    df = read_logs(logs("yuvi-blog-2012", "access.log.45.gz"), log_format="combined", accounting=acc)
+    assert acc.lines == 5631
     lines = (gzip.open(logs("yuvi-blog-2012", "access.log.45.gz")).read().decode().splitlines())
     # rows are lines without the malformed ones (none here but "-" requests, which are rows)
-    assert df.attrs["accounting"].malformed == 0 and len(df) == len(lines)
+    assert acc.malformed == 0 and len(df) == len(lines)
     before, after = df.iloc[4861], df.iloc[4862]
     assert before.path.startswith("/dAta/KmSFiLESeRvEr/") and after.path == "/r/4fe"
     assert before.ts == pd.Timestamp("2012-03-11 09:57:56", tz="UTC")

@@ -99,8 +99,9 @@ def test_other_access_logs_in_out_dir_are_refused(tmp_path):
 @pytest.mark.parametrize("log_format", ["combined_ut", "tsv", "json"])
 def test_accounting_and_views_equal_the_truth(tmp_path, log_format):
     s = simulate(tmp_path, log_format=log_format, **SMALL)
-    views = recsys.read_page_views(tmp_path)
-    acc = views.attrs["accounting"].check()
+    acc = recsys.Accounting()
+    views = recsys.read_page_views(tmp_path, accounting=acc)
+    acc.check()
     expected = s.expected_accounting()
     assert acc.lines == expected["lines"] == s.lines
     assert acc.malformed_kinds == expected["malformed_kinds"]
@@ -116,7 +117,7 @@ def test_accounting_and_views_equal_the_truth(tmp_path, log_format):
 
 def test_combined_has_no_visitor_so_no_view(tmp_path):
     s = simulate(tmp_path, log_format="combined", **SMALL)
-    acc = recsys.read_page_views(tmp_path).attrs["accounting"]
+    recsys.read_page_views(tmp_path, accounting=(acc := recsys.Accounting()))
     assert acc.views == s.views == 0
     assert acc.dropped == s.expected_accounting()["dropped"]
     assert acc.dropped["no_visitor"] >= len(s.truth) > 0  # the reads are there, without visitor
@@ -157,7 +158,7 @@ def test_every_preset_parses_all_lines_but_junk(sim, tmp_path):
                 raw = gzip.open(path).read() if path.endswith(".gz") else open(path, "rb").read()
                 keep = ~lab.loc[lab["file"] == os.path.basename(path), "outcome"].str.startswith("malformed")
                 out.writelines(line + b"\n" for line, k in zip(raw.split(b"\n")[:-1], keep) if k)
-        acc = recsys.read_logs(clean, log_format=log_format).attrs["accounting"]
+        recsys.read_logs(clean, log_format=log_format, accounting=(acc := recsys.Accounting()))
         assert acc.malformed == 0 and acc.lines == (~lab["outcome"].str.startswith("malformed")).sum()
         # the junk is there: cut lines and bad UTF-8 are malformed, and TLS with $request; empty
         # requests and spaces in the target parse (no_request, and a 400 with a target)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
 from recsys.cache import cached_page_views
-from recsys.views import PAGE_FILE, _path_urls, canonical_form, is_article_url
+from recsys.urls import PAGE_FILE, path_urls, canonical_form, is_article_url
 
 from integration import shared_data
 
@@ -19,9 +19,21 @@ V3 = "0c1d2e3f-0000-4000-8000-000000000003"
 V4 = "1e2f3a4b-0000-4000-8000-000000000004"
 
 
+def counted(requests, **options):
+    """``page_views`` and the accounting it filled: a new one, whose lines are the rows of ``requests``."""
+    acc = Accounting(lines=len(requests))
+    return page_views(requests, accounting=acc, **options), acc
+
+
+def read(path, **options):
+    """``read_logs`` then ``page_views``, counting into one accounting."""
+    acc = Accounting()
+    return page_views(read_logs(path, accounting=acc), accounting=acc, **options), acc
+
+
 def test_every_drop_reason_on_the_combined_ut_fixture():
-    views = page_views(read_logs(DATA / "combined_ut.log"))
-    acc = views.attrs["accounting"].check()
+    views, acc = read(DATA / "combined_ut.log")
+    acc.check()
     assert acc.lines == 18 and acc.malformed == 2 and acc.views == 5
     assert acc.dropped == {
         "handshake": 1, "asset": 1, "bot": 2, "method": 2, "status": 1, "not_article": 2,
@@ -38,10 +50,9 @@ def test_every_drop_reason_on_the_combined_ut_fixture():
 def test_streaming_reader_gives_the_same_views_and_accounting(tmp_path):
     lines = (DATA / "combined_ut.log").read_bytes()
     (tmp_path / "access.log").write_bytes(lines * 3)
-    whole = page_views(read_logs(tmp_path / "access.log"))
-    streamed = read_page_views(tmp_path, read_options={"block_size": 700})
+    whole, b = read(tmp_path / "access.log")
+    streamed = read_page_views(tmp_path, read_options={"block_size": 700}, accounting=(a := Accounting()))
     pd.testing.assert_frame_equal(streamed.astype(str), whole.astype(str))
-    a, b = streamed.attrs["accounting"], whole.attrs["accounting"]
     assert a.to_dict() | {"files": None} == b.to_dict() | {"files": None}
     assert a.check().lines == 54
 
@@ -49,9 +60,9 @@ def test_streaming_reader_gives_the_same_views_and_accounting(tmp_path):
 def test_visitor_from_address_and_user_agent_for_logs_without_cookie():
     requests = read_logs(DATA / "combined.log")
     assert requests.visitor.isna().all()
-    assert page_views(requests).attrs["accounting"].dropped["no_visitor"] == 4
-    views = page_views(requests, visitor="ip+ua")
-    assert views.attrs["accounting"].dropped == {"asset": 1, "bot": 1}
+    assert counted(requests)[1].dropped["no_visitor"] == 4
+    views, acc = counted(requests, visitor="ip+ua")
+    assert acc.dropped == {"asset": 1, "bot": 1}
     assert views.url.tolist() == ["/archives/101", "/archives/102", "/archives/101", "/archives/102"]
     v = views.visitor.tolist()
     assert v[0] == v[1] != v[2] == v[3] and len(v[0]) == 16
@@ -68,9 +79,9 @@ def test_article_presets_and_trailing_slash():
     assert hugo.url.tolist() == ["/posts/hello-world/"]
     assert page_views(req, article_pattern="hexo").url.tolist() == ["/2024/03/01/hello/"]
     assert page_views(req, article_pattern="wordpress").url.tolist() == ["/2024/03/01/hello/", "/2024/03/hello/"]
-    custom = page_views(req, article_pattern=r"^/tags/[^/]+$")
+    custom, acc = counted(req, article_pattern=r"^/tags/[^/]+$")
     assert custom.url.tolist() == ["/tags/x/"]  # the form the blog served it in
-    assert custom.attrs["trailing_slash"]["decided_by"] == "logs"
+    assert acc.url_form["decided_by"] == "logs"
     assert page_views(req, article_pattern=r"^/tags/[^/]+$", trailing_slash="strip").url.tolist() == ["/tags/x"]
     # a preset's form is its own, and the pattern matches either form
     assert page_views(req, article_pattern="hugo", trailing_slash="strip").url.tolist() == ["/posts/hello-world"]
@@ -85,9 +96,9 @@ def test_keep_query_for_wordpress_plain_permalinks():
         "query": ["p=12&utm_source=x", "utm_source=y&p=12", "page_id=3", None], "status": [200] * 4,
         "referer": [None] * 4, "user_agent": ["Firefox/128.0"] * 4,
     })
-    views = page_views(req, article_pattern=r"^/\?p=\d+$", keep_query=["p"], trailing_slash="keep")
+    views, acc = counted(req, article_pattern=r"^/\?p=\d+$", keep_query=["p"], trailing_slash="keep")
     assert views.url.tolist() == ["/?p=12", "/?p=12"]
-    assert views.attrs["accounting"].dropped == {"not_article": 2}
+    assert acc.dropped == {"not_article": 2}
 
 
 @pytest.mark.parametrize(
@@ -132,8 +143,8 @@ def test_too_fast_readers_are_dropped_and_only_they():
         "method": ["GET"] * n, "path": [f"/archives/{i}" for i in range(25)] * 2, "query": [None] * n,
         "status": [200] * n, "referer": [None] * n, "user_agent": ["Firefox/128.0"] * n,
     })
-    views = page_views(req)
-    assert set(views.visitor) == {"reader"} and views.attrs["accounting"].dropped == {"too_fast": 25}
+    views, acc = counted(req)
+    assert set(views.visitor) == {"reader"} and acc.dropped == {"too_fast": 25}
     assert len(page_views(req, max_per_minute=30)) == 50
     assert len(page_views(req, max_per_minute=None)) == 50
 
@@ -163,16 +174,16 @@ def test_is_bot_uses_the_maintained_list():
 
 
 def test_accounting_must_match_the_frame():
-    requests = read_logs(DATA / "combined_ut.log")
+    read = Accounting()
+    requests = read_logs(DATA / "combined_ut.log", accounting=read)
     subset = requests[requests.status == 200]
-    # a filtered frame starts a fresh accounting of its own rows
-    views = page_views(subset)
-    acc = views.attrs["accounting"].check()
-    assert acc.lines == len(subset) and acc.malformed == 0
     with pytest.raises(ValueError, match="accounting counts 16 requests .* but requests has 11 rows"):
-        page_views(subset, accounting=requests.attrs["accounting"])
-    # the frame's own accounting is copied, not changed
-    assert requests.attrs["accounting"].dropped == {}
+        page_views(subset, accounting=read)
+    assert read.dropped == {} and read.views == 0  # refused, not changed
+    # a filtered frame is counted on its own rows
+    views, acc = counted(subset)
+    assert acc.check().lines == len(subset) and acc.malformed == 0
+    pd.testing.assert_frame_equal(page_views(subset), views)  # without an accounting: the same views
 
 
 def test_an_explicit_accounting_is_filled():
@@ -191,9 +202,9 @@ def test_a_line_without_request_is_dropped_first_as_no_request():
         "status": pd.array([400, 400, 200, 200, 200], dtype="Int16"), "referer": [None] * 5,
         "user_agent": [None, "Firefox/128.0", "Firefox/128.0", "Firefox/128.0", "Firefox/128.0"],
     })
-    views = page_views(req)
+    views, acc = counted(req)
     # a method without path, or a path without method, is a request (an odd one): not no_request
-    assert views.attrs["accounting"].check().dropped == {"no_request": 2, "not_article": 1, "method": 1}
+    assert acc.check().dropped == {"no_request": 2, "not_article": 1, "method": 1}
     assert views.url.tolist() == ["/archives/1"]
 
 
@@ -210,8 +221,8 @@ def test_every_request_gets_exactly_one_outcome(rows):
         "query": [None] * len(rows), "status": pd.array([r[1] for r in rows], dtype="Int16"),
         "referer": [None] * len(rows), "user_agent": [r[4] for r in rows],
     })
-    views = page_views(req, max_per_minute=3)
-    acc = views.attrs["accounting"].check()
+    views, acc = counted(req, max_per_minute=3)
+    acc.check()
     assert acc.lines == len(rows) and acc.views == len(views)
     # an independent statement of the line rules
     no_request = np.array([r[0] is None and r[2] is None for r in rows], bool)
@@ -239,32 +250,32 @@ BLOG = [("/blog/a", 301), ("/blog/a/", 200), ("/blog/b/", 200), ("/blog/b/", 304
 
 @pytest.mark.parametrize("pattern", [r"^/blog/[^/]+/$", r"^/blog/[^/]+$", r"^/blog/[^/]+/?$"])
 def test_a_pattern_matches_either_form_and_the_blog_s_form_is_kept(pattern):
-    views = page_views(requests_of(BLOG), article_pattern=pattern)
+    views, acc = counted(requests_of(BLOG), article_pattern=pattern)
     assert views.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/", "/blog/old.html", "/blog/b/"]
-    assert views.attrs["trailing_slash"] == {
+    assert acc.url_form == {
         "trailing_slash": "add", "decided_by": "logs", "views_with_slash": 4, "views_without_slash": 1,
         "why": "article views served with a trailing slash: 4, without: 1; the blog's URLs end with /"}
-    assert views.attrs["accounting"].dropped == {"status": 2, "not_article": 1}
+    assert acc.dropped == {"status": 2, "not_article": 1}
 
 
 def test_the_blog_s_form_without_slash_is_read_from_the_logs_too():
     rows = [(p.rstrip("/") if s != 301 else p + "/", s) for p, s in BLOG]  # /blog/a/ redirects to /blog/a
-    views = page_views(requests_of(rows), article_pattern=r"^/blog/[^/]+/$")
+    views, acc = counted(requests_of(rows), article_pattern=r"^/blog/[^/]+/$")
     assert views.url.tolist() == ["/blog/a", "/blog/b", "/blog/b", "/blog/a", "/blog/old.html", "/blog/b"]
-    assert views.attrs["trailing_slash"]["trailing_slash"] == "strip"
+    assert acc.url_form["trailing_slash"] == "strip"
 
 
 def test_an_explicit_form_wins_and_keep_keeps_the_slash_significant():
     req = requests_of(BLOG)
-    strip = page_views(req, article_pattern=r"^/blog/[^/]+/$", trailing_slash="strip")
+    strip, acc = counted(req, article_pattern=r"^/blog/[^/]+/$", trailing_slash="strip")
     assert strip.url.tolist() == ["/blog/a", "/blog/b", "/blog/b", "/blog/a", "/blog/old.html", "/blog/b"]
-    assert strip.attrs["trailing_slash"] == {"trailing_slash": "strip", "decided_by": "option",
-                                             "why": "trailing_slash='strip' was given"}
+    assert acc.url_form == {"trailing_slash": "strip", "decided_by": "option",
+                            "why": "trailing_slash='strip' was given"}
     add = page_views(req, article_pattern=r"^/blog/[^/]+$", trailing_slash="add")
     assert add.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/", "/blog/old.html", "/blog/b/"]
     keep = page_views(req, article_pattern=r"^/blog/[^/]+/$", trailing_slash="keep")
     assert keep.url.tolist() == ["/blog/a/", "/blog/b/", "/blog/b/", "/blog/a/"]  # as logged; the rest not articles
-    assert page_views(req, article_pattern="openresty").attrs["trailing_slash"]["decided_by"] == "preset"
+    assert counted(req, article_pattern="openresty")[1].url_form["decided_by"] == "preset"
 
 
 def test_when_the_views_do_not_tell_the_pattern_or_the_default_decides():
@@ -295,7 +306,7 @@ def test_is_article_url(url, pattern, keep, expected):
                 max_size=8), st.sampled_from(["strip", "add", "keep"]))
 def test_the_vectorized_urls_are_normalize_urls(paths, mode):
     categories = pd.Categorical(paths)
-    fast = dict(zip(categories.categories, _path_urls(categories, mode)))
+    fast = dict(zip(categories.categories, path_urls(categories, mode)))
     assert fast == dict(zip(paths, normalize_urls(paths, trailing_slash=mode)))
 
 
@@ -312,13 +323,14 @@ def test_the_form_is_decided_over_all_the_files_cached_or_not(tmp_path):
     (tmp_path / "logs" / "access.log.1").write_text("".join(line.format(m=i, p="/blog/a/") for i in range(0, 9, 3)))
     (tmp_path / "logs" / "access.log").write_text("".join(line.format(m=i, p="/blog/b") for i in range(10, 14, 2)))
     options = {"article_pattern": r"^/blog/[^/]+$", "visitor": "ip+ua"}
-    cold = read_page_views(tmp_path / "logs", **options)
+    cold = read_page_views(tmp_path / "logs", accounting=(cold_acc := Accounting()), **options)
     assert cold.url.tolist() == ["/blog/a/"] * 3 + ["/blog/b/"] * 2
     for _ in range(2):  # filling the cache, then from it
-        cached = cached_page_views(tmp_path / "logs", cache_dir=tmp_path / "cache", **options)
+        acc = Accounting()
+        cached = cached_page_views(tmp_path / "logs", cache_dir=tmp_path / "cache", accounting=acc, **options)
         pd.testing.assert_frame_equal(cached.astype(str), cold.astype(str))
-        assert cached.attrs["trailing_slash"] == cold.attrs["trailing_slash"]
-    assert set(cached.attrs["cache"].values()) == {"cached"}
+        assert acc.url_form == cold_acc.url_form
+    assert [f["cache"] for f in acc.files] == ["cached", "cached"]
 
 
 REAL_BLOG_PATTERNS = [r"^/blog/[^/]+/$", r"^/blog/[^/]+$", r"^/blog/[^/]+/?$"]
@@ -332,13 +344,13 @@ def real_blog_requests():
 def test_on_the_real_blog_every_form_of_pattern_finds_the_same_views(real_blog_requests):
     """A WordPress blog under /blog/<slug>/ (the bare form gets a 301): the pattern written for its
     URLs found no view when URLs were stripped before the pattern was tried."""
-    found = [page_views(real_blog_requests, article_pattern=p, visitor="ip+ua") for p in REAL_BLOG_PATTERNS]
-    for other in found[1:]:
-        pd.testing.assert_frame_equal(other, found[0])
-        assert other.attrs["accounting"].to_dict() == found[0].attrs["accounting"].to_dict()
-    views = found[0]
+    found = [counted(real_blog_requests, article_pattern=p, visitor="ip+ua") for p in REAL_BLOG_PATTERNS]
+    for other, acc in found[1:]:
+        pd.testing.assert_frame_equal(other, found[0][0])
+        assert acc.to_dict() == found[0][1].to_dict()
+    views, acc = found[0]
     assert len(views) > 4000 and views.url.nunique() > 140
-    decision = views.attrs["trailing_slash"]
+    decision = acc.url_form
     assert (decision["trailing_slash"], decision["decided_by"]) == ("add", "logs")
     assert decision["views_with_slash"] > 5 * decision["views_without_slash"]
     # one article, one URL: no URL is another's with the slash toggled; files keep no slash
@@ -349,9 +361,9 @@ def test_on_the_real_blog_every_form_of_pattern_finds_the_same_views(real_blog_r
 
 def test_on_the_real_blog_its_article_pattern_keeps_the_blog_s_form(real_blog_requests):
     pattern = r"^/blog/(?!wp-|feed|category/|tag/|page/|author/|comments)[^/]+/?$"
-    views = page_views(real_blog_requests, article_pattern=pattern, visitor="ip+ua")
+    views, acc = counted(real_blog_requests, article_pattern=pattern, visitor="ip+ua")
     stripped = page_views(real_blog_requests, article_pattern=pattern, visitor="ip+ua", trailing_slash="strip")
     # the same views as with the form given, each URL in the blog's form
     assert views.url.map(lambda u: u.rstrip("/")).tolist() == stripped.url.tolist()
     assert len(views) > 3000 and all(u.endswith("/") or re.search(PAGE_FILE, u) for u in views.url)
-    assert views.attrs["trailing_slash"]["decided_by"] == "logs"
+    assert acc.url_form["decided_by"] == "logs"

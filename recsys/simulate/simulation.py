@@ -74,7 +74,7 @@ class Simulation:
         return self.reasons.get("view", 0)
 
     def expected_accounting(self) -> dict:
-        """What ``read_page_views(out_dir).attrs["accounting"]`` should hold.
+        """What ``read_page_views(out_dir, accounting=acc)`` should fill ``acc`` with.
 
         ``lines``, ``malformed_kinds``, ``dropped`` and ``views``, with zero counts left out as
         :class:`recsys.Accounting` leaves them out.
@@ -156,7 +156,8 @@ def simulate(
     >>> import tempfile, recsys
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     sim = simulate(tmp, visitors=30, days=3, articles=20, seed=1)
-    ...     acc = recsys.read_page_views(tmp).attrs["accounting"]
+    ...     acc = recsys.Accounting()
+    ...     _ = recsys.read_page_views(tmp, accounting=acc)
     >>> [os.path.basename(f) for f in sim.files]
     ['access.log.2.gz', 'access.log.1', 'access.log']
     >>> acc.views == sim.reasons["view"] == len(sim.truth)
@@ -238,7 +239,7 @@ def simulate(
 def _check_out_dir(out_dir: str, names: list[str]) -> None:
     if not os.path.isdir(out_dir):
         return
-    from ..logs import log_files
+    from ..files import log_files
 
     ours = set(names)
     others = [os.path.basename(p) for p in log_files(out_dir) if os.path.basename(p) not in ours]
