@@ -126,17 +126,12 @@ def _encode_onehot(df: pd.DataFrame) -> tuple[sp.csr_matrix, pd.Index]:
     return X, pd.Index(df.columns)
 
 
-<<<<<<< HEAD
 def min_count(min_support, n: int) -> int:
     """The number of baskets ``min_support`` asks for among ``n`` (a fraction, or a count).
 
     >>> min_count(0.002, 10_000), min_count(3, 10_000)
     (20, 3)
     """
-=======
-def support_count(min_support, n: int) -> int:
-    """The count an itemset needs among ``n`` transactions: ``min_support`` as a count, checked."""
->>>>>>> i12-split
     if isinstance(min_support, bool) or not isinstance(min_support, Real):
         raise ValueError(
             "`min_support` must be a fraction in (0, 1] or a count (an int >= 1); "
@@ -166,11 +161,7 @@ def _prepare(transactions, min_support, max_len):
     limit = _check_max_len(max_len)
     C, labels = _columns(transactions)
     n = C.shape[0]
-<<<<<<< HEAD
     mincount = min_count(min_support, n)
-=======
-    mincount = support_count(min_support, n)
->>>>>>> i12-split
     counts = np.diff(C.indptr)
     freq = np.flatnonzero(counts >= mincount)
     freq = freq[np.argsort(counts[freq], kind="stable")]  # ascending support: smaller classes

@@ -143,7 +143,9 @@ class Run:
 
     def report(self, publication: dict | None = None) -> dict:
         """The ``report.json`` document: parameters, counts, timings, accounting, evaluation."""
-        acc = self.accounting.to_dict()
+        acc = self.accounting.to_dict()  # the report keeps how each file was read and the URL form apart
+        cache = {f["path"]: f.pop("cache") for f in acc["files"] if "cache" in f} or None
+        url_form = acc.pop("url_form", None)
         evaluation = None
         if self.evaluation is not None:
             keep = ["method", "k", "cases", "hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity"]
@@ -152,8 +154,7 @@ class Run:
             "version": 1, "generated": self.generated.strftime("%Y-%m-%dT%H:%M:%SZ"), "engine": self.engine,
             "params": self.settings.params(), "counts": self.counts, "timings": self.timings,
             "accounting": redact_examples(acc, also=_configured_formats(self.settings)),
-            "cache": {f["path"]: f["cache"] for f in acc["files"] if "cache" in f} or None,
-            "trailing_slash": self.accounting.url_form,
+            "cache": cache, "trailing_slash": url_form,
             "evaluation": evaluation, "evaluation_skipped": self.evaluation_skipped,
         }
         if publication is not None:

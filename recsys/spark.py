@@ -438,7 +438,7 @@ def _itemsets(sessions, n: int, min_support, max_len: int | None) -> tuple[objec
     from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
-    from .itemsets import support_count
+    from .itemsets import min_count as support_count
 
     min_count = support_count(min_support, n)
     fraction = min(1.0, (min_count - 0.5) / n) if n else 1.0  # FPGrowth keeps count >= ceil(fraction * n)
