@@ -42,11 +42,13 @@ def one_seed(seed: int, visitors: int) -> pd.DataFrame:
     result = recsys.evaluate(views, k=10, cutoff=cutoff, methods=("rules", "popular", "cooccurrence"), progress=False)
     # the diagnostics, on the same split
     end = views["ts"].max() + pd.Timedelta(milliseconds=1)
-    window = evaluation._Window(views, cutoff, end, str(evaluation.DEFAULTS["gap"]))
-    fill = window.pop
-    window.pop = fill.iloc[:0]  # nothing to fill with
-    no_fill = window.rules_lists(evaluation.DEFAULTS, 10)
-    window.pop = fill
+    window = evaluation._Window(views, cutoff, end)
+    settings = recsys.Settings.from_mapping(k=10)
+    recs = recsys.train(window.train, settings, memo=window.memo).lists_next(settings, window.contexts)
+    recs = recs[recs["source"] == "rules"]  # nothing filled in
+    no_fill: list[list[str]] = [[] for _ in window.contexts]
+    for pos, url in zip(recs["context"].to_numpy(), recs["url"].to_numpy()):
+        no_fill[pos].append(url)
     co = window.baseline_lists("cooccurrence", 10)
     popular = evaluation._popular_lists(window.pop, window.contexts, 10)
     co_filled = [(c + [u for u in p if u not in c])[:10] for c, p in zip(co, popular)]

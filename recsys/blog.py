@@ -118,7 +118,7 @@ def blog_data(document: Mapping, *, article_pattern: str | None = None) -> dict:
     document : dict
         A ``related.json`` document (version 1).
     article_pattern : str, optional
-        A name of :data:`recsys.ARTICLE_PATTERNS` or a regular expression; by default the one the
+        A name of :data:`recsys.urls.ARTICLE_PATTERNS` or a regular expression; by default the one the
         document was made with (``params.article_pattern``), else ``openresty``.
 
     >>> doc = {"version": 1, "generated": "2024-03-31T02:00:00Z", "items": {"/archives/1": [

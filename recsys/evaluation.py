@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .model import train
+from .model import baskets, train
 from .progress import progress_bar
 from .recommend import popularity
 from .sessions import sessionize
@@ -188,7 +188,7 @@ class _Window:
     def baseline_lists(self, method: str, k: int) -> list[list[str]]:
         if method == "popular":
             return _popular_lists(self.pop, self.contexts, k)
-        sessions = train(self.train, Settings(), memo=self.memo).sessions
+        sessions = baskets(self.train, Settings(), memo=self.memo)
         key = ("baseline", method)
         if key not in self.memo:
             self.memo[key] = (_cooccurrence if method == "cooccurrence" else _sequential)(sessions)
@@ -255,7 +255,7 @@ def evaluate(
     views: pd.DataFrame,
     *,
     settings: Settings | None = None,
-    k: int = 10,
+    k: int | None = None,
     cutoff=None,
     test_days: float = 7,
     windows: int = 1,
@@ -272,8 +272,8 @@ def evaluate(
     settings : Settings, optional
         The settings of the ``rules`` method (the defaults otherwise); trained by
         :func:`recsys.train`, as the nightly job trains.
-    k : int, default 10
-        The length of the lists scored.
+    k : int, optional
+        The length of the lists made and scored (HR@k, ...); by default the settings' ``k``.
     cutoff : timestamp, optional
         Train before it, test after it; by default the last ``test_days`` days are the test.
     test_days : float, default 7
@@ -297,8 +297,9 @@ def evaluate(
         (mean training popularity of what is shown, the most popular article being 1).
     """
     baselines = [m for m in methods if m != "rules"]
-    points = [_settings(settings, overrides)] if "rules" in methods else []
-    return _run(views, points, baselines, k=k, cutoff=cutoff, test_days=test_days, windows=windows,
+    point = _settings(settings, overrides)
+    points = [point] if "rules" in methods else []
+    return _run(views, points, baselines, k=point.recommending.k if k is None else k, cutoff=cutoff, test_days=test_days, windows=windows,
                 progress=progress)
 
 
@@ -307,7 +308,7 @@ def tune(
     *,
     grid: Mapping[str, Sequence],
     settings: Settings | None = None,
-    k: int = 10,
+    k: int | None = None,
     cutoff=None,
     test_days: float = 7,
     windows: int = 1,
@@ -317,7 +318,8 @@ def tune(
     """Evaluate the ``rules`` method over every combination of ``grid`` (and the baselines once).
 
     ``grid`` maps settings (names of :class:`recsys.Settings`, e.g. those of :data:`TUNABLE`) to
-    the values to try; the others are ``settings``'. Sessions, itemsets and rules are trained once
+    the values to try; the others are ``settings``'. ``k`` (default: the settings' ``k``) is the
+    length of the lists scored, for every point. Sessions, itemsets and rules are trained once
     for all the points that share them (:func:`recsys.train`'s memo).
 
     >>> # e.g. tune(views, grid={"min_support": [2, 3, 5], "gap": ["15min", "30min"],
@@ -333,5 +335,6 @@ def tune(
     names = list(grid)
     values = [check_sequence(list(v) if isinstance(v, (list, tuple)) else [v], name) for name, v in grid.items()]
     points = [_settings(settings, dict(zip(names, combo))) for combo in itertools.product(*values)]
+    k = (settings or Settings()).recommending.k if k is None else k
     return _run(views, points, list(baselines), k=k, cutoff=cutoff, test_days=test_days, windows=windows,
                 progress=progress)

@@ -29,7 +29,7 @@ from .rules import association_rules
 from .sessions import long_baskets, sessionize
 from .settings import Settings
 
-__all__ = ["Model", "train"]
+__all__ = ["Model", "train", "baskets"]
 
 
 @dataclass
@@ -106,12 +106,9 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
     Model
     """
     settings = settings or Settings()
-    s, m = settings.sessions, settings.mining
+    m = settings.mining
     timings: dict[str, float] = {}
-    # a visitor's basket is their whole history: the gap plays no part, so settings share it
-    basket = ("visitor", s.max_items) if s.basket == "visitor" else ("session", s.gap, s.max_items)
-    sessions, dropped, dropped_views = _memo(memo, ("sessions", basket), lambda: _sessions(views, settings),
-                                             timings, "sessions")
+    basket, (sessions, dropped, dropped_views) = _baskets(views, settings, memo, timings)
     mined = ("itemsets", basket, m.algorithm, m.min_support, m.max_len)
     miner = eclat if m.algorithm == "eclat" else apriori
     itemsets = _memo(memo, mined, lambda: miner(sessions["items"], min_support=m.min_support, max_len=m.max_len),
@@ -124,6 +121,19 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
     popular = _memo(memo, ("popular", days, until), lambda: popularity(views, days=days, until=until),
                     timings, "popular")
     return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings)
+
+
+def baskets(views: pd.DataFrame, settings: Settings | None = None, *, memo: MutableMapping | None = None) -> pd.DataFrame:
+    """The baskets :func:`train` mines under ``settings`` (those over ``max_items`` dropped), from
+    the ``memo`` when it holds them: what the evaluation's baselines are trained on."""
+    return _baskets(views, settings or Settings(), memo, {})[1][0]
+
+
+def _baskets(views, settings: Settings, memo, timings: dict) -> tuple[tuple, tuple[pd.DataFrame, int, int]]:
+    s = settings.sessions
+    # a visitor's basket is their whole history: the gap plays no part, so settings share it
+    key = ("visitor", s.max_items) if s.basket == "visitor" else ("session", s.gap, s.max_items)
+    return key, _memo(memo, ("sessions", key), lambda: _sessions(views, settings), timings, "sessions")
 
 
 def _sessions(views: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, int, int]:

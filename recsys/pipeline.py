@@ -183,7 +183,7 @@ class Run:
         pub = Publication(publish, publish and not verdict.publish, verdict, folder,
                           [] if publish else [n for n in OUTPUTS if (folder / n).exists()])
         self.timings["write"] = round(time.perf_counter() - started, 3)
-        self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 3)
+        self.timings["total"] = round(sum(v for k, v in self.timings.items() if k != "total"), 3)  # + write
         with atomic_write(folder / "report.json", "w", encoding="utf-8") as f:
             json.dump(self.report(pub.record(self.settings, published)), f, indent=2, default=str)
             f.write("\n")
@@ -241,13 +241,16 @@ class Run:
                         article_pattern=self.settings.views.article_pattern)
 
 
-def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visitors: int, articles: int) -> dict:
-    """The counts report.json holds and the summary prints."""
-    sessions = model.sessions
+def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visitors: int, articles: int,
+              sessions: int | None = None, sessions_2: int | None = None) -> dict:
+    """The counts report.json holds and the summary prints (``sessions`` and ``sessions_2``, the
+    baskets and those of two articles or more, are counted from ``model.sessions`` if not given)."""
+    if sessions is None:
+        sessions, sessions_2 = len(model.sessions), int((model.sessions["items"].map(len) >= 2).sum())
     from_rules = lists["source"] == "rules"
     return {
         "lines": accounting.lines, "views": accounting.views, "visitors": visitors, "articles": articles,
-        "sessions": len(sessions), "sessions_with_2_or_more": int((sessions["items"].map(len) >= 2).sum()),
+        "sessions": sessions, "sessions_with_2_or_more": int(sessions_2),
         "baskets_dropped_long": model.dropped_long, "itemsets": len(model.itemsets), "rules": len(model.rules),
         "articles_with_lists": int(lists["item"].nunique()),
         "articles_with_rules": int(lists.loc[from_rules, "item"].nunique()),
@@ -313,6 +316,7 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
     clock.lap("evaluate")
     counts = counts_of(acc, model, lists, visitors=int(views["visitor"].nunique()),
                        articles=int(views["url"].nunique()))
+    clock.laps["total"] = clock.total()
     return Run(settings, "local", acc, views, model.sessions, model.itemsets, model.rules, model.popular, lists,
                titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder))
 

@@ -1,45 +1,43 @@
 """The same pipeline on Apache Spark, for logs one machine cannot hold (``--engine spark``).
 
-Spark reads the log files (plain or compressed, local or in object storage), parses them with the
-regular expression compiled from the same :class:`recsys.LogFormat`, applies the same page-view
-rules, URL normalization and crawler list (the Python definitions run as Arrow UDFs on distinct
-values only), counts every line into the same :class:`recsys.Accounting`, cuts sessions with window
-functions, mines itemsets with ``pyspark.ml.fpm.FPGrowth`` and computes the rules and their
-measures from the itemset counts, all in Spark. Only the small results (itemsets, rules, the
-popular articles, the counts) come back to the driver, where :func:`recsys.recommend` and the
-exports make the same files as the local engine.
+Spark reads the log files (plain or compressed, local or in object storage; :mod:`recsys.sparklogs`),
+applies the page-view line rules of :func:`recsys.views.line_rules`, rendered as Spark columns (the
+crawler list and URL normalization run as Arrow UDFs on distinct values only), counts every line
+into the same :class:`recsys.Accounting`, cuts sessions with window functions and mines itemsets
+with ``pyspark.ml.fpm.FPGrowth``. The itemsets come back to the driver, where the rules, their
+measures and the lists are made by the local engine's functions; Spark counts who is behind each
+rule (:func:`recsys.recommend.holders` in each partition). :func:`run_spark` returns the same
+:class:`recsys.Run` as :func:`recsys.run`.
 
->>> # spark = spark_session("local[*]"); result = spark_pipeline(spark, ["logs/"])
+>>> # recsys.run(["logs/"], settings, engine="spark") calls run_spark
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import warnings
-from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
 from .accounting import Accounting
-from .columns import ADDRESS_CHAINS, MAX_SECONDS, MONTHS, REQUEST_LINE, REQUEST_TARGET, client_of
-from .detection import PROBE_LINES, fixed_formats, start_formats
+from .detection import fixed_formats
 from .errors import RecsysError
-from .files import log_files, open_log, read_head
-from .formats import LogFormat
+from .itemsets import min_count
+from .recommend import holders
+from .rules import association_rules
 from .sessions import network_of
+from .sparklogs import java_regex, log_files_and_formats, requests_of, unescape_column
 from .urls import decide_form, is_article_url, normalize_urls, with_form
-from .views import ASSET, DROP_REASONS, REDIRECTS, ROBOTS_TXT, is_bot, view_rules, visitor_hash
+from .views import DROP_REASONS, ROBOTS_TXT, line_rules, view_rules, visitor_hash
 
-__all__ = ["spark_session", "spark_pipeline", "SparkResult", "java_regex", "write_dataset"]
+__all__ = ["spark_session", "run_spark", "write_dataset", "write_datasets", "java_regex", "unescape_column"]
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
-
-_MONTH = "(?:%s)" % "|".join(m.decode() for m in MONTHS)
 
 
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None, app_name: str = "recsys"):
@@ -82,219 +80,68 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
-
-def java_regex(fmt: LogFormat) -> str:
-    """The format's regular expression for Java: the same, with positional groups.
-
-    >>> java_regex(LogFormat.parse('$remote_addr "$request"'))
-    '^([^\\\\s"]*) "([^"]*)"$'
-    """
-    return _positional(fmt.regex)
-
-
-def _positional(regex: str) -> str:
-    """A Python regular expression with its named groups made positional, for Java."""
-    return re.sub(r"\(\?P<[A-Za-z_][A-Za-z0-9_]*>", "(", regex)
-
-
 def _network_udf():
     """``recsys.sessions.network_of`` (the /24 or /48 of an address) as a Spark column function."""
     from pyspark.sql.functions import pandas_udf
 
     return pandas_udf(lambda s: network_of(s).astype(object), "string")
 
+class _Columns:
+    """The line rules' tests as Spark column expressions (:func:`recsys.views.line_rules`).
 
-@dataclass
-class SparkResult:
-    """What the Spark engine hands back to the driver (the big tables stay in Spark)."""
-
-    views: object  # pyspark DataFrame: ts, visitor, url, ip, user_agent, referer
-    sessions: object  # pyspark DataFrame: the sessionize columns
-    itemsets: pd.DataFrame
-    rules: pd.DataFrame
-    accounting: Accounting  # with url_form, the trailing-slash form decided and why
-    popular: pd.Series
-    n_baskets: int
-    dropped_long: int
-    dropped_long_views: int
-
-
-def _files(spark, paths, fixed: list[LogFormat] | None):
-    """The files to read and their formats (given, or found on the first lines of the first file)."""
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    remote = [os.fspath(p) for p in paths if "://" in os.fspath(p)]
-    local = log_files([p for p in paths if "://" not in os.fspath(p)]) if len(remote) < len(paths) else []
-    if "-" in local:
-        raise RecsysError("the Spark engine reads files, not standard input: give paths")
-    files = local + remote
-    if not files:
-        raise RecsysError("no access logs found; give log files, directories or globs (s3a://bucket/logs/access.log*)")
-    if "://" in files[0]:  # object storage: ask Spark for the first lines
-        rows = spark.read.option("lineSep", "\n").text(files[0]).limit(PROBE_LINES).collect()
-        head = "\n".join(r.value for r in rows).encode("utf-8", "replace") + b"\n"
-    else:  # a file the driver sees: read its beginning here, as the local engine does
-        stream, _ = open_log(files[0])
-        try:
-            head = read_head(stream, [])
-        finally:
-            getattr(stream, "raw", stream).close()
-    return files, start_formats(fixed, head, files[0], known=[], strict=True)
-
-
-# JSON escapes as percent escapes, in an order that pairs backslashes from the left
-_JSON_ESCAPES = [(r"\\\\", "%5C"), (r'\\"', "%22"), (r"\\/", "%2F"), (r"\\n", "%0A"), (r"\\r", "%0D"),
-                 (r"\\t", "%09"), (r"\\b", "%08"), (r"\\f", "%0C"), (r"\\u00([0-7][0-9A-Fa-f])", "%$1")] + [
-    (rf"\\u00[{h}{h.lower()}]([0-9A-Fa-f])", f"%C{2 + i // 4}%{'89AB'[i % 4]}$1")  # U+0080-U+00FF in UTF-8
-    for i, h in enumerate("89ABCDEF")]
-
-
-def unescape_column(column, mode: str = "default"):
-    """:func:`recsys.formats.unescape` as a Spark expression: no Python worker sees the rows.
-
-    nginx's ``\\xHH`` (or JSON's escapes) become percent escapes, which ``url_decode`` turns
-    into bytes and decodes as UTF-8 (bad bytes become U+FFFD, as in the local engine).
+    Python tests (the crawler list, the URL normalization and article test) run as Arrow UDFs on
+    the distinct values only, joined back: ``df`` grows a column per such test.
     """
-    from pyspark.sql import functions as F
 
-    c = F.replace(F.replace(column, F.lit("%"), F.lit("%25")), F.lit("+"), F.lit("%2B"))
-    if mode == "json":
-        for pattern, percent in _JSON_ESCAPES:
-            c = F.regexp_replace(c, pattern, percent)
-    else:
-        c = F.regexp_replace(c, r"\\x([0-9A-Fa-f]{2})", "%$1")
-    return F.coalesce(F.try_url_decode(c), column)
+    def __init__(self, df, rules) -> None:
+        self.df, self.rules = df, rules
 
+    def missing(self, column: str):
+        from pyspark.sql import functions as F
 
-def _with_client(df):
-    """``df`` with the ``ip`` column: the peer address (``_peer``), or the client of the address
-    chain (``_chain``) the format logs, picked by :func:`recsys.columns.client_of` once per distinct
-    chain and address."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
+        return F.col(column).isNull()
 
-    @pandas_udf("string")
-    def pick(chain: pd.Series, addr: pd.Series) -> pd.Series:
-        return pd.Series([client_of(c, a if isinstance(a, str) else None)[0] for c, a in zip(chain, addr)], dtype=object)
+    def isin(self, column: str, values):
+        from pyspark.sql import functions as F
 
-    pairs = df.filter(F.col("_chain").isNotNull()) \
-        .select(F.col("_chain").alias("c_chain"), F.col("_peer").alias("c_peer")).distinct() \
-        .withColumn("c_ip", pick("c_chain", "c_peer"))
-    same = F.col("_chain").eqNullSafe(F.col("c_chain")) & F.col("_peer").eqNullSafe(F.col("c_peer"))
-    df = df.join(pairs, same, "left")
-    ip = F.when(F.col("_chain").isNull(), F.col("_peer")).otherwise(F.col("c_ip"))
-    return df.withColumn("ip", ip).drop("_chain", "_peer", "c_chain", "c_peer", "c_ip")
+        return F.coalesce(F.col(column).isin(list(values)), F.lit(False))
 
+    def matches(self, column: str, regex: str):
+        from pyspark.sql import functions as F
 
-def _requests(spark, files: list[str], formats: list[LogFormat], cookie: str):
-    """Every line with its fields, or the kind of malformation that stops it.
+        return F.coalesce(F.col(column).rlike(regex), F.lit(False))
 
-    With several formats, a line is read by the first that matches it, as in the local engine.
-    """
-    from pyspark.sql import functions as F
+    def per_value(self, column: str, fn):
+        from pyspark.sql import functions as F
+        from pyspark.sql.functions import pandas_udf
 
-    lines = spark.read.option("lineSep", "\n").text(files)
-    lines = lines.select(F.regexp_replace("value", "\r+$", "").alias("line"))
-    # one match a line and format: the groups rewritten as a marked, separated list, then split
-    lines = lines.select("line", *[
-        F.split(F.regexp_replace("line", java_regex(fmt), "\u0002" + "\u0001".join(
-            f"${i + 1}" for i in range(len(fmt.groups)))), "\u0001").alias(f"parts{k}")
-        for k, fmt in enumerate(formats)])
-    matched = [(F.col(f"parts{k}")[0].startswith("\u0002") & ~F.col("line").startswith("\u0002")
-                & (F.size(f"parts{k}") == len(fmt.groups)) & ~F.col("line").contains("\u0001"))
-               for k, fmt in enumerate(formats)]
-    which = F.coalesce(*[F.when(m, F.lit(k)) for k, m in enumerate(matched)], F.lit(-1))
-    groups = {f"g{k}_{name}": F.when(matched[k], F.regexp_replace(F.col(f"parts{k}")[i], "^\u0002", "") if i == 0
-                                     else F.col(f"parts{k}")[i]).otherwise("")
-              for k, fmt in enumerate(formats) for i, name in enumerate(fmt.groups)}
-    df = lines.select("line", which.alias("which"), F.col("line").contains("\ufffd").alias("bad_utf8"),
-                      *[v.alias(k) for k, v in groups.items()])
-    fields = [_fields(fmt, f"g{k}_", cookie) for k, fmt in enumerate(formats)]
+        name = f"_{fn.__name__}_{column}"
+        udf = pandas_udf(lambda s: pd.Series(np.asarray(fn(s), bool)), "boolean")
+        values = self.df.select(F.col(column).alias("d_value")).distinct().withColumn(name, udf("d_value"))
+        self.df = self.df.join(F.broadcast(values), F.col(column).eqNullSafe(F.col("d_value")), "left").drop("d_value")
+        return F.coalesce(F.col(name), F.lit(False))
 
-    def pick(name):  # the value of the format that read the line
-        out = None
-        for k, f in enumerate(fields):
-            out = (F if out is None else out).when(F.col("which") == k, f[name])
-        return out
+    def article(self):
+        """The URL of each line (normalized, the query kept as asked) and whether it is an article."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.functions import pandas_udf
 
-    df = df.select("*", *[pick(n).alias(f"_{n}") for n in ("ts", "bad_time", "req_ok", "method", "target")])
-    kind = (F.when(F.col("bad_utf8"), "encoding").when(F.col("which") < 0, "format")
-            .when(F.col("_bad_time"), "time").when(~F.col("_req_ok"), "request"))
-    host = F.regexp_extract("_target", _positional(REQUEST_TARGET), 1)
-    path = F.regexp_extract("_target", _positional(REQUEST_TARGET), 2)
-    path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
-    query = F.regexp_extract("_target", _positional(REQUEST_TARGET), 3)
-    df = df.select(
-        kind.alias("malformed"), F.col("_ts").alias("ts"),
-        *[pick(n).alias(n) for n in ("visitor", "peer", "chain")],
-        F.when(F.col("_method").isin("-", ""), None).otherwise(F.col("_method")).alias("method"),
-        path.alias("path_raw"), query.alias("query_raw"), F.col("which"),
-        *[pick(n).alias(n) for n in ("status", "referer", "user_agent")],
-    )
-    df = _with_client(df.withColumnRenamed("peer", "_peer").withColumnRenamed("chain", "_chain"))
-    unescape = lambda c: F.coalesce(*[F.when(F.col("which") == k, _value(c, fmt.escape)) for k, fmt in enumerate(formats)])
-    for raw, name in (("path_raw", "path"), ("query_raw", "query")):
-        df = df.withColumn(name, unescape(F.col(raw))).drop(raw)
-    return df.drop("which")
+        keep, slash, article = tuple(self.rules.keep_query), self.rules.trailing_slash, self.rules.article
 
+        @pandas_udf("url string, article boolean")
+        def norm(path: pd.Series, query: pd.Series) -> pd.DataFrame:
+            urls = normalize_urls([p if isinstance(p, str) else None for p in path],
+                                  [q if isinstance(q, str) else None for q in query],
+                                  trailing_slash=slash or "keep", keep_query=keep)  # None: decided at the end
+            return pd.DataFrame({"url": urls, "article": [
+                u is not None and is_article_url(u, article, trailing_slash=slash) for u in urls]})
 
-def _value(c, escape: str):
-    """A variable's value, unescaped; ``-`` and ``""`` are missing."""
-    from pyspark.sql import functions as F
-
-    if escape != "none":  # with escape=none nothing was escaped
-        marker = "\\" if escape == "json" else "\\x"
-        c = F.when(c.contains(marker), unescape_column(c, escape)).otherwise(c)
-    return F.when(c.isin("-", "") | c.isNull(), None).otherwise(c)
-
-
-def _fields(fmt: LogFormat, prefix: str, cookie: str) -> dict:
-    """The standard columns of a line read by ``fmt``, whose groups are the columns ``prefix + name``."""
-    from pyspark.sql import functions as F
-
-    have = set(fmt.groups)
-    col = lambda name: F.col(prefix + name)
-    value = lambda name: _value(col(name), fmt.escape) if name in have else F.lit(None).cast("string")
-    # time
-    if "msec" in have:
-        seconds = col("msec").try_cast("double")
-        ts = F.when(seconds < MAX_SECONDS, F.timestamp_millis(F.round(seconds * 1000).try_cast("long")))
-    elif "time_iso8601" in have:
-        ts = F.try_to_timestamp(col("time_iso8601"), F.lit("yyyy-MM-dd'T'HH:mm:ssXXX"))
-    elif "time_local__date" in have:
-        joined = F.concat_ws(" ", col("time_local__date"), col("time_local__zone"))
-        ts = F.when(col("time_local__date").rlike(f"^\\d{{2}}/{_MONTH}/"),
-                    F.try_to_timestamp(joined, F.lit("dd/MMM/yyyy:HH:mm:ss Z")))
-    else:
-        ts = F.lit(None).cast("timestamp")
-    has_time = bool(have & {"msec", "time_iso8601", "time_local__date"})
-    # request
-    if "request" in have:
-        req = col("request")
-        req_ok = req.rlike(_positional(REQUEST_LINE)) | req.isin("-", "")  # "-": no request line, not a bad one
-        method = F.regexp_extract(req, _positional(REQUEST_LINE), 1)
-        target = F.when(req.rlike(_positional(REQUEST_LINE)), F.regexp_extract(req, _positional(REQUEST_LINE), 2))
-    else:
-        req_ok = F.lit(True)
-        method = col("request_method") if "request_method" in have else F.lit(None).cast("string")
-        if "request_uri" in have:
-            target = col("request_uri")
-        elif "uri" in have:
-            args = col("args") if "args" in have else F.lit("")
-            target = F.when(F.coalesce(args, F.lit("")).isin("", "-"), col("uri")).otherwise(
-                F.concat_ws("?", col("uri"), args))
-        else:
-            target = F.lit(None).cast("string")
-    visitor_vars = [v for v in ("ut_id", f"cookie_{cookie}") if v in have]
-    chain = next((v for v in ADDRESS_CHAINS if v in have), None)
-    return {
-        "ts": ts, "bad_time": F.lit(has_time) & ts.isNull(), "req_ok": req_ok, "method": method, "target": target,
-        "visitor": F.coalesce(*[value(v) for v in visitor_vars]) if visitor_vars else F.lit(None).cast("string"),
-        # the peer, or the chain whose client is the reader ($proxy_add_... ends with the peer already)
-        "peer": F.lit(None).cast("string") if chain == "proxy_add_x_forwarded_for" else value("remote_addr"),
-        "chain": value(chain) if chain else F.lit(None).cast("string"),
-        "status": col("status").try_cast("int") if "status" in have else F.lit(None).cast("int"),
-        "referer": value("http_referer"), "user_agent": value("http_user_agent"),
-    }
+        # (the small sides get their own column names: joins of frames from one source are ambiguous)
+        places = self.df.select(F.col("path").alias("p_path"), F.col("query").alias("p_query")).distinct() \
+            .withColumn("n", norm("p_path", "p_query")).select("p_path", "p_query", "n.*")
+        self.df = self.df.join(places, F.col("path").eqNullSafe(F.col("p_path"))
+                               & F.col("query").eqNullSafe(F.col("p_query")), "left").drop("p_path", "p_query")
+        return F.coalesce(F.col("article"), F.lit(False))
 
 
 def _page_views(requests, options: dict, acc: Accounting):
@@ -304,27 +151,7 @@ def _page_views(requests, options: dict, acc: Accounting):
     from pyspark.sql.functions import pandas_udf
 
     rules = view_rules(options)
-    ok = requests.filter(F.col("malformed").isNull())
-    # user agents: the crawler list, once per distinct agent
-    bot_udf = pandas_udf(lambda s: pd.Series(is_bot(s)), "boolean")
-    agents = ok.select(F.col("user_agent").alias("a_ua")).distinct().withColumn("is_bot", bot_udf("a_ua"))
-    # URLs: normalized and tested once per distinct path and query
-    keep, slash, article = tuple(rules.keep_query), rules.trailing_slash, rules.article
-
-    @pandas_udf("url string, article boolean")
-    def norm(path: pd.Series, query: pd.Series) -> pd.DataFrame:
-        urls = normalize_urls([p if isinstance(p, str) else None for p in path],
-                              [q if isinstance(q, str) else None for q in query],
-                              trailing_slash=slash or "keep", keep_query=keep)  # None: decided at the end
-        return pd.DataFrame({"url": urls, "article": [
-            u is not None and is_article_url(u, article, trailing_slash=slash) for u in urls]})
-
-    # (the small sides get their own column names: joins of frames from one source are ambiguous)
-    places = ok.select(F.col("path").alias("p_path"), F.col("query").alias("p_query")).distinct() \
-        .withColumn("n", norm("p_path", "p_query")).select("p_path", "p_query", "n.*")
-    df = ok.join(F.broadcast(agents), F.col("user_agent").eqNullSafe(F.col("a_ua")), "left").drop("a_ua")
-    df = df.join(places, F.col("path").eqNullSafe(F.col("p_path")) & F.col("query").eqNullSafe(F.col("p_query")),
-                 "left").drop("p_path", "p_query")
+    df = requests.filter(F.col("malformed").isNull())
     if rules.visitor == "ip+ua":
         @pandas_udf("string")
         def ipua(ip: pd.Series, ua: pd.Series) -> pd.Series:
@@ -332,17 +159,12 @@ def _page_views(requests, options: dict, acc: Accounting):
                               for i, u in zip(ip, ua)])
 
         df = df.withColumn("visitor", ipua("ip", "user_agent"))
-    status_ok = F.col("status").isin(list(rules.statuses))
-    reason = (
-        F.when(F.col("method").isNull() & F.col("path").isNull(), "no_request")
-        .when(F.lit(bool(rules.drop_bots)) & (F.col("user_agent").isNull() | F.col("is_bot")), "bot")
-        .when(~F.coalesce(F.col("method").isin(list(rules.methods)), F.lit(False)), "method")
-        .when(F.col("status").isin(*REDIRECTS) & F.col("visitor").isNull(), "handshake")
-        .when(~F.coalesce(status_ok, F.lit(False)), "status")
-        .when(F.coalesce(F.col("path").rlike(ASSET.pattern), F.lit(False)), "asset")
-        .when(~F.coalesce(F.col("article"), F.lit(False)), "not_article")
-        .when(F.col("visitor").isNull(), "no_visitor")
-    )
+    t = _Columns(df, rules)
+    tests = [(name, test()) for name, test in line_rules(rules, t)]  # each test may add its columns to t.df
+    reason = None
+    for name, test in tests:
+        reason = (F if reason is None else reason).when(test, name)
+    df = t.df
     df = df.withColumn("reason", reason).persist()
     # the behaviour rules need every line: who fetched robots.txt
     robots = df.filter(F.col("path") == ROBOTS_TXT)
@@ -434,107 +256,50 @@ def _sessions(views, gap: str, basket: str, max_items: int | None):
     return sessions.filter(~F.col("long")).drop("long"), n, dropped, dropped_views
 
 
-def _itemsets(sessions, n: int, min_support, max_len: int | None) -> tuple[object, pd.DataFrame]:
+def _itemsets(sessions, n: int, min_support, max_len: int | None) -> pd.DataFrame:
+    """The frequent itemsets, by ``pyspark.ml.fpm.FPGrowth``, in the local miners' layout and order."""
     from pyspark.ml.fpm import FPGrowth
     from pyspark.sql import functions as F
 
-    from .itemsets import min_count as support_count
-
-    min_count = support_count(min_support, n)
-    fraction = min(1.0, (min_count - 0.5) / n) if n else 1.0  # FPGrowth keeps count >= ceil(fraction * n)
+    count = min_count(min_support, n)
+    fraction = min(1.0, (count - 0.5) / n) if n else 1.0  # FPGrowth keeps count >= ceil(fraction * n)
     model = FPGrowth(itemsCol="items", minSupport=fraction).fit(sessions.select("items"))
     found = model.freqItemsets.select(F.array_sort("items").alias("items"), F.col("freq").alias("count"))
     if max_len is not None:
         found = found.filter(F.size("items") <= max_len)
-    found = found.persist()
     local = found.toPandas()
-    local = local.assign(size=local["items"].map(len)).sort_values(["size", "count", "items"], ascending=[True, False, True],
-                                                                   key=lambda c: c.map(tuple) if c.name == "items" else c)
-    itemsets = pd.DataFrame({
+    local = local.assign(size=local["items"].map(len)).sort_values(
+        ["size", "count", "items"], ascending=[True, False, True], key=lambda c: c.map(tuple) if c.name == "items" else c)
+    return pd.DataFrame({
         "support": local["count"].to_numpy() / n if n else local["count"].to_numpy(float),
         "count": local["count"].to_numpy(np.int64),
         "itemsets": pd.Series([frozenset(x) for x in local["items"]], dtype=object),
     })
-    itemsets.attrs.update(n_transactions=n, min_count=min_count)
-    return found, itemsets
 
 
-def _rules(spark, found, sessions, n: int, min_confidence: float) -> pd.DataFrame:
-    """Single-consequent rules and every measure, computed in Spark from the itemset counts."""
-    from pyspark.sql import functions as F
-    from pyspark.sql.functions import pandas_udf
-
-    from .rules import MEASURES, fisher_greater
-
-    key = lambda col: F.concat_ws("\u001f", col)
-    counts = found.select(key("items").alias("key"), F.col("count").alias("c"))
-    big = found.filter(F.size("items") >= 2).select("items", F.col("count").alias("c_all"),
-                                                      F.explode("items").alias("consequent"))
-    big = big.withColumn("antecedent", F.array_remove("items", F.col("consequent")))
-    r = big.join(counts.withColumnRenamed("c", "c_a"), key("antecedent") == counts["key"]).drop("key")
-    r = r.join(counts.withColumnRenamed("c", "c_c"), F.col("consequent") == counts["key"]).drop("key")
-    s, sa, sc = F.col("c_all") / n, F.col("c_a") / n, F.col("c_c") / n
-    conf = s / sa
-    lev = s - sa * sc
-    denom = F.greatest(s * (1 - sa), sa * (sc - s))
-    r = r.select(
-        "antecedent", "consequent", "items", "c_all", "c_a", "c_c",
-        sa.alias("antecedent support"), sc.alias("consequent support"), s.alias("support"),
-        conf.alias("confidence"), (conf / sc).alias("lift"), F.lit(1.0).alias("representativity"),
-        lev.alias("leverage"),
-        F.when(conf < 1.0, (1 - sc) / (1 - conf)).otherwise(F.lit(float("inf"))).alias("conviction"),
-        F.when(denom == 0, F.lit(0.0)).otherwise(lev / denom).alias("zhangs_metric"),
-        (s / (sa + sc - s)).alias("jaccard"),
-        F.when((1 - sc) == 0, F.lit(0.0)).otherwise((conf - sc) / (1 - sc)).alias("certainty"),
-        ((s / sa + s / sc) / 2).alias("kulczynski"),
-        F.col("c_all").alias("count"),
-    ).filter(F.col("confidence") >= min_confidence)
-    p_udf = pandas_udf(lambda k, a, c: pd.Series(fisher_greater(k.to_numpy(), a.to_numpy(), c.to_numpy(), n)), "double")
-    r = r.withColumn("p_value", p_udf("c_all", "c_a", "c_c")).persist()
-    # who is behind each rule: each partition of sessions finds the rule itemsets it holds
-    wholes = [tuple(row["items"]) for row in r.select("items").distinct().collect()]  # sorted already
-    if not wholes:
-        r = r.withColumn("visitors", F.lit(0)).withColumn("networks", F.lit(0))
-    else:
-        r = _with_audience(spark, r, sessions, wholes, key)
-    local = r.toPandas()
-    out = pd.DataFrame({
-        "antecedents": pd.Series([frozenset(a) for a in local["antecedent"]], dtype=object),
-        "consequents": pd.Series([frozenset([c]) for c in local["consequent"]], dtype=object),
-    })
-    for m in MEASURES:
-        out[m] = local[m].to_numpy()
-    out["count"] = out["count"].astype(np.int64)
-    out["visitors"] = local["visitors"].fillna(0).astype(np.int64).to_numpy()
-    out["networks"] = local["networks"].fillna(0).astype(np.int64).to_numpy()
-    order = np.lexsort((out["consequents"].map(sorted).map(str), out["antecedents"].map(sorted).map(str),
-                        -out["count"], -out["lift"], -out["confidence"]))
-    out = out.iloc[order].reset_index(drop=True)
-    out.attrs["n_transactions"] = n
-    return out
-
-
-def _with_audience(spark, r, sessions, wholes: list[tuple], key):
-    """The rules with the distinct visitors and networks of the sessions holding all their items."""
+def _audience(spark, rules: pd.DataFrame, sessions) -> pd.DataFrame:
+    """:func:`recsys.audience` with the sessions in Spark: each partition finds the rule itemsets
+    its sessions hold (:func:`recsys.recommend.holders`), Spark counts the distinct visitors and
+    networks behind each."""
     from pyspark.sql import functions as F
 
-    shared = spark.sparkContext.broadcast(wholes)
+    wholes = [a | c for a, c in zip(rules["antecedents"], rules["consequents"])]
+    set_id, distinct = pd.factorize(pd.Series(wholes, dtype=object))
+    shared = spark.sparkContext.broadcast([sorted(w) for w in distinct])
 
     def held(batches):
-        from .recommend import holders
-
         sets = [frozenset(w) for w in shared.value]
         for b in batches:
             session, itemset = holders(sets, b["items"].map(set))
             yield pd.DataFrame({"key": itemset, "visitor": b["visitor"].to_numpy()[session],
                                 "network": b["network"].to_numpy()[session]}).drop_duplicates()
 
-    audience = sessions.select("items", "visitor", "network") \
+    found = sessions.select("items", "visitor", "network") \
         .mapInPandas(held, "key long, visitor string, network string") \
-        .groupBy("key").agg(F.countDistinct("visitor").alias("visitors"), F.countDistinct("network").alias("networks"))
-    ids = spark.createDataFrame([(i, "\u001f".join(w)) for i, w in enumerate(wholes)], "key long, w string")
-    return r.withColumn("w", key("items")).join(F.broadcast(ids), "w", "left").drop("w") \
-        .join(audience, "key", "left").drop("key")
+        .groupBy("key").agg(F.countDistinct("visitor").alias("visitors"), F.countDistinct("network").alias("networks")) \
+        .toPandas().set_index("key").reindex(range(len(distinct)), fill_value=0)
+    return rules.assign(visitors=found["visitors"].to_numpy(np.int64)[set_id],
+                        networks=found["networks"].to_numpy(np.int64)[set_id])
 
 
 def _popular(views, days: float | None) -> pd.Series:
@@ -551,47 +316,74 @@ def _popular(views, days: float | None) -> pd.Series:
     return counts.set_index("url")["count"].astype("int64").rename("readers")
 
 
-def spark_pipeline(
-    spark,
-    paths,
-    *,
-    log_format: str | LogFormat | list[str | LogFormat] = "auto",
-    nginx_conf=None,
-    format_name: str | list[str] | None = None,
-    cookie: str = "UT_ID",
-    gap: str = "30min",
-    basket: str = "session",
-    max_items: int | None = 50,
-    min_support: float | int = 3,
-    max_len: int | None = 3,
-    min_confidence: float = 0.05,
-    popular_days: float | None = 7,
-    **view_options,
-) -> SparkResult:
-    """Read, filter, sessionize and mine on Spark: what the local pipeline does, same parameters.
+def _read(spark, paths, settings):
+    """The page views (a Spark DataFrame) and the accounting of every line."""
+    from .pipeline import view_options_of
 
-    Returns the page views and sessions as Spark DataFrames, and the itemsets, rules (with
-    ``visitors`` and ``networks``), popular articles and accounting as pandas objects, ready for
-    :func:`recsys.recommend` and the exports.
-    """
-    files, formats = _files(spark, paths, fixed_formats(log_format, nginx_conf, format_name))
+    r = settings.reading
+    files, formats = log_files_and_formats(spark, paths, fixed_formats(r.log_format, r.nginx_conf, r.format_name))
     log.info("spark: %d files, log formats %s", len(files), ", ".join(map(str, formats)))
     acc = Accounting()
-    requests = _requests(spark, files, formats, cookie).persist()
-    kinds = {r["malformed"]: r["count"] for r in requests.groupBy("malformed").count().collect()}
+    requests = requests_of(spark, files, formats, r.cookie).persist()
+    kinds = {row["malformed"]: row["count"] for row in requests.groupBy("malformed").count().collect()}
     acc.lines = int(sum(kinds.values()))
     for kind, count in kinds.items():
         if kind is not None:
             acc.add_malformed(kind, int(count))
     names = [f.name or f.template for f in formats]
     acc.files = [{"path": f, "format": names[0], "formats": names} for f in files]
-    views, acc.url_form = _page_views(requests, view_options, acc)
+    views, acc.url_form = _page_views(requests, view_options_of(settings), acc)
     acc.check()
-    sessions, n, dropped, dropped_views = _sessions(views, gap, basket, max_items)
-    found, itemsets = _itemsets(sessions, n, min_support, max_len)
-    rules = _rules(spark, found, sessions, n, min_confidence)
-    popular = _popular(views, popular_days)
-    return SparkResult(views, sessions, itemsets, rules, acc, popular, n, dropped, dropped_views)
+    return views, acc
+
+
+def run_spark(logs, settings, *, salt: bytes = b"", titles: pd.Series | None = None, progress=None):
+    """:func:`recsys.run` on Spark: the same settings, the same :class:`recsys.Run`.
+
+    The views and sessions stay in Spark (``Run.views`` and ``Run.sessions`` are Spark
+    DataFrames); the itemsets come back to the driver, where the rules, their measures and the
+    lists are made by the same functions as in the local engine (:func:`recsys.association_rules`,
+    :meth:`recsys.Model.lists`). Spark does not evaluate: ``Run.evaluation_skipped`` says so.
+    """
+    from pyspark.sql import functions as F
+
+    from .model import Model
+    from .pipeline import Run, _Clock, counts_of
+
+    if settings.mining.algorithm != "eclat":
+        log.info("the Spark engine mines with FPGrowth (the same itemsets): algorithm is not used")
+    spark = spark_session(settings.spark.master, dict(item.split("=", 1) for item in settings.spark.conf))
+    clock = _Clock()
+    views, acc = _read(spark, logs, settings)
+    clock.lap("read")
+    s, m = settings.sessions, settings.mining
+    sessions, n, dropped, dropped_views = _sessions(views, s.gap, s.basket, s.max_items)
+    clock.lap("sessions")
+    itemsets = _itemsets(sessions, n, m.min_support, m.max_len)
+    clock.lap("itemsets")
+    rules = _audience(spark, association_rules(itemsets, min_threshold=m.min_confidence, n_transactions=n,
+                                               max_antecedent_len=m.max_antecedent_len), sessions)
+    clock.lap("rules")
+    model = Model(sessions, dropped, dropped_views, itemsets, rules, _popular(views, settings.recommending.popular_days))
+    lists = model.lists(settings)
+    clock.lap("recommend")
+    distinct = views.agg(F.countDistinct("visitor").alias("v"), F.countDistinct("url").alias("a")).collect()[0]
+    counts = counts_of(acc, model, lists, visitors=int(distinct["v"]), articles=int(distinct["a"]), sessions=n,
+                       sessions_2=sessions.filter(F.size("items") >= 2).count())
+    clock.laps["total"] = clock.total()
+    return Run(settings, "spark", acc, views, sessions, itemsets, rules, model.popular, lists, titles, None,
+               "the Spark engine does not evaluate: run recsys.evaluate on a sample of the views", counts,
+               dict(clock.laps), datetime.now(timezone.utc), salt,
+               engine_info={"master": spark.sparkContext.master, "version": spark.version})
+
+
+def write_datasets(run, folder) -> None:
+    """The views and sessions of a Spark :class:`recsys.Run`, as Parquet datasets (visitors hashed),
+    into ``folder`` or the ``spark.datasets`` URI."""
+    where = run.settings.spark.datasets
+    where = where.rstrip("/") + "/" if where else os.path.join(os.fspath(folder), "")
+    write_dataset(run.views.drop("ip"), where + "views.parquet", run.salt)
+    write_dataset(run.sessions.drop("network"), where + "sessions.parquet", run.salt)
 
 
 def write_dataset(frame, path: str, secret: bytes) -> None:

@@ -165,7 +165,7 @@ def load_titles(
       (image sitemaps' ``<image:title>`` names an image, not the article, and is not used);
     - a CSV with columns ``url`` and ``title`` (header line), or two columns without header.
 
-    Links are reduced to their path, normalized as the logs are (:func:`recsys.normalize_urls`,
+    Links are reduced to their path, normalized as the logs are (:func:`recsys.urls.normalize_urls`,
     in the trailing-slash form given, else the preset's, else the feed's own: a feed links to the
     blog's URLs); links to another site are left out (the site is ``site``, else the feed's own
     link, else the host most links have). Titles become plain text: entities decoded, HTML
@@ -178,7 +178,7 @@ def load_titles(
     path : path
         The file.
     article_pattern : str, default "openresty"
-        Its entry of :data:`recsys.ARTICLE_PATTERNS` gives the trailing-slash form (with a regular
+        Its entry of :data:`recsys.urls.ARTICLE_PATTERNS` gives the trailing-slash form (with a regular
         expression, the links keep the form the file gives them).
     trailing_slash : {"strip", "add", "keep"}, optional
         Overrides the pattern's trailing-slash form.

@@ -38,9 +38,10 @@ import hashlib
 import inspect
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ from .urls import article_regex, decide_form, is_article_url, kept_query, path_u
 __all__ = [
     "page_views", "read_page_views", "is_bot", "DROP_REASONS", "VIEW_COLUMNS", "VIEW_OPTIONS", "ViewRules",
     "view_rules", "read_candidates", "behaviour_filter", "as_candidates", "concat_candidates", "visitor_hash",
-    "ASSET", "REDIRECTS", "ROBOTS_TXT",
+    "ASSET", "REDIRECTS", "ROBOTS_TXT", "line_rules",
 ]
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,65 @@ def _urls(requests: pd.DataFrame, rows: np.ndarray, rules: ViewRules) -> pd.Cate
     return _str_cat(codes[inverse], uniq)
 
 
+def line_rules(rules: ViewRules, t) -> list[tuple[str, Callable[[], Any]]]:
+    """The line rules, in order, written once for both engines: a line is dropped for the first
+    reason whose test holds.
+
+    ``t`` renders each test: the local engine's :class:`_Arrays` as boolean arrays over a block of
+    requests, the Spark engine's ``recsys.spark._Columns`` as column expressions. Its methods are
+    ``missing(column)``, ``isin(column, values)`` (False when missing), ``matches(column, regex)``,
+    ``per_value(column, fn)`` (``fn`` on the distinct values only) and ``article()``.
+    """
+    tests = [
+        ("no_request", lambda: t.missing("method") & t.missing("path")),
+        ("bot", lambda: t.per_value("user_agent", is_bot) | t.missing("user_agent")),
+        ("method", lambda: ~t.isin("method", rules.methods)),
+        ("handshake", lambda: t.isin("status", REDIRECTS) & t.missing("visitor")),
+        ("status", lambda: ~t.isin("status", rules.statuses)),
+        ("asset", lambda: t.matches("path", ASSET.pattern)),
+        ("not_article", lambda: ~t.article()),
+        ("no_visitor", lambda: t.missing("visitor")),
+    ]
+    return [(name, test) for name, test in tests if rules.drop_bots or name != "bot"]
+
+
+class _Arrays:
+    """The line rules' tests as boolean arrays over a frame of requests (:func:`line_rules`)."""
+
+    def __init__(self, requests: pd.DataFrame, rules: ViewRules, reason: np.ndarray) -> None:
+        self.requests, self.rules, self.reason = requests, rules, reason
+        self.visitor = _visitor_ids(requests, rules)
+        self.url: pd.Categorical | None = None  # the URLs of the lines alive when the article test ran
+        self.alive = np.arange(0)
+
+    def missing(self, column: str) -> np.ndarray:
+        if column == "visitor":
+            return self.visitor.codes < 0
+        return self.requests[column].isna().to_numpy()
+
+    def isin(self, column: str, values) -> np.ndarray:
+        col = self.requests[column]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == "str":
+            return _per_category(col, lambda c: np.isin(np.asarray(c, dtype=object), list(values)))
+        return np.isin(col.to_numpy(dtype=float, na_value=np.nan), values)
+
+    def matches(self, column: str, regex: str) -> np.ndarray:
+        return _per_category(self.requests[column], lambda c: pc.match_substring_regex(pa.array(c, pa.string()), regex))
+
+    def per_value(self, column: str, fn) -> np.ndarray:
+        return _per_category(self.requests[column], fn)
+
+    def article(self) -> np.ndarray:
+        """Normalized and tested once per distinct URL, for the lines still alive only."""
+        self.alive = np.flatnonzero(self.reason < 0)
+        self.url = _urls(self.requests, self.alive, self.rules)
+        test = [is_article_url(u, self.rules.article, trailing_slash=self.rules.trailing_slash)
+                for u in self.url.categories]
+        out = np.ones(len(self.reason), bool)  # the dead lines: whatever, they have a reason
+        out[self.alive] = np.append(np.array(test, bool), False)[self.url.codes]
+        return out
+
+
 def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, compact: bool = False):
     """Drop by the line rules; return the candidate views and what the behaviour rules need.
 
@@ -200,29 +260,10 @@ def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, c
     """
     n = len(requests)
     reason = np.full(n, -1, np.int8)
-
-    def mark(mask: np.ndarray, name: str) -> None:
-        reason[mask & (reason < 0)] = DROP_REASONS.index(name)
-
-    mark((requests["method"].isna() & requests["path"].isna()).to_numpy(), "no_request")
-    if rules.drop_bots:
-        mark(_per_category(requests["user_agent"], is_bot) | requests["user_agent"].isna().to_numpy(), "bot")
-    mark(~_per_category(requests["method"], lambda c: np.isin(c, rules.methods)), "method")
-    visitor = _visitor_ids(requests, rules)
-    no_visitor = visitor.codes < 0
-    status = requests["status"].to_numpy(dtype=float, na_value=np.nan)
-    mark(np.isin(status, REDIRECTS) & no_visitor, "handshake")
-    mark(~np.isin(status, rules.statuses), "status")
-    asset = lambda c: pc.match_substring_regex(pa.array(c, pa.string()), ASSET.pattern)
-    mark(_per_category(requests["path"], asset), "asset")
-    alive = np.flatnonzero(reason < 0)
-    url = _urls(requests, alive, rules)
-    test = [is_article_url(u, rules.article, trailing_slash=rules.trailing_slash) for u in url.categories]
-    is_article = np.append(np.array(test, bool), False)
-    not_article = np.zeros(n, bool)
-    not_article[alive] = ~is_article[url.codes]
-    mark(not_article, "not_article")
-    mark(no_visitor, "no_visitor")
+    t = _Arrays(requests, rules, reason)
+    for name, test in line_rules(rules, t):
+        reason[test() & (reason < 0)] = DROP_REASONS.index(name)
+    visitor, url, alive = t.visitor, t.url, t.alive
     for i, name in enumerate(DROP_REASONS):
         acc.drop(name, int(np.count_nonzero(reason == i)))
     # what the behaviour rules need from all lines, not only from the candidates

@@ -5,7 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import LogFormat, LogFormatError, PRESETS
+from recsys import LogFormat, LogFormatError
+from recsys.formats import PRESETS
 from recsys.formats import resolve_log_format, unescape
 
 DATA = Path(__file__).parent / "data"

@@ -12,7 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import recsys
-from recsys import PRESETS, Accounting, LogFormat, LogParseError, RecsysError, log_files, read_logs
+from recsys import Accounting, LogFormat, LogParseError, RecsysError, read_logs
+from recsys.files import log_files
+from recsys.formats import PRESETS
 from recsys.logs import STANDARD_COLUMNS
 
 DATA = Path(__file__).parent / "data"
@@ -556,7 +558,7 @@ def twin(tmp_path_factory):
     return [u for u, _ in keep], [t for _, t in keep]
 
 
-def _junk(n):
+def junk(n):
     return [f"junk line {i}: not a log line\n".encode() for i in range(n)]
 
 
@@ -660,7 +662,7 @@ def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
     d = tmp_path / "logs"
     d.mkdir()
     _write(d / "access.log.1", ut[:100])
-    _write(d / "access.log", _junk(1) + tsv[100:101] + _junk(2))  # a new file, mostly junk so far
+    _write(d / "access.log", junk(1) + tsv[100:101] + junk(2))  # a new file, mostly junk so far
     df, acc = counted(d)
     assert (acc.lines, acc.malformed, len(df)) == (104, 3, 101)
     assert [f["format"] for f in acc.files] == ["combined_ut", "tsv"]
@@ -672,7 +674,7 @@ def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
 
 def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
     ut, _ = twin
-    p = _write(tmp_path / "access.log", _junk(600) + ut[:900])
+    p = _write(tmp_path / "access.log", junk(600) + ut[:900])
     df, acc = counted(p)
     assert (acc.lines, acc.malformed_kinds, len(df)) == (1500, {"format": 600}, 900)
     assert acc.files[0]["formats"][0]["first_line"] == 601
@@ -700,7 +702,7 @@ def test_a_grown_file_resumed_reads_as_the_whole_file(tmp_path, twin, parser):
     _, before = _read(p, parser=parser)
     record = before.files[0]
     half = ut[3300][:50]  # no newline yet
-    _write(p, ut[:3000] + _junk(1) + tsv[3000:3300] + [half])
+    _write(p, ut[:3000] + junk(1) + tsv[3000:3300] + [half])
     tail, acc = _read(p, parser=parser, resume={str(p): (size, record["lines"], record)})
     whole, cold = _read(p, parser=parser)
     head, _ = _read(_write(tmp_path / "head.log", ut[:3000]), parser=parser)

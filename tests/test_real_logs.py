@@ -52,10 +52,10 @@ def oracle(path, article, *, ip_ua: bool, main_format: bool) -> dict:
 
     The README's cascade: malformed lines, then ``no_request``, ``bot``, ``method``, ``handshake``,
     ``status``, ``asset``, ``not_article``, ``no_visitor``, then ``robots_txt`` and ``too_fast`` (more
-    than 20 articles within a minute). Only the crawler list (``recsys.is_bot``) is recsys's.
+    than 20 articles within a minute). Only the crawler list (``recsys.views.is_bot``) is recsys's.
     """
     out, cand, robots, bots = Counter(), [], set(), {}
-    files = [os.fspath(path)] if os.path.isfile(path) else recsys.log_files(path)
+    files = [os.fspath(path)] if os.path.isfile(path) else recsys.files.log_files(path)
     for f in files:
         with (gzip.open if f.endswith(".gz") else open)(f, "rb") as fh:
             lines = fh.read().decode("utf-8", "replace").split("\n")[:-1]
@@ -82,7 +82,7 @@ def oracle(path, article, *, ip_ua: bool, main_format: bool) -> dict:
             if path_ == "/robots.txt":
                 robots.add((ip, ua))
             if ua not in bots:
-                bots[ua] = ua is None or bool(recsys.is_bot([ua])[0])
+                bots[ua] = ua is None or bool(recsys.views.is_bot([ua])[0])
             url = re.sub("/{2,}", "/", path_).rstrip("/") or "/"
             reason = ("bot" if bots[ua] else "method" if method != "GET"
                       else "handshake" if int(status) in (301, 302, 303, 307) and visitor is None

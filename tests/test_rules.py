@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from mlxtend.frequent_patterns import association_rules as mlxtend_rules
 from scipy.stats import fisher_exact
 
-from recsys import MEASURES, association_rules, eclat
+from recsys import association_rules, eclat
+from recsys.rules import MEASURES
 from recsys.rules import _adjusted, fisher_greater
 
 rng = np.random.default_rng(0)

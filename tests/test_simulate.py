@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 import recsys
 from recsys.formats import PRESETS, LogFormat
 from recsys.simulate import OUTCOMES, Simulation, main, simulate
-from recsys.simulate.generate import _generate
-from recsys.simulate.render import _Renderer
+from recsys.simulate.generate import generate
+from recsys.simulate.render import Renderer
 from recsys.simulate.state import _Tables
 
 SMALL = dict(visitors=120, days=3, articles=30, seed=5)
@@ -62,7 +62,7 @@ def test_rotation_names_gzip_and_order(sim):
     names = [os.path.basename(f) for f in sim.files]
     assert names == ["access.log.2.gz", "access.log.1", "access.log"]
     assert sorted(os.listdir(sim.out_dir)) == sorted(names + ["feed.xml", "labels.csv.gz"])
-    assert recsys.log_files(sim.out_dir) == sim.files  # the feed and the labels are skipped
+    assert recsys.files.log_files(sim.out_dir) == sim.files  # the feed and the labels are skipped
     start = pd.Timestamp("2024-03-04", tz="UTC")
     total = 0
     for day, path in enumerate(sim.files):
@@ -128,7 +128,7 @@ def test_truth_is_normalized_and_the_same_for_every_format(sim, tmp_path):
     assert list(truth.columns) == ["ts", "visitor", "url"]
     assert str(truth["ts"].dtype) == "datetime64[ms, UTC]"
     assert truth["url"].isin(sim.articles["url"]).all()
-    assert recsys.normalize_urls(truth["url"]) == truth["url"].tolist()
+    assert recsys.urls.normalize_urls(truth["url"]) == truth["url"].tolist()
     published = truth["url"].map(sim.articles.set_index("url")["published"])
     assert (truth["ts"] >= published.dt.floor("s")).all()  # nobody reads an unpublished article
     readers = sim.agents.loc[sim.agents["kind"] == "reader", "visitor"]
@@ -238,11 +238,11 @@ def test_cookie_refusers_loop_and_never_produce_a_view(sim, requests):
 def test_robots_and_scrapers(sim, requests):
     agents = sim.agents.set_index("kind")
     bots = sim.agents[sim.agents["kind"].isin(["crawler", "scanner"])]["user_agent"]
-    assert recsys.is_bot([ua if isinstance(ua, str) else None for ua in bots]).all()  # none: a bot too
+    assert recsys.views.is_bot([ua if isinstance(ua, str) else None for ua in bots]).all()  # none: a bot too
     bots = [ua for ua in bots if isinstance(ua, str)]
     kinds = ["reader", "cookie_refuser", "robots_scraper", "fast_scraper"]
     people = sim.agents[sim.agents["kind"].isin(kinds)]
-    assert not recsys.is_bot(people["user_agent"]).any()
+    assert not recsys.views.is_bot(people["user_agent"]).any()
     crawl = requests[requests["user_agent"].isin(bots)]
     assert (crawl["visitor"].isna()).all() and (crawl["path"] == "/robots.txt").any()
     assert (_articles(crawl)["status"] == 302).all()
@@ -315,9 +315,9 @@ def test_series_are_parts_in_order(tmp_path):
 # rendering -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("log_format", list(PRESETS))
 def test_fast_renderer_gives_the_lines_of_render(log_format):
-    g, ev = _generate(visitors=20, days=2, articles=10, topics=3, seed=1, start=dt.date(2024, 3, 4))
+    g, ev = generate(visitors=20, days=2, articles=10, topics=3, seed=1, start=dt.date(2024, 3, 4))
     fmt = LogFormat.preset(log_format)
-    r = _Renderer(fmt, g.tab, dt.date(2024, 3, 4), 2)
+    r = Renderer(fmt, g.tab, dt.date(2024, 3, 4), 2)
     assert r.lines(ev) == [fmt.render(r.values(ev, i)) for i in range(len(ev["t"]))]
 
 
@@ -336,7 +336,7 @@ def test_fast_renderer_escapes_any_value_like_render(values):
     tab.ip("::1"), tab.cookie("c"), tab.req("GET", "/a?b=\"c\"", "HTTP/1.1")
     for log_format in PRESETS:
         fmt = LogFormat.preset(log_format)
-        r = _Renderer(fmt, tab, dt.date(2024, 3, 4), 1)
+        r = Renderer(fmt, tab, dt.date(2024, 3, 4), 1)
         assert r.lines(ev) == [fmt.render(r.values(ev, i)) for i in range(len(values))]
 
 

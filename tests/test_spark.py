@@ -42,57 +42,56 @@ def spark():
     session.stop()
 
 
-def local_pipeline(paths, **options):
-    acc = recsys.Accounting()
-    views = recsys.read_page_views(paths, read_options={k: options[k] for k in ("log_format",) if k in options},
-                                   accounting=acc)
-    sessions = recsys.sessionize(views)
-    itemsets = recsys.eclat(recsys.baskets(sessions), min_support=3, max_len=3)
-    rules = recsys.audience(recsys.association_rules(itemsets, min_threshold=0.05), sessions)
-    return views, sessions, itemsets, rules, recsys.popularity(views), acc
+def both(paths, cache, **settings):
+    """``recsys.run`` on the local engine and on Spark, with the same settings."""
+    settings = recsys.Settings.from_mapping(**{"evaluate": False, **settings})
+    local = recsys.run(paths, settings, cache=cache)
+    return local, recsys.run(paths, settings.replace(spark_master="local[2]"), engine="spark", cache=cache)
 
 
-def assert_same(result, local):
-    views, sessions, itemsets, rules, popular, acc = local
-    sacc = result.accounting
+def assert_same(local, result):
+    sacc, acc = result.accounting, local.accounting
     assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
+    assert sacc.url_form == acc.url_form
     # sessions: the same, row for row (ids, visitors, times, items, views, networks)
-    s = result.sessions.toPandas().sort_values("session").reset_index(drop=True)
+    s, sessions = result.sessions.toPandas().sort_values("session").reset_index(drop=True), local.sessions
     cols = ["session", "visitor", "items", "n_views", "views", "network"]
     as_rows = lambda df: [tuple(tuple(v) if isinstance(v, (list, tuple, np.ndarray)) else v for v in row)
                           for row in df[cols].astype(object).itertuples(index=False)]
     assert as_rows(s) == as_rows(sessions)
     assert (pd.to_datetime(s.start, utc=True).to_numpy() == sessions.start.to_numpy()).all()
-    # itemsets and counts
+    # itemsets and counts (FPGrowth against Eclat)
+    itemsets = local.itemsets
     assert dict(zip(result.itemsets.itemsets, result.itemsets["count"])) == dict(zip(itemsets.itemsets, itemsets["count"]))
-    # rules: the same set, every measure within float rounding
+    # rules: the same set, every measure and the audience within float rounding
+    rules = local.rules
     a = rules.set_index([rules.antecedents, rules.consequents])
     b = result.rules.set_index([result.rules.antecedents, result.rules.consequents])
     assert set(a.index) == set(b.index) and len(a) > 100
     b = b.loc[a.index]
     for col in [c for c in a.columns if c not in ("antecedents", "consequents")]:
         np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=1e-9, err_msg=col)
-    assert result.popular.equals(popular)
-    # hence the same lists
-    ours = recsys.recommend(result.rules, popular=result.popular)
-    pd.testing.assert_frame_equal(ours, recsys.recommend(rules, popular=popular))
+    assert result.popular.equals(local.popular)
+    # hence the same lists and counts
+    pd.testing.assert_frame_equal(result.lists, local.lists)
+    assert result.counts == local.counts
 
 
-def test_the_sample_gives_the_same_everything(spark):
-    from recsys.spark import spark_pipeline
-
-    result = spark_pipeline(spark, [SAMPLE], min_support=3, max_len=3, min_confidence=0.05)
-    assert_same(result, local_pipeline([SAMPLE]))
+def test_the_sample_gives_the_same_everything(spark, tmp_path):
+    assert_same(*both([SAMPLE], tmp_path))
 
 
 @pytest.mark.parametrize("fmt", ["tsv", "json"])
 def test_generated_logs_in_other_formats(spark, tmp_path, fmt):
     from recsys.simulate import simulate
-    from recsys.spark import spark_pipeline
 
-    simulate(tmp_path, visitors=600, days=6, seed=5, log_format=fmt)
-    result = spark_pipeline(spark, [tmp_path], log_format=fmt, min_support=3, max_len=3, min_confidence=0.05)
-    assert_same(result, local_pipeline([tmp_path], log_format=fmt))
+    simulate(tmp_path / "logs", visitors=600, days=6, seed=5, log_format=fmt)
+    assert_same(*both([tmp_path / "logs"], tmp_path / "cache", log_format=fmt))
+
+
+def test_max_antecedent_len_reaches_the_spark_rules(spark, tmp_path):
+    local, result = both([SAMPLE], tmp_path, max_antecedent_len=1)
+    assert result.rules["antecedents"].map(len).max() == 1 and len(result.rules) == len(local.rules)
 
 
 def test_the_command_writes_the_same_files(spark, tmp_path):
@@ -173,19 +172,16 @@ def test_unescaping_in_spark_is_the_local_unescape(spark, mode, values):
     assert got == {v: None if v is None else unescape(v, mode) for v in values}
 
 
-def test_the_trailing_slash_form_is_decided_as_locally(spark):
+def test_the_trailing_slash_form_is_decided_as_locally(spark, tmp_path):
     """A custom pattern on the real blog: Spark reads the blog's form from the views as the local engine
     does, and writes every article in it (WordPress: /blog/<slug>/; the bare form gets a 301)."""
     from integration import shared_data
 
-    from recsys.spark import spark_pipeline
-
     blog = shared_data("real", "logs", "yuvi-blog-2012")
     paths = [str(blog / "access.log.1"), str(blog / "access.log.2.gz")]
     options = {"article_pattern": r"^/blog/[^/]+$", "visitor": "ip+ua"}
-    result = spark_pipeline(spark, paths, **options, min_support=3, max_len=3, min_confidence=0.05)
-    local = recsys.read_page_views(paths, accounting=(acc := recsys.Accounting()), **options)
-    sacc = result.accounting
+    local, result = both(paths, tmp_path, **options)
+    acc, sacc, local = local.accounting, result.accounting, local.views
     assert sacc.url_form == acc.url_form and sacc.url_form["trailing_slash"] == "add"
     assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
     rows = lambda df: sorted(zip(pd.to_datetime(df["ts"], utc=True).astype(str), df["visitor"].astype(str), df["url"]))
@@ -196,7 +192,6 @@ def test_the_trailing_slash_form_is_decided_as_locally(spark):
 def test_what_real_servers_write_is_read_the_same_way(spark, tmp_path):
     """Requests logged as "-" or "", "-" for zero bytes, absolute targets, spaces in targets,
     numbers too long, times after 9999 and address chains: the same accounting and views."""
-    from recsys.spark import spark_pipeline
 
     ua = "Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0"
     main_fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
@@ -223,7 +218,7 @@ def test_what_real_servers_write_is_read_the_same_way(spark, tmp_path):
     for name, fmt in (("main", main_fmt), ("tsv", "tsv")):
         acc = recsys.Accounting()
         local = recsys.read_page_views(tmp_path / name, read_options={"log_format": fmt}, accounting=acc, **options)
-        result = spark_pipeline(spark, [tmp_path / name], log_format=fmt, min_support=2, **options)
+        result = both([tmp_path / name], tmp_path / "cache", log_format=fmt, min_support=2, **options)[1]
         sacc = result.accounting
         assert (sacc.lines, sacc.malformed_kinds, sacc.dropped, sacc.views) == (acc.lines, acc.malformed_kinds, acc.dropped, acc.views)
         theirs = result.views.toPandas()
@@ -240,7 +235,6 @@ def test_a_list_of_formats_is_tried_in_order_on_each_line(spark, tmp_path):
     """Two access_log directives writing one file: Spark reads each line with the first format
     that matches, as the local engine does, and both give what the one-format log gives."""
     from recsys.simulate import simulate
-    from recsys.spark import spark_pipeline
 
     a = simulate(tmp_path / "a", visitors=600, days=6, seed=5, rotate=False)
     simulate(tmp_path / "b", visitors=600, days=6, seed=5, rotate=False, log_format="tsv")
@@ -250,11 +244,9 @@ def test_a_list_of_formats_is_tried_in_order_on_each_line(spark, tmp_path):
     mixed = tmp_path / "mixed" / "access.log"
     mixed.parent.mkdir()
     mixed.write_bytes(b"".join(u if i % 3 else t for i, (u, t) in enumerate(zip(ut, tsv))))
-    formats = ["tsv", "combined_ut"]
-    local = local_pipeline([mixed], log_format=formats)
-    result = spark_pipeline(spark, [mixed], log_format=formats, min_support=3, max_len=3, min_confidence=0.05)
-    assert_same(result, local)
-    one = local_pipeline([tmp_path / "a"])
-    assert local[5].views == one[5].views > 1000
+    local, result = both([mixed], tmp_path / "cache", log_format=["tsv", "combined_ut"])
+    assert_same(local, result)
+    one = recsys.run([tmp_path / "a"], recsys.Settings.from_mapping(evaluate=False), cache=tmp_path / "cache")
+    assert local.accounting.views == one.accounting.views > 1000
     cols = ["session", "visitor", "items", "n_views"]  # the same sessions (tsv times have milliseconds)
-    pd.testing.assert_frame_equal(local[1][cols].astype(str), one[1][cols].astype(str))
+    pd.testing.assert_frame_equal(local.sessions[cols].astype(str), one.sessions[cols].astype(str))

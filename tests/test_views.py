@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recsys import Accounting, is_bot, normalize_urls, page_views, read_logs, read_page_views
+from recsys import Accounting, page_views, read_logs, read_page_views
+from recsys.urls import normalize_urls
+from recsys.views import is_bot
 from recsys.cache import cached_page_views
 from recsys.urls import PAGE_FILE, path_urls, canonical_form, is_article_url
 

@@ -37,7 +37,7 @@ UTF-8.
 Every line's outcome is unambiguous under the rules of :mod:`recsys.views`: human readers never
 read more than 20 articles within a minute, never fetch ``robots.txt`` and never share an address
 with a robot; crawler and scanner user agents are in the crawler list, those of people and
-scrapers are not (checked with :func:`recsys.is_bot` while generating).
+scrapers are not (checked with :func:`recsys.views.is_bot` while generating).
 
 Files written into ``out_dir``
 ------------------------------
@@ -45,7 +45,7 @@ Files written into ``out_dir``
 ``delaycompress`` leaves them (only ``access.log`` with ``rotate=False``), lines in time order,
 times in UTC; ``feed.xml``, the blog's RSS 2.0 feed listing every article; with ``labels=True``,
 ``labels.csv.gz``: one row ``file,line,outcome`` per log line (line numbers 1-based). The feed
-and the labels do not look like access logs, so :func:`recsys.log_files` skips them and the
+and the labels do not look like access logs, so :func:`recsys.files.log_files` skips them and the
 directory can be given as it is to :func:`recsys.read_logs`.
 
 Generation is deterministic: the same arguments give byte-identical files.

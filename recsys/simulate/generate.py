@@ -10,15 +10,15 @@ import datetime as dt
 import numpy as np
 
 from ..views import is_bot
-from .junk import _JUNK_KINDS, _junk
+from .junk import JUNK_KINDS, junk
 from .outcomes import ASSET, BOT, HANDSHAKE, ROBOTS, STATUS, TOO_FAST, VIEW
-from .readers import _readers
-from .robots import _crawlers, _feed_readers, _link_checker, _scanners, _scrapers
-from .state import _COLS, _H1, _H2, _Gen, log
+from .readers import readers
+from .robots import crawlers, feed_readers, link_checker, scanners, scrapers
+from .state import COLS, H1, H2, Gen, log
 from .world import SITE, _ASSET_SIZES, _CSS, _FAVICON, _JS, _LOGO
 
 
-def _assets(g: _Gen, ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _assets(g: Gen, ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The static files each page fetches: stylesheet, script, an image, sometimes the icon."""
     rng, tab = g.rng, g.tab
     pages = np.flatnonzero(ev["assets"] > 0)
@@ -26,11 +26,11 @@ def _assets(g: _Gen, ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     if not n:
         return {k: v[:0] for k, v in ev.items()}
     reqs = tab.reqs.values
-    proto_of = np.array([r[0].endswith(_H2) if isinstance(r[0], str) else False for r in reqs])
+    proto_of = np.array([r[0].endswith(H2) if isinstance(r[0], str) else False for r in reqs])
     h2 = proto_of[ev["req"][pages]].astype(np.int64)
-    per_proto = lambda uri: np.array([tab.req("GET", uri, _H1), tab.req("GET", uri, _H2)])
+    per_proto = lambda uri: np.array([tab.req("GET", uri, H1), tab.req("GET", uri, H2)])
     css, js, logo, fav = per_proto(_CSS), per_proto(_JS), per_proto(_LOGO), per_proto(_FAVICON)
-    covers = np.array([[tab.req("GET", f"/images/{i}/cover.jpg", p) for p in (_H1, _H2)]
+    covers = np.array([[tab.req("GET", f"/images/{i}/cover.jpg", p) for p in (H1, H2)]
                        for i in g.blog.art_id.tolist()])
     art = ev["art"][pages]
     has_art = art >= 0
@@ -63,28 +63,28 @@ def _assets(g: _Gen, ev: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
-def _generate(
+def generate(
     *, visitors: int, days: int, articles: int, topics: int, seed: int, start: dt.date
-) -> tuple[_Gen, dict[str, np.ndarray]]:
+) -> tuple[Gen, dict[str, np.ndarray]]:
     """Generate every event; return the generator and the events as sorted numpy columns."""
-    g = _Gen(visitors=visitors, days=days, articles=articles, topics=topics, seed=seed, start=start)
-    _readers(g)
-    _crawlers(g)
-    _feed_readers(g)
-    _link_checker(g)
-    _scanners(g)
-    _scrapers(g)
-    n_main = len(g.rows) // len(_COLS)
-    _junk(g)
-    arr = np.frombuffer(g.rows, np.int64).reshape(-1, len(_COLS))
+    g = Gen(visitors=visitors, days=days, articles=articles, topics=topics, seed=seed, start=start)
+    readers(g)
+    crawlers(g)
+    feed_readers(g)
+    link_checker(g)
+    scanners(g)
+    scrapers(g)
+    n_main = len(g.rows) // len(COLS)
+    junk(g)
+    arr = np.frombuffer(g.rows, np.int64).reshape(-1, len(COLS))
     log.info("%d requests before static files, %d junk lines", n_main, len(arr) - n_main)
-    ev = {c: arr[:, i].copy() if c == "t" else arr[:, i].astype(np.int32) for i, c in enumerate(_COLS)}
+    ev = {c: arr[:, i].copy() if c == "t" else arr[:, i].astype(np.int32) for i, c in enumerate(COLS)}
     g.rows = array.array("q")
     ev["seq"] = np.arange(len(arr), dtype=np.int64) * 8
     ev["junk"] = np.full(len(arr), -1, np.int32)
     del arr
     for i, kind in g.junk.items():
-        ev["junk"][i] = _JUNK_KINDS.index(kind)
+        ev["junk"][i] = JUNK_KINDS.index(kind)
     extra = _assets(g, ev)
     extra["junk"] = np.full(len(extra["t"]), -1, np.int32)
     ev = {c: np.concatenate([ev[c], extra[c].astype(ev[c].dtype)]) for c in ev}

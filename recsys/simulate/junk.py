@@ -1,6 +1,6 @@
 """Junk lines: TLS handshakes sent to port 80, empty requests, request lines with a space in the
-target, truncated lines and lines with invalid UTF-8. :func:`_junk` adds their requests to the
-events; once rendered, :func:`_finish_junk` corrupts those meant to be and classifies every one as
+target, truncated lines and lines with invalid UTF-8. :func:`junk` adds their requests to the
+events; once rendered, :func:`finish_junk` corrupts those meant to be and classifies every one as
 :func:`recsys.read_logs` would.
 """
 
@@ -12,14 +12,14 @@ import numpy as np
 
 from .outcomes import BOT, M_ENCODING, M_FORMAT, M_REQUEST, NO_REQUEST, REQUEST_LINE, _UNSET
 from .readers import BROWSERS, SEARCH_REFERERS
-from .render import _Renderer, _take
-from .state import _COLS, _H2, _Gen, _below
+from .render import Renderer, take
+from .state import COLS, H2, Gen, below
 from .world import _SIZE_400
 
-_JUNK_KINDS = ("tls", "empty", "space", "truncated", "utf8")
+JUNK_KINDS = ("tls", "empty", "space", "truncated", "utf8")
 
 
-def _junk(g: _Gen) -> None:
+def junk(g: Gen) -> None:
     """Junk lines at random times: at least one of each kind.
 
     What nginx itself writes (TLS handshakes, empty requests, request lines with a space) makes
@@ -28,12 +28,12 @@ def _junk(g: _Gen) -> None:
     copy by another tool, so they are rare events, about one day in ten for each.
     """
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
-    rows = np.frombuffer(g.rows, np.int64).reshape(-1, len(_COLS))
+    rows = np.frombuffer(g.rows, np.int64).reshape(-1, len(COLS))
     expected = len(rows) + 3.3 * np.count_nonzero(rows[:, 9])  # with the static files to come
     n = max(3, round(expected * 0.002))
     del rows
     days = max(1, round((g.end_ms - g.start_ms) / 86_400_000))
-    kinds = list(_JUNK_KINDS) + [rnd.choices(_JUNK_KINDS[:3], (40, 20, 15))[0] for _ in range(n - 3)]
+    kinds = list(JUNK_KINDS) + [rnd.choices(JUNK_KINDS[:3], (40, 20, 15))[0] for _ in range(n - 3)]
     kinds += [kind for _ in range(days) for kind in ("truncated", "utf8") if rnd.random() < 0.1]
     ips = []
     for kind in kinds:
@@ -49,15 +49,15 @@ def _junk(g: _Gen) -> None:
         elif kind == "empty":  # a connection closed without a request
             rq, status, size = tab.raw_req("", None, None), 400, 0
         elif kind == "space":  # a space in the target: nginx (since 1.21.1) rejects the request line
-            a = _below(rnd, len(g.blog.art_uri))  # before parsing it: no $request_method, no $request_uri
+            a = below(rnd, len(g.blog.art_uri))  # before parsing it: no $request_method, no $request_uri
             target = f"{g.blog.art_uri[a]} {rnd.choice(('extra', 'target=_blank', 'via', 'HTTP/1.0'))}"
             rq, status, size = tab.raw_req(f"GET {target} HTTP/1.1", None, None), 400, _SIZE_400
         else:  # truncated or corrupted later: a reader's request, as nginx logs it
-            a = _below(rnd, len(g.blog.art_uri))
-            rq, status, size = tab.req("GET", g.blog.art_uri[a], _H2), 200, g.blog.art_size[a]
+            a = below(rnd, len(g.blog.art_uri))
+            rq, status, size = tab.req("GET", g.blog.art_uri[a], H2), 200, g.blog.art_size[a]
             ua, ck = tab.ua(rnd.choice(BROWSERS)[0]), tab.cookie(g.uuid())
             ref = tab.ref(rnd.choice(SEARCH_REFERERS)[0])
-        g.junk[len(g.rows) // len(_COLS)] = kind
+        g.junk[len(g.rows) // len(COLS)] = kind
         add((t, ip, ua, ck, rq, status, size, ref, _UNSET, 0, -1))
     g.agents.append({"kind": "junk", "name": "junk", "visitor": None, "ips": " ".join(ips),
                      "user_agent": None})
@@ -70,7 +70,7 @@ def _no_request(m: re.Match) -> bool:
     return bool(names) and all(found[n] in ("-", "") for n in names)
 
 
-def _finish_junk(g: _Gen, ev: dict[str, np.ndarray], renderer: _Renderer) -> dict[int, str]:
+def finish_junk(g: Gen, ev: dict[str, np.ndarray], renderer: Renderer) -> dict[int, str]:
     """Render the junk lines, corrupt those meant to be, and classify them as read_logs would.
 
     Returns the raw text of the rows written as is (truncated and corrupted ones); sets their
@@ -80,10 +80,10 @@ def _finish_junk(g: _Gen, ev: dict[str, np.ndarray], renderer: _Renderer) -> dic
     fmt = renderer.fmt
     rx = re.compile(fmt.regex)
     rows = np.flatnonzero(ev["junk"] >= 0)
-    texts = renderer.lines(_take(ev, rows))
+    texts = renderer.lines(take(ev, rows))
     raw: dict[int, str] = {}
     for row, text in zip(rows.tolist(), texts):
-        kind = _JUNK_KINDS[int(ev["junk"][row])]
+        kind = JUNK_KINDS[int(ev["junk"][row])]
         if kind == "truncated":  # cut short, so that it no longer matches the format
             for _ in range(50):
                 cut = text[: rnd.randrange(len(text) // 3, len(text) - 1)]

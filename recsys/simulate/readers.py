@@ -9,7 +9,7 @@ import random
 import numpy as np
 
 from .outcomes import HANDSHAKE, METHOD, NOT_ARTICLE, STATUS, VIEW
-from .state import _H1, _H2, _Gen, _below, _weighted, log
+from .state import H1, H2, Gen, below, weighted, log
 from .world import DAY_MS, HOUR_MS, SITE, TOPICS, _SIZE_302, _SIZE_404
 
 _TCO = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # t.co link ids
@@ -68,21 +68,21 @@ def _browser_name(ua: str) -> str:
     return "browser"
 
 
-def _readers(g: _Gen) -> None:
+def readers(g: Gen) -> None:
     """Human readers: visits of article views with their handshakes, assets, reloads, comments."""
     rnd, tab, blog = g.rnd, g.tab, g.blog
     add = g.rows.extend
-    browser = _weighted(BROWSERS, rnd)
-    search_ref = _weighted([(tab.ref(u), w) for u, w in SEARCH_REFERERS], rnd)
-    social = _weighted([((src, ref), w) for src, ref, w in SOCIAL], rnd)
+    browser = weighted(BROWSERS, rnd)
+    search_ref = weighted([(tab.ref(u), w) for u, w in SEARCH_REFERERS], rnd)
+    social = weighted([((src, ref), w) for src, ref, w in SOCIAL], rnd)
     topic_w = np.bincount(blog.art_topic, minlength=g.n_topics).astype(float)
-    topic_pick = _weighted([(k, w) for k, w in enumerate(topic_w)], rnd)
-    req_art = {p: [tab.req("GET", u, p) for u in blog.art_uri] for p in (_H1, _H2)}
+    topic_pick = weighted([(k, w) for k, w in enumerate(topic_w)], rnd)
+    req_art = {p: [tab.req("GET", u, p) for u in blog.art_uri] for p in (H1, H2)}
     ref_art = [tab.ref(SITE + u) for u in blog.art_uri]
     home_ref = tab.ref(SITE + "/")
-    req_home = {p: tab.req("GET", "/", p) for p in (_H1, _H2)}
+    req_home = {p: tab.req("GET", "/", p) for p in (H1, H2)}
     req_tag = {p: [tab.req("GET", f"/tags/{TOPICS[k][0]}/", p) for k in range(g.n_topics)]
-               for p in (_H1, _H2)}
+               for p in (H1, H2)}
     ref_tag = [tab.ref(f"{SITE}/tags/{TOPICS[k][0]}/") for k in range(g.n_topics)]
     pub, art_size, art_id = blog.pub_list, blog.art_size, blog.art_id.tolist()
     nxt_of, prv_of = blog.art_next, blog.art_prev
@@ -98,7 +98,7 @@ def _readers(g: _Gen) -> None:
         ips = [tab.ip(g.human_ip()) for _ in range(2 if rnd.random() < 0.3 else 1)]
         ua_s = browser()
         ua = tab.ua(ua_s)
-        proto = _H1 if rnd.random() < 0.08 else _H2
+        proto = H1 if rnd.random() < 0.08 else H2
         rq_art, rq_home, rq_tag = req_art[proto], req_home[proto], req_tag[proto]
         t1 = topic_pick()
         t2 = topic_pick() if rnd.random() < 0.4 else t1
@@ -144,7 +144,7 @@ def _readers(g: _Gen) -> None:
             else:  # the home page or a tag page first
                 on_home = r < 0.88
                 page = rq_home if on_home else rq_tag[topic]
-                size = (24_000 if on_home else 15_000) + _below(rnd, 600)
+                size = (24_000 if on_home else 15_000) + below(rnd, 600)
                 from_search = search_ref() if rnd.random() < 0.3 else -1
                 add((t, ip, ua, ck if has_ck else -1, page, 200, size, from_search, NOT_ARTICLE,
                      2 if warm else 1, -1))
@@ -175,31 +175,31 @@ def _readers(g: _Gen) -> None:
                 if refuser:  # the redirect loop, then the browser gives up
                     for _ in range(20 if rnd.random() < 0.5 else 21):
                         add((t, ip, ua, -1, rq, 302, _SIZE_302, ref, HANDSHAKE, 0, a))
-                        t += 30 + _below(rnd, 120)
+                        t += 30 + below(rnd, 120)
                     break
                 if not has_ck:  # the cookie handshake
                     add((t, ip, ua, -1, rq, 302, _SIZE_302, ref, HANDSHAKE, 0, a))
-                    t += 40 + _below(rnd, 250)
+                    t += 40 + below(rnd, 250)
                     has_ck = True
-                add((t, ip, ua, ck, rq, 200, art_size[a] + _below(rnd, 64), ref, VIEW, 2 if warm else 1, a))
+                add((t, ip, ua, ck, rq, 200, art_size[a] + below(rnd, 64), ref, VIEW, 2 if warm else 1, a))
                 warm = True
                 seen.add(a)
                 page_ref = ref_art[a] if uri_req < 0 else tab.ref(SITE + tab.reqs.values[uri_req][2])
                 x = rnd.random()
                 if x < 0.03:  # a reload (the page may come from the cache: 304)
-                    t += 5_000 + _below(rnd, 35_000)
+                    t += 5_000 + below(rnd, 35_000)
                     status = 304 if rnd.random() < 0.5 else 200
-                    size = 0 if status == 304 else art_size[a] + _below(rnd, 64)
+                    size = 0 if status == 304 else art_size[a] + below(rnd, 64)
                     add((t, ip, ua, ck, rq, status, size, ref, VIEW, 2, a))
                 elif x < 0.045:  # a comment, then back on the article
-                    t += 60_000 + _below(rnd, 540_000)
+                    t += 60_000 + below(rnd, 540_000)
                     post = tab.req("POST", f"/archives/{art_id[a]}/comment", proto)
                     add((t, ip, ua, ck, post, 302, 0, page_ref, METHOD, 0, a))
-                    t += 80 + _below(rnd, 300)
-                    size = art_size[a] + 700 + _below(rnd, 64)  # one comment more
+                    t += 80 + below(rnd, 300)
+                    size = art_size[a] + 700 + below(rnd, 64)  # one comment more
                     add((t, ip, ua, ck, rq_art[a], 200, size, page_ref, VIEW, 2, a))
                 elif x < 0.055:  # a mistyped id
-                    t += 5_000 + _below(rnd, 60_000)
+                    t += 5_000 + below(rnd, 60_000)
                     bad = _typo(rnd, art_id[a], blog.id_set)
                     typo = tab.req("GET", f"/archives/{bad}", proto)
                     add((t, ip, ua, ck, typo, 404, _SIZE_404, -1, STATUS, 0, -1))
@@ -234,7 +234,7 @@ def _readers(g: _Gen) -> None:
                     break
                 if rnd.random() < 0.06:  # back to the home page on the way
                     on_home = t - gap + int(gap * (0.2 + 0.6 * rnd.random()))
-                    size = 24_000 + _below(rnd, 600)
+                    size = 24_000 + below(rnd, 600)
                     add((on_home, ip, ua, ck, rq_home, 200, size, page_ref, NOT_ARTICLE, 2, -1))
                     page_ref = home_ref
                 read.add(b)
@@ -255,13 +255,13 @@ def _readers(g: _Gen) -> None:
 
 def _gap(rnd: random.Random) -> int:
     """Milliseconds between two pages of a visit: log-normal, 20 s to 15 min."""
-    return int(min(900.0, max(20.0, rnd.lognormvariate(4.7, 0.9))) * 1000) + _below(rnd, 1000)
+    return int(min(900.0, max(20.0, rnd.lognormvariate(4.7, 0.9))) * 1000) + below(rnd, 1000)
 
 
 def _typo(rnd: random.Random, ident: int, ids: set[int]) -> int:
     s = str(ident)
     for _ in range(20):
-        i = _below(rnd, len(s))
+        i = below(rnd, len(s))
         kind = rnd.random()
         if kind < 0.4 and len(s) > 1:
             c = s[:i] + s[i + 1 :]

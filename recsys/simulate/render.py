@@ -17,7 +17,7 @@ import numpy as np
 from ..formats import LogFormat
 from .outcomes import OUTCOMES
 from .state import _Tables
-from .world import SITE, TOPICS, _Blog, _midnight
+from .world import SITE, TOPICS, Blog, midnight
 
 LABELS_NAME = "labels.csv.gz"
 FEED_NAME = "feed.xml"
@@ -37,7 +37,7 @@ def _clock() -> tuple[np.ndarray, np.ndarray]:
 _PLAIN = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*\Z")
 
 
-class _Renderer:
+class Renderer:
     """Lines of a log format from event columns, identical to :meth:`LogFormat.render`.
 
     ``LogFormat.render`` escapes every value character by character (about 50 µs a line, 20,000
@@ -62,7 +62,7 @@ class _Renderer:
                     "request": [r[0] for r in reqs], "request_method": [r[1] for r in reqs],
                     "request_uri": [r[2] for r in reqs]}
         self.tables = {name: as_array(values) for name, values in self.raw.items()}
-        self.start_s = _midnight(start)
+        self.start_s = midnight(start)
         dates = [start + dt.timedelta(days=d) for d in range(days)]
         self.day_local = np.array([f"{d.day:02d}/{_MONTHS[d.month - 1]}/{d.year}:" for d in dates],
                                   dtype=object)
@@ -128,11 +128,11 @@ class _Renderer:
         }
 
 
-def _take(ev: dict[str, np.ndarray], rows) -> dict[str, np.ndarray]:
+def take(ev: dict[str, np.ndarray], rows) -> dict[str, np.ndarray]:
     return {k: v[rows] for k, v in ev.items()}
 
 
-def _file_names(days: int, rotate: bool) -> list[str]:
+def file_names(days: int, rotate: bool) -> list[str]:
     """Names of the daily files, oldest first, as logrotate with delaycompress leaves them."""
     if not rotate:
         return ["access.log"]
@@ -143,8 +143,8 @@ def _file_names(days: int, rotate: bool) -> list[str]:
     return names
 
 
-def _write_log(
-    path: str, ev: dict[str, np.ndarray], lo: int, hi: int, renderer: _Renderer, raw: dict[int, str]
+def write_log(
+    path: str, ev: dict[str, np.ndarray], lo: int, hi: int, renderer: Renderer, raw: dict[int, str]
 ) -> None:
     """Write events ``lo:hi`` into ``path`` (gzip when it ends with ``.gz``), in blocks."""
     step = 100_000
@@ -154,7 +154,7 @@ def _write_log(
         try:
             for a in range(lo, hi, step):
                 b = min(hi, a + step)
-                lines = renderer.lines(_take(ev, slice(a, b)))
+                lines = renderer.lines(take(ev, slice(a, b)))
                 for row in [r for r in raw if a <= r < b]:
                     lines[row - a] = raw[row]
                 out.write(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
@@ -168,7 +168,7 @@ def _gzip(f) -> gzip.GzipFile:
     return gzip.GzipFile(fileobj=f, mode="wb", compresslevel=6, mtime=0, filename="")
 
 
-def _write_labels(path: str, parts: list[tuple[str, np.ndarray]]) -> None:
+def write_labels(path: str, parts: list[tuple[str, np.ndarray]]) -> None:
     names = np.array(OUTCOMES, dtype=object)
     with open(path, "wb") as f, _gzip(f) as out:
         out.write(b"file,line,outcome\n")
@@ -178,7 +178,7 @@ def _write_labels(path: str, parts: list[tuple[str, np.ndarray]]) -> None:
                 out.write((text + "\n").encode())
 
 
-def _write_feed(path: str, blog: _Blog) -> None:
+def write_feed(path: str, blog: Blog) -> None:
     """The blog's RSS 2.0 feed, newest article first."""
     rss = ET.Element("rss", version="2.0")
     channel = ET.SubElement(rss, "channel")

@@ -10,7 +10,7 @@ from bisect import bisect_right
 
 from .outcomes import BOT, HANDSHAKE, METHOD, NOT_ARTICLE, ROBOTS, TOO_FAST
 from .readers import BROWSERS
-from .state import _H1, _H2, _Gen, _below, _weighted
+from .state import H1, H2, Gen, below, weighted
 from .world import DAY_MS, HOUR_MS, TOPICS, _SIZE_302, _SIZE_404, _SIZE_405
 
 #: Search-engine and AI crawlers: name, user agent, /24 prefixes, sessions a day, follows redirects.
@@ -79,7 +79,7 @@ SCANNER_PROBES: tuple[tuple[str, str, int], ...] = (
 )
 
 
-def _crawlers(g: _Gen) -> None:
+def crawlers(g: Gen) -> None:
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
     scale = max(0.5, math.sqrt(g.n_visitors / 2000))
     robots, sitemap = tab.req("GET", "/robots.txt"), tab.req("GET", "/sitemap.xml")
@@ -92,43 +92,43 @@ def _crawlers(g: _Gen) -> None:
         n = _poisson(rnd, per_day * scale * g.days)
         for _ in range(n):
             t = g.start_ms + int(rnd.random() * (g.end_ms - g.start_ms))
-            ip_s = rnd.choice(prefixes) + str(1 + _below(rnd, 254))
+            ip_s = rnd.choice(prefixes) + str(1 + below(rnd, 254))
             g.used_ips.add(ip_s)
             ip = tab.ip(ip_s)
             ips.append(ip)
             if rnd.random() < 0.6:
                 add((t, ip, ua, -1, robots, 200, 67, -1, BOT, 0, -1))
-                t += 500 + _below(rnd, 5000)
+                t += 500 + below(rnd, 5000)
             if rnd.random() < 0.4:
                 add((t, ip, ua, -1, sitemap, 200, 9_000 + 40 * len(arts), -1, BOT, 0, -1))
-                t += 500 + _below(rnd, 5000)
+                t += 500 + below(rnd, 5000)
             published = bisect_right(g.blog.pub_list, t)
             for _ in range(rnd.randint(1, 12)):
                 x = rnd.random()
                 if x < 0.1:
-                    add((t, ip, ua, -1, home, 200, 24_000 + _below(rnd, 600), -1, BOT, 0, -1))
+                    add((t, ip, ua, -1, home, 200, 24_000 + below(rnd, 600), -1, BOT, 0, -1))
                 elif x < 0.18:
                     add((t, ip, ua, -1, feed, 200, 52_000, -1, BOT, 0, -1))
                 elif x < 0.25:
-                    add((t, ip, ua, -1, tags[_below(rnd, g.n_topics)], 200, 15_000, -1, BOT, 0, -1))
+                    add((t, ip, ua, -1, tags[below(rnd, g.n_topics)], 200, 15_000, -1, BOT, 0, -1))
                 elif published:
-                    a = _below(rnd, published)
+                    a = below(rnd, published)
                     hops = rnd.randint(2, 6) if follows and rnd.random() < 0.5 else 1
                     for _ in range(hops):  # no cookie: a redirect each time
                         add((t, ip, ua, -1, arts[a], 302, _SIZE_302, -1, BOT, 0, a))
-                        t += 100 + _below(rnd, 900)
-                t += 1_000 + _below(rnd, 30_000)
+                        t += 100 + below(rnd, 900)
+                t += 1_000 + below(rnd, 30_000)
         g.agents.append({"kind": "crawler", "name": name, "visitor": None,
                          "ips": " ".join(dict.fromkeys(tab.ips.values[i] for i in ips)), "user_agent": ua_s})
 
 
-def _feed_readers(g: _Gen) -> None:
+def feed_readers(g: Gen) -> None:
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
     n = min(len(FEED_READERS), 3 + g.n_visitors // 1000)
     for ua_s, minutes in FEED_READERS[:n]:
         ua, ip_s = tab.ua(ua_s), g.hosting_ip()
         ip = tab.ip(ip_s)
-        rq = tab.req("GET", "/feed/", _H1 if rnd.random() < 0.5 else _H2)
+        rq = tab.req("GET", "/feed/", H1 if rnd.random() < 0.5 else H2)
         t = g.start_ms + int(rnd.random() * minutes * 60_000)
         while t < g.end_ms:
             new = bisect_right(g.blog.pub_list, t) != bisect_right(g.blog.pub_list, t - minutes * 60_000)
@@ -139,23 +139,23 @@ def _feed_readers(g: _Gen) -> None:
                          "ips": ip_s, "user_agent": ua_s})
 
 
-def _link_checker(g: _Gen) -> None:
+def link_checker(g: Gen) -> None:
     """HEAD of every page once a week, at night, without cookie (articles answer 302)."""
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
     ua, ip_s = tab.ua(LINK_CHECKER), g.hosting_ip()
     ip = tab.ip(ip_s)
-    for day in range(_below(rnd, min(7, g.days)), g.days, 7):
+    for day in range(below(rnd, min(7, g.days)), g.days, 7):
         t = g.start_ms + day * DAY_MS + 3 * HOUR_MS + int(rnd.random() * HOUR_MS)
         pages = [("/", 200), ("/feed/", 200)] + [(f"/tags/{TOPICS[k][0]}/", 200) for k in range(g.n_topics)]
         pages += [(u, 302) for u, p in zip(g.blog.art_uri, g.blog.pub_list) if p <= t]
         for uri, status in pages:
             add((t, ip, ua, -1, tab.req("HEAD", uri), status, 0, -1, METHOD, 0, -1))
-            t += 200 + _below(rnd, 800)
+            t += 200 + below(rnd, 800)
     g.agents.append({"kind": "link_checker", "name": "LinkChecker", "visitor": None, "ips": ip_s,
                      "user_agent": LINK_CHECKER})
 
 
-def _scanners(g: _Gen) -> None:
+def scanners(g: Gen) -> None:
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
     n = max(1, _poisson(rnd, 2.5 * g.days * max(0.5, math.sqrt(g.n_visitors / 2000))))  # scanned daily
     for _ in range(n):
@@ -166,15 +166,15 @@ def _scanners(g: _Gen) -> None:
         for method, uri, status in rnd.sample(SCANNER_PROBES, rnd.randint(3, len(SCANNER_PROBES))):
             size = {200: 24_000, 404: _SIZE_404, 405: _SIZE_405}[status]
             add((t, ip, ua, -1, tab.req(method, uri), status, size, -1, BOT, 0, -1))
-            t += 50 + _below(rnd, 1500)
+            t += 50 + below(rnd, 1500)
         g.agents.append({"kind": "scanner", "name": (ua_s or "-").split("/")[0], "visitor": None, "ips": ip_s,
                          "user_agent": ua_s})
 
 
-def _scrapers(g: _Gen) -> None:
+def scrapers(g: Gen) -> None:
     """Scrapers with a browser's user agent and a cookie, caught by the behaviour rules."""
     rnd, tab, add = g.rnd, g.tab, g.rows.extend
-    browser = _weighted(BROWSERS[:10], rnd)
+    browser = weighted(BROWSERS[:10], rnd)
     robots = tab.req("GET", "/robots.txt")
     for _ in range(1 + g.n_visitors // 20_000):
         # polite but not a browser: robots.txt first, then articles slowly, in id order
@@ -186,7 +186,7 @@ def _scrapers(g: _Gen) -> None:
         for day in days:
             t = g.start_ms + day * DAY_MS + int(rnd.random() * 20 * HOUR_MS)
             add((t, ip, ua, ck if has_ck else -1, robots, 200, 67, -1, NOT_ARTICLE, 0, -1))
-            t += 1_000 + _below(rnd, 4_000)
+            t += 1_000 + below(rnd, 4_000)
             for _ in range(rnd.randint(10, 40)):
                 published = bisect_right(g.blog.pub_list, t)
                 if not published:
@@ -196,10 +196,10 @@ def _scrapers(g: _Gen) -> None:
                 rq = tab.req("GET", g.blog.art_uri[a])
                 if not has_ck:
                     add((t, ip, ua, -1, rq, 302, _SIZE_302, -1, HANDSHAKE, 0, a))
-                    t += 50 + _below(rnd, 200)
+                    t += 50 + below(rnd, 200)
                     has_ck = True
-                add((t, ip, ua, ck, rq, 200, g.blog.art_size[a] + _below(rnd, 64), -1, ROBOTS, 0, a))
-                t += 20_000 + _below(rnd, 70_000)
+                add((t, ip, ua, ck, rq, 200, g.blog.art_size[a] + below(rnd, 64), -1, ROBOTS, 0, a))
+                t += 20_000 + below(rnd, 70_000)
         g.agents.append({"kind": "robots_scraper", "name": "scraper", "visitor": cookie, "ips": ip_s,
                          "user_agent": ua_s})
     for _ in range(1 + g.n_visitors // 20_000):
@@ -212,16 +212,16 @@ def _scrapers(g: _Gen) -> None:
         order = list(range(published))
         rnd.shuffle(order)
         n = max(30, min(published, rnd.randint(60, 150)))
-        proto = _H2
+        proto = H2
         for i in range(n):
             a = order[i % published]
             rq = tab.req("GET", g.blog.art_uri[a], proto)
             if i == 0:
                 add((t, ip, ua, -1, rq, 302, _SIZE_302, -1, HANDSHAKE, 0, a))
-                t += 50 + _below(rnd, 200)
-            size = g.blog.art_size[a] + _below(rnd, 64)
+                t += 50 + below(rnd, 200)
+            size = g.blog.art_size[a] + below(rnd, 64)
             add((t, ip, ua, ck, rq, 200, size, -1, TOO_FAST, 1 if i == 0 else 2, a))
-            t += 800 + _below(rnd, 1_700)  # 21 articles take at most 50 s
+            t += 800 + below(rnd, 1_700)  # 21 articles take at most 50 s
         g.agents.append({"kind": "fast_scraper", "name": "headless", "visitor": cookie, "ips": ip_s,
                          "user_agent": ua_s})
 

@@ -11,11 +11,11 @@ import pandas as pd
 
 from ..formats import PRESETS, LogFormat
 from ..views import DROP_REASONS
-from .generate import _generate
-from .junk import _finish_junk
+from .generate import generate
+from .junk import finish_junk
 from .outcomes import NO_VISITOR, OUTCOMES, ROBOTS, TOO_FAST, VIEW
-from .render import FEED_NAME, LABELS_NAME, _file_names, _Renderer, _write_feed, _write_labels, _write_log
-from .state import _Gen, log
+from .render import FEED_NAME, LABELS_NAME, file_names, Renderer, write_feed, write_labels, write_log
+from .state import Gen, log
 from .world import DAY_MS, TOPICS
 
 
@@ -28,7 +28,7 @@ class Simulation:
     out_dir : str
         The directory written.
     files : list of str
-        The access logs written, oldest first (the order :func:`recsys.log_files` reads them).
+        The access logs written, oldest first (the order :func:`recsys.files.log_files` reads them).
     lines : int
         Lines written over all files.
     truth : pandas.DataFrame
@@ -137,7 +137,7 @@ def simulate(
         ``access.log``.
     labels : bool, default False
         Also write ``labels.csv.gz`` into ``out_dir`` (``file,line,outcome`` per log line; a name
-        :func:`recsys.log_files` skips).
+        :func:`recsys.files.log_files` skips).
 
     Returns
     -------
@@ -183,16 +183,16 @@ def simulate(
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(f"{out_dir} is a file; give a directory to write the logs into")
-    names = _file_names(days, rotate)
+    names = file_names(days, rotate)
     _check_out_dir(out_dir, names)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         raise ValueError(f"cannot create {out_dir}: {e.strerror}") from None
 
-    g, ev = _generate(visitors=visitors, days=days, articles=articles, topics=topics, seed=seed, start=start)
-    renderer = _Renderer(fmt, g.tab, start, days)
-    raw = _finish_junk(g, ev, renderer)
+    g, ev = generate(visitors=visitors, days=days, articles=articles, topics=topics, seed=seed, start=start)
+    renderer = Renderer(fmt, g.tab, start, days)
+    raw = finish_junk(g, ev, renderer)
     has_cookie = "cookie_UT_ID" in fmt.variables
     designed = ev["out"].copy()
     if not has_cookie:  # without the cookie in the log, no line has a visitor
@@ -206,17 +206,17 @@ def simulate(
     for d, name in enumerate(names):
         path = os.path.join(out_dir, name)
         lo, hi = int(bounds[d]), int(bounds[d + 1])
-        _write_log(path, ev, lo, hi, renderer, raw)
+        write_log(path, ev, lo, hi, renderer, raw)
         files.append(path)
         if labels:
             label_parts.append((name, ev["out"][lo:hi]))
         log.info("%s: %d lines", path, hi - lo)
     feed = os.path.join(out_dir, FEED_NAME)
-    _write_feed(feed, g.blog)
+    write_feed(feed, g.blog)
     labels_path = None
     if labels:
         labels_path = os.path.join(out_dir, LABELS_NAME)
-        _write_labels(labels_path, label_parts)
+        write_labels(labels_path, label_parts)
 
     counts = np.bincount(ev["out"], minlength=len(OUTCOMES))
     reasons = {name: int(counts[i]) for i, name in enumerate(OUTCOMES) if counts[i]}
@@ -259,7 +259,7 @@ def _bursty(visitor: np.ndarray, ts: np.ndarray, k: int = 20) -> set[int]:
     return set(v[k:][burst].tolist())
 
 
-def _check_behaviour(ev: dict[str, np.ndarray], designed: np.ndarray, g: _Gen) -> None:
+def _check_behaviour(ev: dict[str, np.ndarray], designed: np.ndarray, g: Gen) -> None:
     """Make sure the behaviour rules give each line its designed outcome (else: a bug here).
 
     Checked at millisecond and at second resolution, whatever the log format.

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .world import DAY_MS, HOUR_MS, _Blog, _midnight
+from .world import DAY_MS, HOUR_MS, Blog, midnight
 
 log = logging.getLogger(__package__)  # "recsys.simulate", for every module of the package
 
-_H1, _H2 = "HTTP/1.1", "HTTP/2.0"
+H1, H2 = "HTTP/1.1", "HTTP/2.0"
 
-#: The columns of an event row, in :attr:`_Gen.rows` (flat, ``len(_COLS)`` integers a row).
-_COLS = ("t", "ip", "ua", "ck", "req", "status", "size", "ref", "out", "assets", "art")
+#: The columns of an event row, in :attr:`Gen.rows` (flat, ``len(COLS)`` integers a row).
+COLS = ("t", "ip", "ua", "ck", "req", "status", "size", "ref", "out", "assets", "art")
 
 # the daily rhythm of visits: weights per hour of the day (UTC) and per weekday (Monday first)
 HOURLY = (0.9, 0.7, 0.5, 0.4, 0.35, 0.4, 0.6, 0.9, 1.3, 1.6, 1.8, 1.8, 1.7, 1.7, 1.8, 1.9, 1.9, 1.8, 1.6, 1.5,
@@ -77,7 +77,7 @@ class _Tables:
     def cookie(self, s: str) -> int:
         return self.cookies.add(s)
 
-    def req(self, method: str, uri: str, proto: str = _H1) -> int:
+    def req(self, method: str, uri: str, proto: str = H1) -> int:
         return self.reqs.add((f"{method} {uri} {proto}", method, uri))
 
     def raw_req(self, request: str | bytes, method: str | None, uri: str | None) -> int:
@@ -87,7 +87,7 @@ class _Tables:
         return -1 if url is None else self.refs.add(url)
 
 
-def _weighted(items: Sequence[tuple], rnd: random.Random):
+def weighted(items: Sequence[tuple], rnd: random.Random):
     """A chooser of the first element of ``items`` by the weight in their last element."""
     values = [it[0] for it in items]
     cum = list(np.cumsum([it[-1] for it in items], dtype=float))
@@ -95,7 +95,7 @@ def _weighted(items: Sequence[tuple], rnd: random.Random):
     return lambda: values[min(bisect_right(cum, rnd.random() * total), len(values) - 1)]
 
 
-class _Gen:
+class Gen:
     """The state of one simulation: random generators, the blog, the string tables, the events."""
 
     def __init__(
@@ -104,7 +104,7 @@ class _Gen:
         self.rnd = random.Random(seed)
         self.rng = np.random.default_rng(seed)
         self.n_visitors, self.days, self.n_topics = visitors, days, topics
-        self.start_ms = _midnight(start) * 1000
+        self.start_ms = midnight(start) * 1000
         self.end_ms = self.start_ms + days * DAY_MS
         self.start = start
         self.tab = _Tables()
@@ -113,7 +113,7 @@ class _Gen:
         self.junk: dict[int, str] = {}  # row index -> junk kind
         self.agents: list[dict] = []
         self.used_ips: set[str] = set()
-        self.blog = _Blog(self.rnd, self.rng, articles=articles, topics=topics, days=days,
+        self.blog = Blog(self.rnd, self.rng, articles=articles, topics=topics, days=days,
                           start_ms=self.start_ms)
         # time slots of visits: days x hours, weighted by weekday and hour of day
         weights = [WEEKDAY[(start + dt.timedelta(days=d)).weekday()] * h for d in range(days) for h in HOURLY]
@@ -137,15 +137,15 @@ class _Gen:
             return self._unique(lambda: ipaddress.IPv6Address(
                 (rnd.choice(_HUMAN_V6) << 96) | (rnd.getrandbits(32) << 64) | rnd.getrandbits(64)).compressed)
         return self._unique(
-            lambda: f"{rnd.choice(_HUMAN_V4)}.{_below(rnd, 256)}.{_below(rnd, 256)}.{1 + _below(rnd, 254)}")
+            lambda: f"{rnd.choice(_HUMAN_V4)}.{below(rnd, 256)}.{below(rnd, 256)}.{1 + below(rnd, 254)}")
 
     def hosting_ip(self) -> str:
         rnd = self.rnd
 
         def make() -> str:
             prefix = rnd.choice(_HOSTING_V4)
-            parts = [str(_below(rnd, 256)) for _ in range(3 - prefix.count("."))]
-            return prefix + ".".join(parts + [str(1 + _below(rnd, 254))])
+            parts = [str(below(rnd, 256)) for _ in range(3 - prefix.count("."))]
+            return prefix + ".".join(parts + [str(1 + below(rnd, 254))])
         return self._unique(make)
 
     def uuid(self) -> str:
@@ -156,6 +156,6 @@ class _Gen:
         return min(max((t - self.start_ms) // DAY_MS, 0), self.days - 1)
 
 
-def _below(rnd: random.Random, n: int) -> int:
+def below(rnd: random.Random, n: int) -> int:
     """A random integer in ``[0, n)`` (``randrange`` costs three times more)."""
     return int(rnd.random() * n)

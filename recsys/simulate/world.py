@@ -3,7 +3,7 @@
 Articles ``/archives/<id>`` (ids increasing with publication, with gaps) belong to one topic each,
 have Zipf-like popularity, and some form series (part 1, 2, 3). Titles are made from the word lists
 of their topic. Most articles were published before the period; a few during it, and those get a
-burst of traffic. :class:`_Blog` draws them and picks the article a reader goes to next.
+burst of traffic. :class:`Blog` draws them and picks the article a reader goes to next.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
 
-def _midnight(day: dt.date) -> int:
+def midnight(day: dt.date) -> int:
     """Seconds since the epoch of 00:00 UTC on ``day``."""
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
 
@@ -122,7 +122,7 @@ _SERIES_TEMPLATES = ("{Subject} from scratch with {tool}", "Building a blog stac
                      "{Tool} the hard way")
 
 
-class _Blog:
+class Blog:
     """The articles of the blog, in publication order (``art_*``, one entry per article), and how
     popular each is on each day of the period (:meth:`pick`).
 

@@ -77,7 +77,7 @@
     return loading[url];
   }
 
-  function canonical(path) {  // as recsys.normalize_urls
+  function canonical(path) {  // as recsys.urls.normalize_urls
     path = path.replace(/\/{2,}/g, "/");
     try {
       path = encodeURIComponent(decodeURIComponent(path))
