@@ -13,13 +13,13 @@ import os
 import sys
 from typing import Any
 
+from . import pipeline
 from . import settings as settings_module
 from .atomic import out_lock
 from .cache import default_cache_dir
 from .errors import RecsysError, crash_report
 from .options import flag as yes_no
-from .pipeline import run
-from .settings import Settings, SettingsError, read_toml
+from .settings import RUN_OPTIONS, Settings, SettingsError, read_toml, toml_options
 
 log = logging.getLogger("recsys")
 
@@ -33,8 +33,6 @@ example (the nightly job, from cron):
 _GROUPS = {"reading": "reading logs", "views": "page views", "sessions": "sessions", "mining": "mining",
            "recommending": "recommendations", "evaluation": "evaluation", "output": "output",
            "spark": "Apache Spark (--engine spark)"}
-#: The options that are not settings: where the logs are, where the outputs go, how the run goes.
-RUN_OPTIONS = ("logs", "config", "cache", "no_cache", "engine", "out", "quiet", "verbose")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,49 +66,50 @@ def build_parser() -> argparse.ArgumentParser:
         common = {"dest": name, "default": None, "help": f.metadata["help"]}
         if kind.read is yes_no:  # --lift-above-one, --force; --no-evaluate sets False
             groups[section].add_argument(flag, action="store_const", const=not flag.startswith("--no-"), **common)
-        else:
+        else:  # values are checked by the settings (parse), choices by argparse: "invalid choice: ..."
             groups[section].add_argument(flag, action="append" if kind.repeat else "store", metavar=kind.metavar,
-                                         **common)
+                                         choices=getattr(kind.read, "choices", None), **common)
     return p
 
 
-def _config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
-    """The options of a TOML file: settings by name or by [section], and the run's options."""
-    data = {k.replace("-", "_"): v for k, v in read_toml(path).items()}
-    kinds = {"logs": (str, list), "out": (str,), "cache": (str,), "engine": (str,), "no_cache": (bool,),
-             "quiet": (bool,), "verbose": (bool,)}
-    for key, types in kinds.items():
-        if key in data and (not isinstance(data[key], types) or (key == "logs" and isinstance(data[key], list)
-                                                                  and not all(isinstance(v, str) for v in data[key]))):
-            parser.error(f"--config: {key} must be {'a string or a list of strings' if key == 'logs' else types[0].__name__}"
-                         f"; got {data[key]!r} in {path}")
-    if "config" in data:
-        parser.error(f"--config: a config file cannot name another (config = ... in {path})")
-    return data
+def _config(path: str, parser: argparse.ArgumentParser) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings and the run's options of a TOML file, each value checked against its TOML type:
+    a wrong one is a usage error naming the key as written, the value and what it takes."""
+    try:
+        data = read_toml(path)
+        if "config" in data:
+            parser.error(f"--config: a config file cannot name another (config = ... in {path})")
+        return toml_options(data, path)
+    except RecsysError as e:  # cannot be read, not TOML, an unknown key, a wrong value
+        parser.error(f"--config: {e}")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    """The command line (and its TOML file) as the run's options and a checked :class:`Settings`."""
+    """The command line (and its TOML file) as the run's options and a checked :class:`Settings`.
+
+    >>> args = parse(["access.log", "--k", "8", "--no-evaluate"])
+    >>> args.logs, args.out, args.settings.recommending.k, args.settings.evaluation.evaluate
+    (['access.log'], 'out', 8, False)
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    given = {k: v for k, v in vars(args).items() if v is not None and k not in RUN_OPTIONS}
-    toml = _config(args.config, parser) if args.config else {}
-    for key in RUN_OPTIONS:
-        if getattr(args, key) in (None, []) and key in toml:
-            setattr(args, key, toml[key])
-    args.logs = [args.logs] if isinstance(args.logs, str) else args.logs
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in RUN_OPTIONS and k != "config"}
+    toml, run_options = _config(args.config, parser) if args.config else ({}, {})
+    for key, value in run_options.items():  # the command line wins
+        if getattr(args, key) in (None, []):
+            setattr(args, key, list(value) if key == "logs" else value)
     if not args.logs:
         parser.error("give LOGS (files, directories or -), on the command line or as logs = [...] in --config")
     args.out = args.out or "out"
     args.engine = args.engine or "local"
     try:
-        base = Settings.from_mapping({k: v for k, v in toml.items() if k not in RUN_OPTIONS})
-    except SettingsError as e:
+        base = Settings.from_mapping(toml)
+    except SettingsError as e:  # settings that do not go together, such as format_name without nginx_conf
         parser.error(f"--config: {e} (in {args.config})")
     try:
         args.settings = base.replace(given)
-    except SettingsError as e:
-        parser.error(f"{settings_module.flag(e.key) or e.key}: {e.problem}")
+    except SettingsError as e:  # named as argparse names the options it checks itself
+        parser.error(f"argument {settings_module.flag(e.key) or e.key}: {e.problem}")
     return args
 
 
@@ -123,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                             else logging.ERROR if args.quiet else logging.WARNING)
         cache = False if args.no_cache else args.cache
         with out_lock(args.out):
-            result = run(args.logs, args.settings, engine=args.engine, cache=cache,
-                         progress=False if args.quiet else None)
+            result = pipeline.run(args.logs, args.settings, engine=args.engine, cache=cache,
+                                  progress=False if args.quiet else None)
             publication = result.write(args.out)
         print(result.summary(top=args.settings.output.top))
         sys.stdout.flush()

@@ -3,7 +3,9 @@
 Each takes the text given on the command line, or the value of a TOML file (a number may be an
 ``int`` or a ``float`` there), and returns the option's value or raises ``ValueError`` saying what
 is expected. Its ``toml`` attribute holds the types a TOML file may give and ``expected`` names
-them, so that a wrong type is refused with a message naming the key, the type and the value.
+them, so that a wrong type is refused with a message naming the key, the type and the value;
+``items`` (or None) is the type of the items of a TOML array it takes, ``choices`` (or None) the
+values it takes, which the command line offers as argparse choices.
 
 >>> duration("30min"), support("0.002"), support(3)
 ('30min', 0.002, 3)
@@ -27,14 +29,16 @@ from .urls import article_regex
 
 __all__ = [
     "count", "positive", "fraction", "support", "duration", "pattern", "spark_setting", "blog_formats",
-    "optional", "choice", "flag", "text", "strings", "each",
+    "optional", "choice", "flag", "text", "strings", "each", "takes",
 ]
 
 
-def _takes(*types: type, expected: str) -> Callable:
-    """Mark a check with the TOML types it takes and their name, for messages."""
+def takes(*types: type, expected: str, items: type | None = None,
+          choices: tuple[str, ...] | None = None) -> Callable:
+    """Mark a check with the TOML types it takes and their name (for messages), the type of the
+    items of the arrays it takes and the values it takes, if it names them."""
     def mark(check: Callable) -> Callable:
-        check.toml, check.expected = types, expected
+        check.toml, check.expected, check.items, check.choices = types, expected, items, choices
         return check
     return mark
 
@@ -54,7 +58,7 @@ def _number(value: object, kind: type) -> float | int:
 
 def count(low: int) -> Callable[[object], int]:
     """The check of an integer option of at least ``low``."""
-    @_takes(int, expected="an integer")
+    @takes(int, expected="an integer")
     def check(value: object) -> int:
         n = _number(value, int)
         if not isinstance(n, int):
@@ -65,7 +69,7 @@ def count(low: int) -> Callable[[object], int]:
     return check
 
 
-@_takes(int, float, expected="a number")
+@takes(int, float, expected="a number")
 def positive(value: object) -> float:
     """A finite number above 0 (a number of days)."""
     x = _number(value, float)
@@ -74,7 +78,7 @@ def positive(value: object) -> float:
     return x
 
 
-@_takes(int, float, expected="a number")
+@takes(int, float, expected="a number")
 def fraction(value: object) -> float:
     """A number between 0 and 1."""
     x = _number(value, float)
@@ -83,7 +87,7 @@ def fraction(value: object) -> float:
     return x
 
 
-@_takes(int, float, expected="a number")
+@takes(int, float, expected="a number")
 def support(value: object) -> float | int:
     """A fraction of the baskets in (0, 1] (written with a decimal point) or a count of at least 1."""
     how = "expected a fraction such as 0.002 or a count such as 3"
@@ -99,7 +103,7 @@ def support(value: object) -> float | int:
     return x
 
 
-@_takes(str, expected="a duration with its unit, a string such as '30min' or '2h'")
+@takes(str, expected="a duration with its unit, a string such as '30min' or '2h'")
 def duration(value: object) -> str:
     """A positive duration with its unit, as pandas reads it: ``30min``, ``2h``, ``1D``."""
     how = "give a duration with its unit, such as '30min' or '2h'"
@@ -118,16 +122,16 @@ def duration(value: object) -> str:
     return value
 
 
-@_takes(str, expected="a string (a pattern name or a regular expression)")
+@takes(str, expected="a string (a pattern name or a regular expression)")
 def pattern(value: object) -> str:
-    """A name of :data:`recsys.ARTICLE_PATTERNS` or a regular expression that compiles."""
+    """A name of :data:`recsys.urls.ARTICLE_PATTERNS` or a regular expression that compiles."""
     if not isinstance(value, str):
         raise ValueError(f"expected a pattern name or a regular expression; got {value!r}")
     article_regex(value)  # its ValueError says what is wrong
     return value
 
 
-@_takes(str, expected="a string KEY=VALUE")
+@takes(str, expected="a string KEY=VALUE")
 def spark_setting(value: object) -> str:
     """A Spark setting, ``KEY=VALUE``."""
     if not isinstance(value, str) or "=" not in value:
@@ -135,7 +139,7 @@ def spark_setting(value: object) -> str:
     return value
 
 
-@_takes(str, list, expected="a string or a list of strings")
+@takes(str, list, expected="a string or a list of strings")
 def blog_formats(value: object) -> tuple[str, ...]:
     """A comma-separated list (or a list) of :data:`recsys.blog.BLOG_FORMATS`, or ``all``."""
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
@@ -155,7 +159,7 @@ def blog_formats(value: object) -> tuple[str, ...]:
 
 def optional(check: Callable) -> Callable:
     """``check``, or None for None (an option without a value)."""
-    @_takes(*check.toml, expected=check.expected)
+    @takes(*check.toml, expected=check.expected, items=check.items, choices=check.choices)
     def read(value: object):
         return None if value is None else check(value)
     return read
@@ -163,7 +167,7 @@ def optional(check: Callable) -> Callable:
 
 def choice(*options: str) -> Callable[[object], str]:
     """The check of an option that takes one of ``options``."""
-    @_takes(str, expected=f"one of {', '.join(options)}")
+    @takes(str, expected=f"one of {', '.join(options)}", choices=options)
     def check(value: object) -> str:
         if value not in options:
             raise ValueError(f"expected one of {', '.join(options)}; got {value!r}")
@@ -171,7 +175,7 @@ def choice(*options: str) -> Callable[[object], str]:
     return check
 
 
-@_takes(bool, expected="true or false")
+@takes(bool, expected="true or false")
 def flag(value: object) -> bool:
     """True or false (``true``/``false`` as text too)."""
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
@@ -181,7 +185,7 @@ def flag(value: object) -> bool:
     return value
 
 
-@_takes(str, expected="a string")
+@takes(str, expected="a string")
 def text(value: object) -> str:
     """A non-empty string (a name, a path)."""
     if not isinstance(value, str) or not value:
@@ -189,7 +193,7 @@ def text(value: object) -> str:
     return value
 
 
-@_takes(str, list, expected="a string or a list of strings")
+@takes(str, list, expected="a string or a list of strings", items=str)
 def strings(value: object) -> tuple[str, ...]:
     """One string or a list of them, as a tuple."""
     values = [value] if isinstance(value, str) else value
@@ -200,7 +204,7 @@ def strings(value: object) -> tuple[str, ...]:
 
 def each(check: Callable) -> Callable[[object], tuple]:
     """A list of values, each checked by ``check`` (a repeatable option)."""
-    @_takes(str, list, expected=f"a list of {check.expected.removeprefix('a ').removeprefix('an ')}")
+    @takes(str, list, expected=f"{check.expected} or a list of them", items=str)
     def read(value: object) -> tuple:
         return tuple(check(v) for v in strings(value))
     return read

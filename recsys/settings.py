@@ -25,6 +25,7 @@ as the command line gives them: ``"0.002"`` is parsed as the field's type.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,20 +34,23 @@ from typing import Any
 from .errors import RecsysError
 from .options import (
     blog_formats, choice, count, duration, each, flag, fraction, optional, pattern, positive, spark_setting,
-    strings, support, text,
+    strings, support, takes, text,
 )
+from .options import flag as yes_no  # ``flag`` below is the option of a setting
+from .rules import MEASURES
 
 __all__ = [
     "Settings", "SettingsError", "Reading", "Views", "Sessions", "Mining", "Recommending", "Evaluation",
-    "Output", "Spark", "SECTIONS",
+    "Output", "Spark", "SECTIONS", "RUN_OPTIONS", "toml_options", "toml_value",
 ]
 
 
 class SettingsError(RecsysError, ValueError):
-    """A setting has a value it cannot take; ``key`` names it, the message says what it takes."""
+    """A setting has a value it cannot take; ``key`` names it (as the caller wrote it), ``problem``
+    says what it takes; the message is ``key: problem`` unless ``message`` words it otherwise."""
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
+    def __init__(self, key: str, problem: str, message: str | None = None) -> None:
+        super().__init__(message or f"{key}: {problem}")
         self.key = key
         self.problem = problem
 
@@ -62,28 +66,18 @@ class Kind:
     repeat: bool = False  # a command-line option given several times makes a tuple
 
 
+@takes(str, list, expected="a string or a list of strings", items=str)
 def _log_formats(value) -> str | tuple[str, ...]:
     values = strings(value)
     return values[0] if len(values) == 1 else values
 
 
-_log_formats.toml, _log_formats.expected = (str, list), "a string or a list of strings"
+_measure = choice(*[m for m in MEASURES if m not in ("count", "p_value")])
 
 
-def _measure(value) -> str:
-    from .rules import MEASURES
-
-    return choice(*[m for m in MEASURES if m not in ("count", "p_value")])(value)
-
-
-_measure.toml, _measure.expected = (str,), "a string (a measure of the rules)"
-
-
+@takes(list, expected="a list of integers", items=int)
 def _statuses(value) -> tuple[int, ...]:
     return tuple(count(100)(v) for v in (value if isinstance(value, (list, tuple)) else [value]))
-
-
-_statuses.toml, _statuses.expected = (list,), "a list of integers"
 
 
 def setting(default: Any, kind: Kind, help: str, *, flag: str | None = "", metavar: str | None = None) -> Any:
@@ -283,8 +277,10 @@ class Settings:
 
     @classmethod
     def from_toml(cls, path: str) -> Settings:
-        """Settings from a TOML file of ``name = value`` lines or ``[section]`` tables."""
-        return cls.from_mapping(read_toml(path))
+        """Settings from a TOML file of ``name = value`` lines or ``[section]`` tables: the
+        ``--config`` file of ``python -m recsys.mine``, whose options of the run (:data:`RUN_OPTIONS`)
+        are checked and left out. Each value must have its TOML type (``k = 5``, not ``k = "5"``)."""
+        return cls.from_mapping(toml_options(read_toml(path), str(path))[0])
 
     def replace(self, mapping: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Settings:
         """A copy with some settings changed (names as in :meth:`from_mapping`)."""
@@ -332,6 +328,105 @@ def read_toml(path: str) -> dict[str, Any]:
         raise RecsysError(f"cannot read {path}: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise RecsysError(f"{path} is not valid TOML: {e}") from None
+
+
+#: The options of a ``--config`` file that are not settings but the run's (where the logs are,
+#: where the outputs go, how the command runs): their checks, as :mod:`recsys.options` has them.
+RUN_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "logs": strings, "out": text, "cache": text, "no_cache": yes_no, "engine": choice("local", "spark"),
+    "quiet": yes_no, "verbose": yes_no,
+}
+_TOML_TYPES = {str: "string", int: "integer", float: "float", bool: "boolean", list: "array", dict: "table"}
+
+
+def _aliases() -> dict[str, tuple[str, bool]]:
+    """Keys named as a long option that is not the setting's name: ``no_evaluate`` -> ``evaluate``
+    (negated)."""
+    out = {}
+    for name in _FLAT:
+        option = (flag(name) or "").removeprefix("--").replace("-", "_")
+        if option and option != name:
+            out[option] = (name, option.startswith("no_") and _FLAT[name][1].metadata["kind"].read is yes_no)
+    return out
+
+
+def toml_value(key: str, value: Any, read: Callable[[Any], Any], where: str = "") -> Any:
+    """``value``, given as ``key`` in a TOML file (``where``), read by the check ``read``.
+
+    A value of the wrong TOML type, not among the choices or that the check refuses raises
+    :class:`SettingsError` naming the key as written, the value and what it takes:
+
+    >>> toml_value("k", "x", count(1), "recsys.toml")
+    Traceback (most recent call last):
+    ...
+    recsys.settings.SettingsError: k must be an integer; got 'x' (a TOML string) in recsys.toml
+    >>> toml_value("min-support", 2.5, support)
+    Traceback (most recent call last):
+    ...
+    recsys.settings.SettingsError: min-support = 2.5: a fraction of the baskets must be in (0, 1]; got 2.5 (expected a fraction such as 0.002 or a count such as 3)
+    """
+    at = f" in {where}" if where else ""
+    items = getattr(read, "items", None)
+    if ((isinstance(value, bool) and bool not in read.toml) or not isinstance(value, read.toml)
+            or (isinstance(value, list) and items is not None and not all(isinstance(v, items) for v in value))):
+        problem = f"must be {read.expected}; got {value!r} (a TOML {_TOML_TYPES.get(type(value), 'date or time')})"
+        raise SettingsError(key, problem, f"{key} {problem}{at}")
+    choices = getattr(read, "choices", None)
+    if choices is not None and value not in choices:
+        problem = f"must be one of {', '.join(choices)}; got {value!r}"
+        raise SettingsError(key, problem, f"{key} {problem}{at}")
+    try:
+        return read(value)
+    except ValueError as e:
+        raise SettingsError(key, str(e), f"{key} = {value!r}{at}: {e}") from None
+
+
+def toml_options(data: Mapping[str, Any], where: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The settings (by flat name) and the options of the run (:data:`RUN_OPTIONS`) of a TOML
+    document, each value checked by :func:`toml_value`; keys are the settings' names (``-`` or
+    ``_``), ``[section]`` tables of them, or the command's long options (``no-evaluate = true``).
+
+    >>> toml_options({"min-support": 0.002, "logs": "/var/log/nginx", "mining": {"max_len": 2}})
+    ({'min_support': 0.002, 'max_len': 2}, {'logs': ('/var/log/nginx',)})
+    >>> toml_options({"no-evaluate": True, "spark": {"conf": "a=b"}})
+    ({'evaluate': False, 'spark_conf': ('a=b',)}, {})
+    """
+    settings: dict[str, Any] = {}
+    run: dict[str, Any] = {}
+    aliases = _aliases()
+    for key, value in data.items():
+        name = key.replace("-", "_")
+        if name in SECTIONS and isinstance(value, Mapping):
+            names = {f.name: f for f in dataclasses.fields(SECTIONS[name])}
+            for sub, v in value.items():
+                f = names.get(sub.replace("-", "_"))
+                if f is None:
+                    raise _unknown(f"{key}.{sub}", where, names, f"[{key}] has")
+                flat = ("spark_" if name == "spark" else "") + f.name
+                settings[flat] = toml_value(f"{key}.{sub}", v, f.metadata["kind"].read, where)
+        elif name in SECTIONS:
+            problem = f"must be a table of settings ([{key}]); got {value!r} (a TOML {_TOML_TYPES.get(type(value))})"
+            raise SettingsError(key, problem, f"{key} {problem}{' in ' + where if where else ''}")
+        elif name in _FLAT:
+            settings[name] = toml_value(key, value, _FLAT[name][1].metadata["kind"].read, where)
+        elif name in aliases:
+            setting, negated = aliases[name]
+            value = toml_value(key, value, _FLAT[setting][1].metadata["kind"].read, where)
+            settings[setting] = not value if negated else value
+        elif name in RUN_OPTIONS:
+            run[name] = toml_value(key, value, RUN_OPTIONS[name], where)
+        else:
+            raise _unknown(key, where, [*_FLAT, *aliases, *RUN_OPTIONS, *SECTIONS], "options:")
+    return settings, run
+
+
+def _unknown(key: str, where: str, names, known: str) -> SettingsError:
+    names = sorted(names)
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1].replace("-", "_"), names, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    problem = f"unknown option{hint}; {known} {', '.join(names)}"
+    return SettingsError(key, problem, f"unknown option {key!r}{' in ' + where if where else ''}{hint}; "
+                                       f"{known} {', '.join(names)}")
 
 
 def fields() -> Iterator[tuple[str, str, dataclasses.Field]]:

@@ -84,7 +84,7 @@ def test_a_crash_never_leaves_half_a_file(tmp_path, monkeypatch):
     code, out = run(tmp_path)
     before = (out / "related.json").read_bytes()
 
-    monkeypatch.setattr(mine, "write_related", lambda path, doc: _crash(path))
+    monkeypatch.setattr("recsys.pipeline.write_related", lambda path, doc: _crash(path))
     assert run(tmp_path, "--k", "3")[0] == 130
     assert (out / "related.json").read_bytes() == before
     assert not list(out.glob(".*.tmp"))
@@ -137,8 +137,14 @@ def test_export_all_from_a_config_list(tmp_path):
     assert sorted(p.name for p in (out / "blog").iterdir()) == ["hexo", "hugo", "related.csv", "widget", "wordpress"]
 
 
+def no_logs_read(monkeypatch):
+    """Make reading the logs or mining fail the test: what must fail first is checked before them."""
+    for seam in ("cached_page_views", "read_page_views", "train"):
+        monkeypatch.setattr(f"recsys.pipeline.{seam}", lambda *a, **k: pytest.fail("read the logs before the titles"))
+
+
 def test_a_wrong_titles_file_fails_before_mining(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(mine, "_mine_local", lambda *a: pytest.fail("mined before reading the titles"))
+    no_logs_read(monkeypatch)
     assert run(tmp_path, "--titles", SAMPLE / "access.log")[0] == 1
     err = capsys.readouterr().err
     assert err.startswith("recsys: error: ") and "access.log" in err and "url,title" in err
@@ -196,9 +202,28 @@ def test_mining_options_reach_the_miners(tmp_path, capsys):
     code, out = run(tmp_path, "--min-support", "0.002", "--algorithm", "apriori", "--basket", "visitor", "--no-evaluate")
     assert code == 0
     report = json.loads((out / "report.json").read_text())
-    assert report["params"]["algorithm"] == "apriori" and report["evaluation_skipped"] == "--no-evaluate"
+    assert report["params"]["algorithm"] == "apriori" and report["evaluation"] is None
+    assert "--no-evaluate" in report["evaluation_skipped"]
     itemsets = pd.read_parquet(out / "itemsets.parquet")
     assert (itemsets["count"] >= 0.002 * report["counts"]["sessions"]).all()
+
+
+def test_max_antecedent_len_reaches_the_miner(tmp_path):
+    code, out = run(tmp_path / "default", "--no-evaluate")
+    assert code == 0
+    code, short = run(tmp_path / "short", "--no-evaluate", "--max-antecedent-len", "1")
+    assert code == 0
+    rules, one = (pd.read_parquet(o / "rules.parquet") for o in (out, short))
+    sizes = rules["antecedents"].map(len)
+    assert sizes.max() == 2 and set(one["antecedents"].map(len)) == {1}  # the rules from two articles are gone
+    assert len(one) == (sizes == 1).sum() < len(rules)
+    assert pd.read_csv(short / "rules.csv").shape[0] == len(one)
+    assert pd.read_parquet(short / "itemsets.parquet").equals(pd.read_parquet(out / "itemsets.parquet"))
+    doc, doc_one = (json.loads((o / "related.json").read_text()) for o in (out, short))
+    assert doc["params"]["max_antecedent_len"] is None and doc_one["params"]["max_antecedent_len"] == 1
+    assert json.loads((short / "report.json").read_text())["params"]["max_antecedent_len"] == 1
+    # an article's list is made of the rules from that one article: the published lists stay the same
+    assert doc_one["items"] == doc["items"]
 
 
 def test_help_ends_with_an_example():
@@ -259,7 +284,7 @@ def test_a_run_without_page_views_keeps_the_published_outputs(tmp_path, capsys, 
     assert err[0].endswith(f"the outputs in {out} are kept as they were (--force publishes anyway)")
     assert published(out) == before  # byte for byte
     report = json.loads((out / "report.json").read_text())
-    assert report["counts"]["views"] == 0 and report["evaluation_skipped"] == "not published"
+    assert report["counts"]["views"] == 0 and report["evaluation"] is None and report["evaluation_skipped"]
     kept = report["publication"]
     assert kept["published"] is False and kept["forced"] is False and cause in kept["problem"] + kept["check"]
     assert kept["kept"] == ["related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet",
@@ -342,7 +367,7 @@ def test_empty_standard_input_is_not_a_success(tmp_path, capsys, monkeypatch):
     (["--spark-conf", "spark.executor.memory"], "argument --spark-conf: expected KEY=VALUE"),
 ])
 def test_wrong_values_are_usage_errors_before_any_log_is_read(tmp_path, capsys, monkeypatch, args, message):
-    monkeypatch.setattr(mine, "run", lambda *a: pytest.fail("ran with a wrong option"))
+    monkeypatch.setattr("recsys.pipeline.run", lambda *a, **k: pytest.fail("ran with a wrong option"))
     with pytest.raises(SystemExit) as e:
         main([str(SAMPLE), "--out", str(tmp_path / "out"), *args])
     err = capsys.readouterr().err.strip().splitlines()
@@ -382,8 +407,10 @@ def test_every_config_value_is_type_checked(tmp_path, capsys, content, message):
 def test_config_strings_stand_for_one_item_lists(tmp_path):
     conf = tmp_path / "recsys.toml"
     conf.write_text(f'logs = "{SAMPLE / "access.log.3.gz"}"\nkeep-query = "p"\nexport = "csv"\ngap = "1h"\n')
-    args = mine._parse(["--config", str(conf)])
-    assert (args.logs, args.keep_query, args.export, args.gap) == ([str(SAMPLE / "access.log.3.gz")], ["p"], ("csv",), "1h")
+    args = mine.parse(["--config", str(conf)])
+    s = args.settings
+    assert (args.logs, s.views.keep_query, s.output.export, s.sessions.gap) == (
+        [str(SAMPLE / "access.log.3.gz")], ("p",), ("csv",), "1h")
 
 
 # No traceback reaches a user -------------------------------------------------------------------------------------
@@ -394,7 +421,7 @@ def corrupt_gzip(path):
 
 
 def test_a_corrupt_gzip_of_titles_is_an_error_naming_the_file(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(mine, "_mine_local", lambda *a: pytest.fail("mined before reading the titles"))
+    no_logs_read(monkeypatch)
     feed = corrupt_gzip(tmp_path / "feed.xml.gz")
     assert run(tmp_path, "--titles", feed)[0] == 1
     err = capsys.readouterr().err.splitlines()
@@ -406,7 +433,7 @@ def test_an_unexpected_error_is_one_line_and_a_private_log(tmp_path, capsys, mon
     def bug(*args, **kwargs):
         raise TypeError("dtype of categories must be the same")
 
-    monkeypatch.setattr(mine, "sessionize", bug)
+    monkeypatch.setattr("recsys.model.sessionize", bug)
     assert run(tmp_path)[0] == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1, err
@@ -427,7 +454,7 @@ def test_an_unexpected_error_is_one_line_and_a_private_log(tmp_path, capsys, mon
 
 
 def test_a_crash_log_goes_to_a_private_temporary_file_when_the_cache_cannot_be_written(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(mine, "run", lambda args: {}["no such key"])
+    monkeypatch.setattr("recsys.pipeline.run", lambda *args, **kwargs: {}["no such key"])
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     assert main([str(SAMPLE), "--out", str(tmp_path / "out"), "--cache", str(blocked / "cache")]) == 1
@@ -442,12 +469,12 @@ def test_a_crash_log_goes_to_a_private_temporary_file_when_the_cache_cannot_be_w
 
 
 SITECUSTOMIZE = """\
-import recsys.sessions
+import recsys.model
 
 def bug(*args, **kwargs):
     raise ZeroDivisionError("a bug recsys did not expect")
 
-recsys.sessions.sessionize = bug
+recsys.model.sessionize = bug
 """
 
 
@@ -530,7 +557,7 @@ def test_a_second_run_into_the_same_folder_stops_at_once(tmp_path, capsys, monke
     out.mkdir()
     stale = out / ".related.json.k2x_9abc.tmp"  # might be the running one's: left alone
     stale.write_bytes(b"")
-    monkeypatch.setattr(mine, "run", lambda args: pytest.fail("ran while another run held the lock"))
+    monkeypatch.setattr("recsys.pipeline.run", lambda *a, **k: pytest.fail("ran while another run held the lock"))
     with open(out / ".recsys.lock", "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         assert run(tmp_path)[0] == 1
