@@ -120,10 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parse(argv)
         logging.basicConfig(format="recsys: %(message)s", level=logging.INFO if args.verbose
                             else logging.ERROR if args.quiet else logging.WARNING)
-        cache = False if args.no_cache else args.cache
         with out_lock(args.out):
-            result = pipeline.run(args.logs, args.settings, engine=args.engine, cache=cache,
-                                  progress=False if args.quiet else None)
+            result = pipeline.run(args.logs, args.settings, engine=args.engine, cache=args.cache,
+                                  refresh=bool(args.no_cache), progress=False if args.quiet else None)
             publication = result.write(args.out)
         print(result.summary(top=args.settings.output.top))
         sys.stdout.flush()

@@ -260,7 +260,8 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
 
 
 def run(logs, settings: Settings | None = None, *, engine: str = "local",
-        cache: str | os.PathLike | bool | None = None, progress: bool | None = None) -> Run:
+        cache: str | os.PathLike | bool | None = None, refresh: bool = False,
+        progress: bool | None = None) -> Run:
     """The nightly job: read the logs, keep the page views, mine, rank, evaluate.
 
     Parameters
@@ -272,8 +273,10 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
     engine : {"local", "spark"}
         Where the work runs; the Spark engine takes ``settings.spark``.
     cache : path, bool or None
-        The cache folder (``None``: :func:`recsys.cache.default_cache_dir`; ``False``: read every
-        file again and rewrite the entries; the salt of the visitor hashes is kept there either way).
+        The cache folder (``None`` or ``True``: :func:`recsys.cache.default_cache_dir`; ``False``: the
+        default folder with ``refresh``). The salt of the visitor hashes is kept there either way.
+    refresh : bool
+        Read every file again and rewrite its cache entry (the command's ``--no-cache``).
     progress : bool, optional
         Progress bars (default: when standard error is a terminal).
 
@@ -302,7 +305,8 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
                                 **view_options)
     else:
         views = cached_page_views(logs_list, cache_dir=folder, accounting=acc, progress=progress,
-                                  read_options=read_options, refresh=cache is False, **view_options)
+                                  read_options=read_options, refresh=refresh or cache is False,
+                                  **view_options)
     acc.check()
     clock.lap("read")
     with progress_bar(total=1, desc="mining", enable=progress):

@@ -554,3 +554,17 @@ def test_a_cache_folder_that_cannot_be_made_is_named(tmp_path):
         cached_page_views(SAMPLE / "access.log", cache_dir=tmp_path / "cache")
     with pytest.raises(RecsysError, match=re.escape(str(tmp_path / "cache"))):
         salt(tmp_path / "cache")
+
+
+def test_no_cache_with_a_cache_folder_refreshes_that_folder_and_uses_its_salt(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "default"))
+    sample = Path(__file__).parents[1] / "data" / "sample"
+    folder = tmp_path / "mine"
+    args = [str(sample), "--quiet", "--no-evaluate", "--top", "0", "--cache", str(folder)]
+    assert main([*args, "--out", str(tmp_path / "warm")]) == 0
+    assert main([*args, "--no-cache", "--out", str(tmp_path / "cold")]) == 0
+    assert not (tmp_path / "default").exists()  # the default folder is never touched
+    report = json.loads((tmp_path / "cold" / "report.json").read_text())
+    assert set(report["cache"].values()) == {"read"}, report["cache"]
+    related = [json.loads((tmp_path / d / "related.json").read_text())["items"] for d in ("warm", "cold")]
+    assert related[0] == related[1] and related[0]  # same salt, so the same visitors and lists
