@@ -231,7 +231,7 @@ class _Arrays:
 
     def isin(self, column: str, values) -> np.ndarray:
         col = self.requests[column]
-        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype == "str":
+        if not pd.api.types.is_numeric_dtype(col.dtype):
             return _per_category(col, lambda c: np.isin(np.asarray(c, dtype=object), list(values)))
         return np.isin(col.to_numpy(dtype=float, na_value=np.nan), values)
 

@@ -424,7 +424,7 @@ def test_refresh_reads_every_file_and_rewrites_its_entry(tmp_path):
 
 
 def test_a_file_that_changes_while_it_is_read_is_not_cached(tmp_path, days):
-    logs, cache = tmp_path / "logs", tmp_path / "cache"
+    logs = tmp_path / "logs"
     logs.mkdir()
     live = logs / "access.log"
     live.write_bytes(b"".join(days[0][:500]))
