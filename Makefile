@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 demo: $(INSTALLED)  ## mine the sample logs in data/sample/ and print the results
-	$(BIN)/python -m recsys.mine data/sample/ --out out/
+	$(BIN)/python -m recsys.mine data/sample/ --titles data/sample/feed.xml --out out/
 
 test: $(INSTALLED)  ## run every test: unit, property, integration and the notebooks
 	$(BIN)/python -m pytest

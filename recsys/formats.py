@@ -197,11 +197,18 @@ class LogFormat:
     def parse(cls, text: str, *, name: str | None = None) -> LogFormat:
         """A format from text given as nginx writes it.
 
-        ``text`` is either the bare template or what follows the name in a ``log_format``
-        directive: an optional ``escape=...`` and one or more single-quoted strings, which nginx
-        concatenates (``"escape=json '{' '...}'"``).
+        ``text`` is the bare template; or what follows the name in a ``log_format`` directive: an
+        optional ``escape=...`` and one or more single-quoted strings, which nginx concatenates
+        (``"escape=json '{' '...}'"``); or the whole directive pasted from ``nginx.conf``,
+        ``log_format main '...' '...';``, read as nginx reads it (its name becomes the format's).
+
+        >>> fmt = LogFormat.parse("log_format main '$remote_addr [$time_local] '\\n  '$request $status';")
+        >>> fmt.name, fmt.template
+        ('main', '$remote_addr [$time_local] $request $status')
         """
         stripped = text.strip()
+        if re.match(r"log_format\s", stripped):
+            return cls._of_directive(_directive_args(stripped), name)
         if stripped.startswith(("escape=", "'")):
             tokens = _conf_tokens(stripped.rstrip(";"), "--log-format")
             escape = "default"
@@ -217,6 +224,16 @@ class LogFormat:
         return cls(text, "default", name)
 
     @classmethod
+    def _of_directive(cls, args: list[tuple[str, bool, int]], name: str | None = None) -> LogFormat:
+        """The format of a ``log_format`` directive's arguments (name, ``escape=``, strings), as nginx
+        reads them: the strings after the name and the optional ``escape=`` concatenated."""
+        fname, rest = args[0][0], list(args[1:])
+        escape = "default"
+        if rest and rest[0][0].startswith("escape=") and not rest[0][1]:
+            escape = rest.pop(0)[0].split("=", 1)[1]
+        return cls("".join(t for t, _, _ in rest), escape, name or fname)
+
+    @classmethod
     def from_nginx_conf(cls, path: str | os.PathLike, name: str | None = None) -> LogFormat:
         """Read a ``log_format`` out of an nginx configuration file (``include``s followed).
 
@@ -227,11 +244,7 @@ class LogFormat:
         used: list[str] = []
         for directive, args in _conf_directives(os.fspath(path)):
             if directive == "log_format" and len(args) >= 2:
-                fname, rest = args[0][0], args[1:]
-                escape = "default"
-                if rest and rest[0][0].startswith("escape=") and not rest[0][1]:
-                    escape = rest.pop(0)[0].split("=", 1)[1]
-                formats[fname] = cls("".join(t for t, _, _ in rest), escape, fname)
+                formats[args[0][0]] = cls._of_directive(args)
             elif directive == "access_log" and len(args) >= 2 and args[0][0] != "off":
                 used.append(args[1][0])
         if name is None:
@@ -487,6 +500,27 @@ def resolve_log_format(spec: str | LogFormat) -> LogFormat | None:
 
 
 # nginx configuration files -------------------------------------------------------------------
+def _directive_args(text: str) -> list[tuple[str, bool, int]]:
+    """The arguments of one ``log_format`` directive pasted whole (``log_format NAME ... ;``, the
+    ``;`` optional), tokenized as nginx does."""
+    tokens = _conf_tokens(text, "--log-format")
+    if tokens and tokens[-1][0] == ";" and not tokens[-1][1]:
+        tokens.pop()
+    args = tokens[1:]
+    stray = next((t for t, quoted, _ in args if not quoted and t in ";{}"), None)
+    if stray is not None:
+        raise LogFormatError(
+            f"cannot read log format {text[:200]!r}: give one log_format directive (it holds {stray!r}, "
+            "which ends a directive); for several formats, give --log-format once for each"
+        )
+    if len(args) < 2 or (len(args) == 2 and args[1][0].startswith("escape=") and not args[1][1]):
+        raise LogFormatError(
+            f"cannot read log format {text[:200]!r}: a log_format directive is log_format NAME "
+            "[escape=...] 'format string' ...;"
+        )
+    return args
+
+
 _CONF_ESCAPES = {"t": "\t", "r": "\r", "n": "\n"}
 
 

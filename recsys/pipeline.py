@@ -33,13 +33,14 @@ from .blog import export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import evaluate
-from .export import pseudonymize, related_json, write_related, write_table
+from .export import _titles_of, pseudonymize, related_json, write_related, write_table
 from .guard import Verdict, judge, read_published
 from .model import Model, train
 from .progress import progress_bar
 from .redact import redact_examples
 from .settings import Settings
-from .titles import load_titles
+from .titles import load_titles, plain_text
+from .urls import with_form
 from .views import read_page_views
 
 __all__ = ["run", "Run", "Publication", "OUTPUTS"]
@@ -191,7 +192,11 @@ class Run:
         return pub
 
     def summary(self, *, top: int = 10) -> str:
-        """The accounting, the counts, the evaluation and the lists of the ``top`` most read articles."""
+        """The accounting, the counts, the evaluation and the lists of the ``top`` most read articles.
+
+        With :attr:`titles` (``--titles``), a list reads "Taming file permissions with systemd →
+        Notes on swap · …": each article by its title, or by its URL where the titles lack it.
+        """
         c, t, lists = self.counts, self.timings, self.lists
         out = [self.accounting.summary(), "",
                f"{c['visitors']:,} visitors read {c['articles']:,} articles in {c['sessions']:,} baskets "
@@ -209,16 +214,30 @@ class Run:
             shown = list(self.popular.index[:top])
             out += ["", f"readers of the {len(shown)} most read articles also read:"]
             by_item = {item: g.sort_values("rank") for item, g in lists[lists["item"].isin(shown)].groupby("item")}
+            name, arrow, comma = self._namer()
             for item in shown:
                 if item in by_item:
                     g = by_item[item]
-                    out.append(f"  {item}: " + ", ".join(u + ("" if s == "rules" else "*")
-                                                         for u, s in zip(g["url"], g["source"])))
+                    out.append(f"  {name(item)}{arrow}" + comma.join(name(u) + ("" if s == "rules" else "*")
+                                                                   for u, s in zip(g["url"], g["source"])))
             out.append("  (* popular fill)")
         mine = sum(t.get(k, 0.0) for k in ("sessions", "itemsets", "rules"))
         out += ["", f"{t.get('total', 0.0):.1f} s: read {t.get('read', 0.0):.1f} s, mine {mine:.1f} s, "
                     f"evaluate {t.get('evaluate', 0.0):.1f} s, write {t.get('write', 0.0):.1f} s"]
         return "\n".join(out)
+
+    def _namer(self):
+        """How the summary names an article (its title when known, else its URL), and the separators
+        (titles hold commas: they are set apart by a middle dot)."""
+        if self.titles is None or not len(self.titles):
+            return str, ": ", ", "
+        given, bare = _titles_of(self.titles)  # found whichever trailing-slash form they take
+
+        def name(url: str) -> str:
+            title = given[url] if url in given else bare.get(with_form(url, "strip"))
+            return plain_text(title) or url
+
+        return name, " → ", " · "
 
     def _guard_report(self) -> dict:
         return {"counts": self.counts, "accounting": self.accounting.to_dict(), "params": self.settings.params()}

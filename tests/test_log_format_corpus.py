@@ -12,6 +12,7 @@ sample lines published with some of the formats parse.
 from __future__ import annotations
 
 import datetime as dt
+import gzip as gzip_module
 import json
 import re
 import subprocess
@@ -23,7 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from integration import need_program, shared_data
 
-from recsys import Accounting, LogFormat, LogFormatError, read_logs
+from recsys import Accounting, LogFormat, LogFormatError, Settings, read_logs
+from recsys.detection import fixed_formats
+from recsys.mine import main as mine
 from recsys.formats import _no_space
 from recsys.columns import client_of
 
@@ -368,3 +371,45 @@ def test_published_sample_lines_parse(tmp_path):
     assert (g.upstream_response_time, g.upstream_addr, g.referer) == ("1.008", "127.0.0.1:8080", "http://long-url")
     assert pd.isna(g.upstream_cache_status) and pd.isna(g.gzip_ratio) and pd.isna(g.cookie_route)
     assert g.cookie_JSESSIONID == "39085D6FB967681942373BFEA5FBC99D.i01"
+
+
+@pytest.mark.parametrize("index", range(N))
+def test_a_whole_directive_pasted_into_log_format_reads_as_nginx_reads_it(index):
+    """``--log-format "log_format main '...' '...';"``: the directive pasted from nginx.conf, with its
+    name, escape=, several quoted strings, tabs and newlines between them, and the ';' (or without it)."""
+    directive, exp = corpus()[index]
+    for text in (directive, directive.rstrip().removesuffix(";"), "  " + directive + "\n"):
+        (fmt,) = fixed_formats(text)
+        assert (fmt.name, fmt.escape, fmt.template) == (exp["name"], exp["escape"], exp["format"])
+
+
+def test_pasted_directives_read_real_logs(tmp_path):
+    """The directive of getsentry/self-hosted (nginx's sample ``main``) pasted whole reads lnav's real
+    shop log, which is in that format, through the settings and the command line; two pasted
+    directives read a file holding lines in both formats."""
+    directive = next(d for d, e in corpus() if e["repo"] == "getsentry/self-hosted")
+    log = shared_data("real", "logs", "lnav-zanbil-shop_access_log.gz")
+    acc = Accounting()
+    requests = read_logs(log, log_format=Settings.from_mapping(log_format=directive).reading.log_format,
+                         accounting=acc)
+    assert (acc.lines, acc.malformed, len(requests)) == (1000, 0, 1000)  # lnav's figures: 1,000, 0 invalid
+    assert acc.files[0]["format"] == "main" and "forwarded_for" in requests.columns
+    out = tmp_path / "out"
+    code = mine([str(log), "--log-format", directive, "--visitor", "ip+ua", "--article-pattern", "^/",
+                 "--no-evaluate", "--force", "--out", str(out), "--cache", str(tmp_path / "cache"), "-q"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0 and report["accounting"]["malformed"] == 0 and report["accounting"]["lines"] == 1000
+    # two pasted directives, one per --log-format, for a file written in both: the directive of the
+    # grok example is quoted in the samples file (behind '#   '), with its one real line
+    text = (shared_data("real", "log_formats") / "log_format_samples.txt").read_text(encoding="utf-8")
+    quoted = re.search(r"^#   (log_format gzip .*?;)$", text, re.MULTILINE | re.DOTALL).group(1)
+    gzip_directive = re.sub(r"\n#   ", "\n", quoted)
+    gzip_line = text.split("[gzip]\n", 1)[1].splitlines()[0]
+    both = tmp_path / "access.log"
+    both.write_bytes(gzip_module.decompress(log.read_bytes()) + gzip_line.encode() + b"\n")
+    acc = Accounting()
+    requests = read_logs(both, log_format=Settings.from_mapping(log_format=[directive, gzip_directive])
+                         .reading.log_format, accounting=acc)
+    assert (acc.lines, acc.malformed) == (1001, 0)
+    assert [(f["format"], f["lines"]) for f in acc.files[0]["formats"]] == [("main", 1000), ("gzip", 1)]
+    assert requests.iloc[-1][["ip", "path", "bytes"]].tolist() == ["90.90.230.80", "/url-1", 651]
