@@ -113,6 +113,21 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _hints(args: argparse.Namespace) -> list[str]:
+    """What ``python -m recsys.check`` finds in the latest lines (the pages read most and a pattern
+    for them, another cookie the format logs, ...), when the job found no page views."""
+    if [os.fspath(p) for p in args.logs] == ["-"]:
+        return []
+    from .check import check
+
+    try:
+        found = check(args.logs, args.settings, lines=100_000)
+    except (RecsysError, ValueError, OSError) as e:  # a hint, never a second failure
+        log.info("no diagnosis: %s", e)
+        return []
+    return [f"{p['problem']}; {p['fix']}" for p in found["problems"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else [os.fspath(a) for a in argv]
     args = None
@@ -130,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if not publication.published:
             print(f"recsys: not published: {v.problem}; {v.check}; the outputs in {args.out} are kept as they "
                   "were (--force publishes anyway)", file=sys.stderr)
+            for hint in _hints(args) if not result.counts.get("views") else []:
+                print(f"recsys: {hint}", file=sys.stderr)
             return 1
         if v.problem:
             print(f"recsys: warning: published with --force although {v.problem}", file=sys.stderr)
