@@ -26,7 +26,7 @@ import pandas as pd
 from .itemsets import apriori, eclat
 from .recommend import audience, popularity, recommend, recommend_next
 from .rules import association_rules
-from .sessions import _check, _sessionize
+from .sessions import long_baskets, sessionize
 from .settings import Settings
 
 __all__ = ["Model", "train", "baskets"]
@@ -138,4 +138,10 @@ def _baskets(views, settings: Settings, memo, timings: dict) -> tuple[tuple, tup
 
 def _sessions(views: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, int, int]:
     s = settings.sessions
-    return _sessionize(views, _check(views, s.gap, s.basket, s.max_items), s.basket, s.max_items)
+    every = sessionize(views, gap=s.gap, basket=s.basket, max_items=None)
+    long = long_baskets(every, s.max_items)
+    if not long.any():
+        return every, 0, 0
+    kept = every[~long].reset_index(drop=True)
+    kept["session"] = range(len(kept))
+    return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())
