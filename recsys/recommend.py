@@ -66,8 +66,8 @@ def popularity(views: pd.DataFrame, *, days: float | None = 7, until: pd.Timesta
     url, names = pd.factorize(recent["url"].astype(str))  # views without a URL are not counted
     base = int(who.max(initial=0)) + 2
     pairs = _sorted_unique(url[url >= 0] * base + who[url >= 0] + 1)  # each (article, reader) once
-    counts = pd.Series(np.bincount(pairs // base, minlength=len(names)), index=pd.Index(np.asarray(names, dtype=object), name="url"),
-                       name="readers")
+    counts = pd.Series(np.bincount(pairs // base, minlength=len(names)),
+                       index=pd.Index(np.asarray(names, dtype=object), name="url"), name="readers")
     counts = counts[counts > 0].reset_index()
     counts = counts.sort_values(["readers", "url"], ascending=[False, True], kind="stable")
     return counts.set_index("url")["readers"].astype("int64")
@@ -98,7 +98,10 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
         return np.bincount(pairs // base, minlength=len(distinct))
 
     visitors = distinct_count(sessions["visitor"])
-    networks = distinct_count(sessions["network"]) if "network" in sessions else np.zeros(len(distinct), np.int64)
+    if "network" in sessions:
+        networks = distinct_count(sessions["network"])
+    else:
+        networks = np.zeros(len(distinct), np.int64)
     out["visitors"] = visitors[set_id].astype(np.int64)
     out["networks"] = networks[set_id].astype(np.int64)
     return out
@@ -246,7 +249,8 @@ def _index(usable: pd.DataFrame) -> dict[frozenset, list[tuple]]:
     return index
 
 
-def _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by, max_antecedent=None) -> dict[frozenset, list[tuple]]:
+def _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by,
+            max_antecedent=None) -> dict[frozenset, list[tuple]]:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1; got {k!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
@@ -301,7 +305,8 @@ def recommend(
         ``confidence``, ``lift``, ``count`` (missing for popular fill) and ``source`` (``rules``
         or ``popular``).
     """
-    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by, max_antecedent=1)  # one article's lists
+    # an article's list comes from the rules of one-article antecedents
+    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by, max_antecedent=1)
     fill = list(popular.index.astype(str)) if popular is not None else []
     rows: list[tuple] = []
     if items is None:

@@ -82,7 +82,8 @@ def _v6_networks(values: pa.Array) -> np.ndarray:
     zero_a, zero_b, zero_c = (pc.equal(g, "") for g in (a, b, c))
     a, b, c = (pc.if_else(z, "0", g) for z, g in ((zero_a, a), (zero_b, b), (zero_c, c)))
     ab = pc.binary_join_element_wise(a, b, ":")
-    head = pc.if_else(zero_c, pc.if_else(zero_b, pc.if_else(zero_a, "", a), ab), pc.binary_join_element_wise(ab, c, ":"))
+    abc = pc.binary_join_element_wise(ab, c, ":")
+    head = pc.if_else(zero_c, pc.if_else(zero_b, pc.if_else(zero_a, "", a), ab), abc)
     return pc.binary_join_element_wise(head, "::/48", "").to_numpy(zero_copy_only=False)
 
 
@@ -153,7 +154,8 @@ def sessionize(
     return sessions
 
 
-def _sessionize(views: pd.DataFrame, gap: pd.Timedelta, basket: str, max_items: int | None) -> tuple[pd.DataFrame, int, int]:
+def _sessionize(views: pd.DataFrame, gap: pd.Timedelta, basket: str,
+                max_items: int | None) -> tuple[pd.DataFrame, int, int]:
     """:func:`sessionize` (its parameters checked), and the baskets and views dropped as long."""
     v = views[["ts", "visitor", "url"] + (["ip"] if "ip" in views.columns else [])].dropna(subset=["ts", "visitor", "url"])
     visitor_codes, visitor_names = pd.factorize(v["visitor"], sort=False)
@@ -224,7 +226,8 @@ def _categorical(values: np.ndarray) -> pd.Categorical:
     """``pd.Categorical(values)``, its text categories sorted once per distinct value by pandas'
     string sort rather than as Python objects.
 
-    >>> _categorical(np.array(["b", None, "a", "b"], dtype=object)).equals(pd.Categorical(["b", None, "a", "b"]))
+    >>> values = np.array(["b", None, "a", "b"], dtype=object)
+    >>> _categorical(values).equals(pd.Categorical(values))
     True
     """
     codes, uniques = pd.factorize(values)
@@ -291,7 +294,8 @@ def _tuples(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
             columns = [flat[first + j].tolist() for j in range(length)]
             out[group] = np.fromiter(zip(*columns), dtype=object, count=len(group))
         else:  # a few long ones
-            out[group] = np.fromiter((tuple(flat[s:s + length]) for s in first.tolist()), dtype=object, count=len(group))
+            out[group] = np.fromiter((tuple(flat[s:s + length]) for s in first.tolist()), dtype=object,
+                                     count=len(group))
     return out
 
 
