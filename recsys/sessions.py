@@ -19,6 +19,7 @@ order it was first read; the full sequence of views, repeats included, is kept t
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import numpy as np
@@ -288,14 +289,20 @@ def _tuples(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     by_length = np.argsort(lengths, kind="stable")
     cuts = np.flatnonzero(np.diff(lengths[by_length])) + 1
-    for group in np.split(by_length, cuts):
-        length, first = int(lengths[group[0]]), starts[group]
-        if len(group) >= length:  # many short ones: one column at a time
-            columns = [flat[first + j].tolist() for j in range(length)]
-            out[group] = np.fromiter(zip(*columns), dtype=object, count=len(group))
-        else:  # a few long ones
-            out[group] = np.fromiter((tuple(flat[s:s + length]) for s in first.tolist()), dtype=object,
-                                     count=len(group))
+    collecting = gc.isenabled()
+    gc.disable()  # tuples of text cannot form cycles: no need for collections of the whole heap
+    try:
+        for group in np.split(by_length, cuts):
+            length, first = int(lengths[group[0]]), starts[group]
+            if len(group) >= length:  # many short ones: one column at a time
+                columns = [flat[first + j].tolist() for j in range(length)]
+                out[group] = np.fromiter(zip(*columns), dtype=object, count=len(group))
+            else:  # a few long ones
+                out[group] = np.fromiter((tuple(flat[s:s + length]) for s in first.tolist()), dtype=object,
+                                         count=len(group))
+    finally:
+        if collecting:
+            gc.enable()
     return out
 
 
