@@ -140,6 +140,8 @@ def _sessions(views: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, in
     s = settings.sessions
     every = sessionize(views, gap=s.gap, basket=s.basket, max_items=None)
     long = long_baskets(every, s.max_items)
+    if not long.any():
+        return every, 0, 0
     kept = every[~long].reset_index(drop=True)
     kept["session"] = range(len(kept))
     return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())

@@ -31,7 +31,7 @@ from itertools import chain, combinations
 import numpy as np
 import pandas as pd
 
-from .sessions import network_of
+from .sessions import network_codes
 
 __all__ = ["recommend", "recommend_next", "audience", "popularity", "RECOMMENDATION_COLUMNS"]
 
@@ -53,17 +53,22 @@ def popularity(views: pd.DataFrame, *, days: float | None = 7, until: pd.Timesta
     if views.empty:
         return pd.Series(dtype="int64", name="readers")
     until = views["ts"].max() if until is None else until
-    recent = views[views["ts"] <= until]
+    keep = (views["ts"] <= until).to_numpy(copy=True)
     if days is not None:
-        recent = recent[recent["ts"] > until - pd.Timedelta(days=days)]
+        keep &= (views["ts"] > until - pd.Timedelta(days=days)).to_numpy()
+    recent = views.loc[keep, [c for c in ("url", "ip", "visitor") if c in views.columns]]
     if "ip" in recent.columns:
-        who = network_of(recent["ip"])
+        who = network_codes(recent["ip"])[0]  # the missing addresses: one reader
     elif "visitor" in recent.columns:
-        who = recent["visitor"].astype(object)
+        who = _codes(recent["visitor"])
     else:
-        who = pd.Series(np.arange(len(recent)), index=recent.index)  # plain views
-    pairs = pd.DataFrame({"url": recent["url"].astype(str).to_numpy(), "who": who.to_numpy()}).drop_duplicates()
-    counts = pairs["url"].value_counts().rename_axis("url").reset_index(name="readers")
+        who = np.arange(len(recent))  # plain views
+    url, names = pd.factorize(recent["url"].astype(str))  # views without a URL are not counted
+    base = int(who.max(initial=0)) + 2
+    pairs = _sorted_unique(url[url >= 0] * base + who[url >= 0] + 1)  # each (article, reader) once
+    counts = pd.Series(np.bincount(pairs // base, minlength=len(names)),
+                       index=pd.Index(np.asarray(names, dtype=object), name="url"), name="readers")
+    counts = counts[counts > 0].reset_index()
     counts = counts.sort_values(["readers", "url"], ascending=[False, True], kind="stable")
     return counts.set_index("url")["readers"].astype("int64")
 
@@ -82,18 +87,21 @@ def audience(rules: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
         return out
     wholes = [a | c for a, c in zip(rules["antecedents"], rules["consequents"])]
     set_id, distinct = pd.factorize(pd.Series(wholes, dtype=object))  # each distinct itemset once
-    distinct = list(distinct)
-    session, itemset = holders(distinct, sessions["items"])
+    session, itemset = _held(list(distinct), sessions["items"])  # in no particular order
 
     def distinct_count(labels: pd.Series) -> np.ndarray:
-        codes = pd.factorize(labels)[0].astype(np.int64)[session]
+        """Per itemset, the distinct labels of the sessions holding it."""
+        codes = _codes(labels)[session]
         known = codes >= 0
-        key = itemset[known].astype(np.int64) * (codes.max(initial=0) + 1) + codes[known]
-        return np.bincount(itemset[known][np.unique(key, return_index=True)[1]], minlength=len(distinct))
+        base = int(codes.max(initial=0)) + 1
+        pairs = _sorted_unique(itemset[known] * base + codes[known])  # each (itemset, label) once
+        return np.bincount(pairs // base, minlength=len(distinct))
 
-    visitors = distinct_count(sessions["visitor"].astype(object))
-    net = sessions["network"].astype(object) if "network" in sessions else pd.Series([None] * len(sessions))
-    networks = distinct_count(net)
+    visitors = distinct_count(sessions["visitor"])
+    if "network" in sessions:
+        networks = distinct_count(sessions["network"])
+    else:
+        networks = np.zeros(len(distinct), np.int64)
     out["visitors"] = visitors[set_id].astype(np.int64)
     out["networks"] = networks[set_id].astype(np.int64)
     return out
@@ -109,31 +117,58 @@ def holders(itemsets: list[frozenset], baskets: pd.Series, *, batch: int = 1 << 
     >>> holders([frozenset("ab"), frozenset("c")], pd.Series([{"a", "b", "c"}, {"a"}, {"c"}]))
     (array([0, 0, 2]), array([0, 1, 1]))
     """
-    empty = np.zeros(0, np.int64)
     sets = list(itemsets)
+    b, i = _held(sets, baskets, batch=batch)
+    order = np.argsort(b * max(len(sets), 1) + i)
+    return b[order], i[order]
+
+
+def _codes(labels: pd.Series) -> np.ndarray:
+    """Equal labels as equal codes (int64), missing ones as -1."""
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        return labels.cat.codes.to_numpy().astype(np.int64)
+    return pd.factorize(labels)[0].astype(np.int64)
+
+
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The distinct values of an int array, ascending (by a sort: numpy 2.4's hashing
+    ``np.unique`` is many times slower on large arrays of large values)."""
+    a = np.sort(a)
+    return a[np.concatenate([[True], a[1:] != a[:-1]])] if len(a) else a
+
+
+def _held(sets: list, baskets, *, batch: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`holders`' pairs, in no particular order."""
+    empty = np.zeros(0, np.int64)
     if not sets or not len(baskets):
         return empty, empty
-    labels = pd.Index(sorted({x for w in sets for x in w}, key=str))
     sizes = np.fromiter(map(len, sets), np.int64, len(sets))
+    baskets = list(baskets)
+    lens = np.fromiter(map(len, baskets), np.int64, len(baskets))
+    # the items of the itemsets, then of the baskets, coded together: codes below n_labels are
+    # items some itemset uses
+    n_set_items = int(sizes.sum())
+    codes = pd.factorize(np.fromiter(chain(chain.from_iterable(sets), chain.from_iterable(baskets)), object,
+                                     n_set_items + int(lens.sum())), use_na_sentinel=False)[0]
+    codes, flat = codes[:n_set_items], codes[n_set_items:]
+    n_labels = int(codes.max(initial=-1)) + 1
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
     # the itemsets of each size as sorted code rows, keyed for exact lookups
     tables = {}
     for k in np.unique(sizes[sizes > 0]).tolist():
         rows = np.flatnonzero(sizes == k)
-        codes = np.sort(np.array([labels.get_indexer(list(sets[r])) for r in rows], np.int64).reshape(len(rows), k), 1)
-        keys = _keys(codes, len(labels))
+        keys = _keys(np.sort(codes[bounds[rows][:, None] + np.arange(k)], 1), n_labels)
         order = np.argsort(keys)
         tables[k] = (keys[order], rows[order])
     # the baskets as sorted codes of the items the itemsets use
-    lens = baskets.map(len).to_numpy()
-    flat = labels.get_indexer([x for b in baskets for x in b])
     owner = np.repeat(np.arange(len(baskets)), lens)
-    keep = flat >= 0
-    pairs = np.unique(owner[keep] * (len(labels) + 1) + flat[keep])  # each item once, sorted in its basket
-    owner, flat = pairs // (len(labels) + 1), pairs % (len(labels) + 1)
+    keep = flat < n_labels
+    pairs = _sorted_unique(owner[keep] * (n_labels + 1) + flat[keep])  # each item once, sorted in its basket
+    owner, flat = pairs // (n_labels + 1), pairs % (n_labels + 1)
     starts = np.searchsorted(owner, np.arange(len(baskets)))
     counts = np.bincount(owner, minlength=len(baskets))
     found_b, found_i = [], []
-    for length in np.unique(counts[counts > 0]).tolist():
+    for length in (np.flatnonzero(np.bincount(counts)[1:]) + 1).tolist():
         group = np.flatnonzero(counts == length)
         mat = flat[starts[group][:, None] + np.arange(length)]  # one row per basket, codes ascending
         for k, (keys, rows) in tables.items():
@@ -143,16 +178,14 @@ def holders(itemsets: list[frozenset], baskets: pd.Series, *, batch: int = 1 << 
             step = max(1, batch // len(combos))
             for lo in range(0, len(group), step):
                 sub = mat[lo:lo + step][:, combos].reshape(-1, k)  # every k-subset of each basket
-                want = _keys(sub, len(labels))
+                want = _keys(sub, n_labels)
                 pos = np.clip(np.searchsorted(keys, want), 0, len(keys) - 1)
                 hit = keys[pos] == want
                 found_b.append(np.repeat(group[lo:lo + step], len(combos))[hit])
                 found_i.append(rows[pos[hit]])
     if not found_b:
         return empty, empty
-    b, i = np.concatenate(found_b), np.concatenate(found_i)
-    order = np.lexsort((i, b))
-    return b[order].astype(np.int64), i[order].astype(np.int64)
+    return np.concatenate(found_b).astype(np.int64), np.concatenate(found_i).astype(np.int64)
 
 
 _COMBOS: dict[tuple[int, int], np.ndarray] = {}
@@ -176,10 +209,15 @@ def _keys(codes: np.ndarray, base: int) -> np.ndarray:
     a = np.ascontiguousarray(codes.astype(np.int64))
     return a.view(np.dtype((np.void, 8 * k))).ravel()
 
-def _usable(rules: pd.DataFrame, min_count: int, min_networks: int | None, lift_above_one: bool, rank_by: str) -> pd.DataFrame:
+
+def _usable(rules: pd.DataFrame, min_count: int, min_networks: int | None, lift_above_one: bool, rank_by: str,
+            max_antecedent: int | None = None) -> pd.DataFrame:
     if rank_by not in rules.columns:
         raise ValueError(f"rank_by must be a column of the rules such as confidence or lift; got {rank_by!r}")
-    r = rules[rules["consequents"].map(len) == 1]
+    single = np.fromiter(map(len, rules["consequents"]), np.int64, len(rules)) == 1
+    if max_antecedent is not None:
+        single &= np.fromiter(map(len, rules["antecedents"]), np.int64, len(rules)) <= max_antecedent
+    r = rules[single]
     count = r["visitors"] if "visitors" in r.columns else r["count"]
     keep = count >= min_count
     if min_networks is not None:
@@ -211,12 +249,13 @@ def _index(usable: pd.DataFrame) -> dict[frozenset, list[tuple]]:
     return index
 
 
-def _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by) -> dict[frozenset, list[tuple]]:
+def _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by,
+            max_antecedent=None) -> dict[frozenset, list[tuple]]:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be an int >= 1; got {k!r}")
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise ValueError(f"min_count must be an int >= 1; got {min_count!r}")
-    return _index(_usable(rules, min_count, min_networks, lift_above_one, rank_by))
+    return _index(_usable(rules, min_count, min_networks, lift_above_one, rank_by, max_antecedent))
 
 
 def _frame(rows: list[tuple], key: str) -> pd.DataFrame:
@@ -266,7 +305,8 @@ def recommend(
         ``confidence``, ``lift``, ``count`` (missing for popular fill) and ``source`` (``rules``
         or ``popular``).
     """
-    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by)
+    # an article's list comes from the rules of one-article antecedents
+    index = _ranked(rules, k, min_count, min_networks, lift_above_one, rank_by, max_antecedent=1)
     fill = list(popular.index.astype(str)) if popular is not None else []
     rows: list[tuple] = []
     if items is None:

@@ -1,3 +1,4 @@
+import ipaddress
 import uuid
 from pathlib import Path
 
@@ -135,3 +136,52 @@ def test_holders_are_the_baskets_holding_each_itemset(baskets, itemsets):
     got = holders(sets, pd.Series(baskets, dtype=object), batch=7)  # a small batch: many slices
     assert list(zip(*map(list, got))) == [(b, i) for b, basket in enumerate(baskets)
                                           for i, w in enumerate(sets) if w <= basket]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sets(st.sampled_from(["/a", "/b", "/c", "/d", "/e"]), min_size=1, max_size=5),
+                          st.sampled_from(["u", "v", "w", "x"]), st.sampled_from(["n1", "n2", "n3", None])),
+                min_size=1, max_size=40),
+       st.booleans())
+def test_audience_is_the_distinct_readers_of_the_sessions_holding_each_rule(rows, categorical):
+    """visitors and networks per rule are what a brute force over the sessions counts."""
+    sessions = pd.DataFrame({"items": [tuple(sorted(items)) for items, _, _ in rows],
+                             "visitor": [v for _, v, _ in rows], "network": [n for _, _, n in rows]})
+    if categorical:  # as recsys.sessionize gives them
+        sessions = sessions.astype({"visitor": "category", "network": "category"})
+    rules = association_rules(eclat(sessions["items"], min_support=1, max_len=3), max_consequent_len=None)
+    got = audience(rules, sessions)
+    for a, c, visitors, networks in zip(got.antecedents, got.consequents, got.visitors, got.networks):
+        holding = [(v, n) for items, v, n in rows if a | c <= items]
+        assert visitors == len({v for v, _ in holding})
+        assert networks == len({n for _, n in holding if n is not None})
+    assert got.drop(columns=["visitors", "networks"]).equals(rules)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 20), st.sampled_from(["/a", "/b", "/c", None]),
+                          st.sampled_from(["10.0.0.1", "10.0.0.2", "10.1.0.1", "2001:db8::1", "x", None]),
+                          st.sampled_from(["u", "v", "w"])), max_size=40),
+       st.sampled_from([None, 1, 7]), st.sampled_from(["ip", "visitor", "plain"]))
+def test_popularity_counts_distinct_readers_per_article(rows, days, who):
+    """Readers per article in the window, as a plain loop counts them: networks, else visitors,
+    else views; most first, then by URL."""
+    t0 = pd.Timestamp("2024-03-01", tz="UTC")
+    v = pd.DataFrame({"ts": [t0 + pd.Timedelta(days=d) for d, *_ in rows], "url": [r[1] for r in rows],
+                      "ip": [r[2] for r in rows], "visitor": [r[3] for r in rows]})
+    v["ts"] = pd.to_datetime(v["ts"], utc=True)
+    v = v.drop(columns={"ip": [], "visitor": ["ip"], "plain": ["ip", "visitor"]}[who])
+    got = popularity(v, days=days)
+    until = v["ts"].max() if len(v) else None
+    readers: dict = {}
+    for i, (d, url, ip, visitor) in enumerate(rows):
+        ts = t0 + pd.Timedelta(days=d)
+        if url is None or (days is not None and ts <= until - pd.Timedelta(days=days)):
+            continue
+        reader = {"ip": str(ipaddress.ip_network(f"{ip}/24", strict=False)) if ip and ip[0] == "1"
+                  else "2001:db8::/48" if ip and ip[0] == "2" else ip,
+                  "visitor": visitor, "plain": i}[who]
+        readers.setdefault(url, set()).add(reader)
+    expected = sorted(((url, len(r)) for url, r in readers.items()), key=lambda p: (-p[1], p[0]))
+    assert list(got.items()) == expected
+    assert got.dtype == "int64" and got.name == "readers"
