@@ -32,7 +32,7 @@ from .atomic import atomic_write
 from .blog import export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
-from .evaluation import evaluate
+from .evaluation import MEANS, evaluate
 from .export import _titles_of, pseudonymize, related_json, write_related, write_table
 from .guard import Verdict, judge, read_published
 from .model import Model, train
@@ -110,7 +110,9 @@ class Run:
         The per-article lists (:func:`recsys.recommend`).
     titles : pandas.Series or None
     evaluation : pandas.DataFrame or None
-        :func:`recsys.evaluate` against popularity, or None with the reason in ``evaluation_skipped``.
+        :func:`recsys.evaluate` against popularity, on at most ``settings.evaluation.max_cases``
+        test cases, with the intervals of its metrics; or None with the reason in
+        ``evaluation_skipped``.
     counts : dict
     timings : dict
         Seconds per stage (``read``, ``sessions``, ``itemsets``, ``rules``, ``recommend``,
@@ -149,7 +151,8 @@ class Run:
         url_form = acc.pop("url_form", None)
         evaluation = None
         if self.evaluation is not None:
-            keep = ["method", "k", "cases", "hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity"]
+            keep = ["method", "k", "cases", "test_cases",
+                    *[c for m in MEANS for c in (m, f"{m}_low", f"{m}_high")], "coverage", "popularity"]
             evaluation = json.loads(self.evaluation[keep].to_json(orient="records"))
         report = {
             "version": 1, "generated": self.generated.strftime("%Y-%m-%dT%H:%M:%SZ"), "engine": self.engine,
@@ -206,8 +209,9 @@ class Run:
                f"{c['recommendations_from_rules'] / max(len(lists), 1):.0%} of the entries are from rules, "
                f"the rest are popular articles filling short lists)"]
         for row in [] if self.evaluation is None else self.evaluation.to_dict("records"):
-            out.append(f"  {row['method']:>8}: HR@{row['k']} {row['hr']:.3f}  MRR@{row['k']} {row['mrr']:.3f}  "
-                       f"coverage {row['coverage']:.0%}  ({row['cases']:,} test cases)")
+            out.append(f"  {row['method']:>8}: HR@{row['k']} {_plus_minus(row, 'hr')}  "
+                       f"MRR@{row['k']} {_plus_minus(row, 'mrr')}  coverage {row['coverage']:.0%}  "
+                       f"({row['cases']:,} of {row['test_cases']:,} test cases)")
         if self.evaluation_skipped:
             out.append(f"  evaluation skipped: {self.evaluation_skipped}")
         if top:
@@ -259,6 +263,15 @@ class Run:
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,
                         article_pattern=self.settings.views.article_pattern)
+
+
+def _plus_minus(row: dict, metric: str) -> str:
+    """``0.370 ± 0.020``: the metric and the larger half of its 95% interval (the interval is
+    symmetric unless clipped at 0 or 1); the metric alone when it has no interval."""
+    value, low, high = row[metric], row[f"{metric}_low"], row[f"{metric}_high"]
+    if pd.isna(low) or pd.isna(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} ± {max(value - low, high - value):.3f}"
 
 
 def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visitors: int, articles: int,
@@ -336,7 +349,7 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
     clock.last = time.perf_counter()
     lists = model.lists(settings)
     clock.lap("recommend")
-    evaluation, why = _evaluation(views, settings, progress)
+    evaluation, why = _evaluation(views, settings, progress, model)
     clock.lap("evaluate")
     counts = counts_of(acc, model, lists, visitors=int(views["visitor"].nunique()),
                        articles=int(views["url"].nunique()))
@@ -362,7 +375,8 @@ def _titles(settings: Settings) -> pd.Series | None:
     return titles
 
 
-def _evaluation(views: pd.DataFrame, settings: Settings, progress) -> tuple[pd.DataFrame | None, str | None]:
+def _evaluation(views: pd.DataFrame, settings: Settings, progress,
+                model: Model | None = None) -> tuple[pd.DataFrame | None, str | None]:
     e = settings.evaluation
     if not e.evaluate:
         return None, "evaluate = false (--no-evaluate)"
@@ -373,7 +387,7 @@ def _evaluation(views: pd.DataFrame, settings: Settings, progress) -> tuple[pd.D
         return None, (f"the page views span {span:.2f} days, {e.min_days - span:.2f} days short of the "
                       f"{e.min_days:g} an evaluation needs (a test of {e.test_days:g} days after as much training)")
     table = evaluate(views, settings=settings, k=settings.recommending.k, test_days=e.test_days,
-                     methods=("rules", "popular"), progress=progress)
+                     methods=("rules", "popular"), max_cases=e.max_cases or None, model=model, progress=progress)
     return table, None
 
 

@@ -203,6 +203,10 @@ class Evaluation(_Section):
                                "days of the held-out test (default: 7)", flag=None)
     min_days: float = setting(14, Kind(positive, "D"),
                               "the days the logs must span for an evaluation (default: 14)", flag=None)
+    max_cases: int = setting(5000, Kind(count(0), "N"),
+                             "score at most N test cases, those of a seeded sample of the test's readers, "
+                             "so that the evaluation's cost does not grow with the traffic (default: 5000; "
+                             "0: every case)")
 
 
 @dataclass(frozen=True)

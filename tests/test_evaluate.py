@@ -1,8 +1,13 @@
+import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 import recsys.evaluation as ev
 from recsys import evaluate, read_page_views, tune
@@ -129,3 +134,233 @@ def test_bad_parameters(sample_views):
         evaluate(sample_views, methods=["rules", "magic"], progress=False)
     with pytest.raises(ValueError, match="grid must be a non-empty mapping"):
         tune(sample_views, grid={})
+
+
+# the sample of test cases and the intervals -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def full_window(sample_views):
+    """The default split of the sample with every test case, and the rules' per-case scores."""
+    from recsys import Settings
+
+    (cutoff, end), = ev.split(sample_views, test_days=7)
+    window = ev._Window(sample_views, cutoff, end)
+    metrics, scores = window.score(window.rules_lists(Settings()), 5)
+    return window, metrics, scores
+
+
+def test_the_sample_is_seeded_bounded_and_made_of_whole_readers(sample_views):
+    one = evaluate(sample_views, methods=["rules", "popular"], max_cases=200, seed=1, progress=False)
+    again = evaluate(sample_views, methods=["rules", "popular"], max_cases=200, seed=1, progress=False)
+    pd.testing.assert_frame_equal(one, again)
+    other = evaluate(sample_views, methods=["rules", "popular"], max_cases=200, seed=2, progress=False)
+    assert not one[list(ev.MEANS)].equals(other[list(ev.MEANS)])
+    assert (one["test_cases"] == 638).all() and (150 < one["cases"]).all() and (one["cases"] <= 200).all()
+    (cutoff, _), = ev.split(sample_views, test_days=7)
+    test = ev.sessionize(sample_views[(sample_views.ts >= cutoff)][["ts", "visitor", "url"]], max_items=None)
+    for max_cases in (1, 37, 200, 637):
+        sample = ev._sample(test, max_cases, seed=3)
+        readers = set(sample["visitor"])
+        whole = test[test["visitor"].isin(readers)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(sample, whole)  # every session of a reader drawn, in order
+        cases = (sample["items"].map(len) - 1).clip(lower=0).sum()
+        assert cases <= max_cases and (cases > max_cases / 2 or max_cases < 100)
+    assert ev._sample(test, 638, seed=3) is test
+
+
+def test_max_cases_above_the_test_cases_is_the_full_evaluation(sample_views):
+    full = evaluate(sample_views, progress=False)
+    pd.testing.assert_frame_equal(evaluate(sample_views, max_cases=638, seed=5, progress=False), full)
+    assert (full["cases"] == full["test_cases"]).all()
+    assert ((full["hr_low"] < full["hr"]) & (full["hr"] < full["hr_high"])).all()
+    with pytest.raises(ValueError, match="max_cases must be None"):
+        evaluate(sample_views, max_cases=0, progress=False)
+
+
+def test_the_interval_of_a_sample_covers_the_value_on_every_case(sample_views, full_window):
+    window, _, scores = full_window
+    test = ev.sessionize(sample_views[sample_views.ts >= window.train.ts.max()][["ts", "visitor", "url"]],
+                         max_items=None)
+    assert len(window.targets) == 638
+    covered, widths = 0, []
+    for seed in range(40):
+        readers = set(ev._sample(test, 200, seed=seed)["visitor"])
+        drawn = np.isin(window.readers, list(readers))
+        low, high = ev.interval(scores[drawn], window.readers[drawn])
+        covered += bool(np.all((low <= scores.mean(axis=0)) & (scores.mean(axis=0) <= high)))
+        widths.append(high[0] - low[0])
+    # a 95% interval for each of the five means; readers drawn without replacement make it conservative
+    assert covered >= 34, covered
+    assert 0.05 < np.mean(widths) < 0.25
+    # and the shortcut above is what evaluate scores for a seed
+    r = evaluate(sample_views, methods=["rules"], max_cases=200, seed=7, progress=False).iloc[0]
+    drawn = np.isin(window.readers, list(set(ev._sample(test, 200, seed=7)["visitor"])))
+    assert r["cases"] == drawn.sum() and r["hr"] == pytest.approx(scores[drawn, 0].mean())
+
+
+def test_the_interval_agrees_with_a_bootstrap_over_readers(full_window):
+    import random
+
+    window, _, scores = full_window
+    low, high = ev.interval(scores, window.readers)
+    by_reader: dict = {}
+    for reader, row in zip(window.readers, scores.tolist()):
+        by_reader.setdefault(reader, []).append(row)
+    groups = list(by_reader.values())
+    rng = random.Random(0)
+    means = []
+    for _ in range(2000):
+        drawn = [rng.choice(groups) for _ in groups]
+        n = sum(len(g) for g in drawn)
+        means.append([sum(row[j] for g in drawn for row in g) / n for j in range(len(ev.MEANS))])
+    boot = np.array(means)
+    b_low, b_high = np.percentile(boot, 2.5, axis=0), np.percentile(boot, 97.5, axis=0)
+    assert np.allclose(high - low, b_high - b_low, rtol=0.15), (high - low, b_high - b_low)
+    assert np.allclose((low + high) / 2, (b_low + b_high) / 2, atol=0.01)
+
+
+def test_the_interval_by_hand():
+    # readers a (1, 1), b (0, 0): the mean 0.5, y - R n = (1, -1), variance 2 / 1 * 2 / 16
+    low, high = ev.interval(np.array([1.0, 1.0, 0.0, 0.0]), np.array(["a", "a", "b", "b"]))
+    half = 1.959964 * math.sqrt(2 * 2 / 16)
+    assert low[0] == pytest.approx(max(0, 0.5 - half)) and high[0] == pytest.approx(min(1, 0.5 + half))
+    low, high = ev.interval(np.array([[0.2, 1.0], [0.4, 1.0], [0.6, 0.0]]), np.array(["a", "b", "c"]))
+    assert low[1] == pytest.approx(max(0, 2 / 3 - 1.959964 * math.sqrt(1.5 * (2 * (1 / 3) ** 2 + (2 / 3) ** 2) / 9)))
+    assert low[0] < 0.4 < high[0]
+    assert np.isnan(ev.interval(np.array([1.0, 0.0]), np.array(["a", "a"]))[0]).all()
+    assert np.isnan(ev.interval(np.zeros((0, 5)), np.array([]))[1]).all()
+
+
+def test_lists_once_per_distinct_context_and_popularity_once(sample_views, monkeypatch):
+    from recsys import model
+
+    seen, calls = [], []
+    lists_next, popularity = model.Model.lists_next, model.popularity
+
+    def recording(self, settings, contexts):
+        seen.append(list(contexts))
+        return lists_next(self, settings, contexts)
+
+    def counting(*a, **kw):
+        calls.append(kw.get("days"))
+        return popularity(*a, **kw)
+
+    monkeypatch.setattr(model.Model, "lists_next", recording)
+    monkeypatch.setattr(ev, "popularity", counting)
+    monkeypatch.setattr(model, "popularity", counting)
+    (cutoff, end), = ev.split(sample_views, test_days=7)
+    contexts = ev._Window(sample_views, cutoff, end).contexts
+    calls.clear()
+    r = evaluate(sample_views, methods=["rules", "popular"], progress=False)
+    assert len(seen) == 1 and len(seen[0]) == len(set(seen[0])) == len(set(contexts)) < len(contexts)
+    assert calls == [7]  # the popular baseline is the rules' fill: computed once
+    assert r.loc[r.method == "popular", "hr"].iloc[0] > 0
+    calls.clear()
+    evaluate(sample_views, methods=["rules", "popular"], popular_days=3, progress=False)
+    assert calls == [7, 3]
+
+
+def test_the_nightly_report_says_how_many_cases_and_the_interval(tmp_path):
+    from recsys import Settings, run
+
+    result = run(ROOT / "data" / "sample", Settings.from_mapping(max_cases=300), cache=tmp_path / "cache")
+    result.write(tmp_path / "out")
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rows = {r["method"]: r for r in report["evaluation"]}
+    assert set(rows) == {"rules", "popular"}
+    for r in rows.values():
+        assert r["test_cases"] == 638 and 250 < r["cases"] <= 300
+        for m in ev.MEANS:
+            assert 0 <= r[f"{m}_low"] < r[m] < r[f"{m}_high"] <= 1
+    rules = rows["rules"]
+    half = max(rules["hr"] - rules["hr_low"], rules["hr_high"] - rules["hr"])
+    assert f"HR@5 {rules['hr']:.3f} ± {half:.3f}" in result.summary()
+    assert f"({rules['cases']:,} of 638 test cases)" in result.summary()
+    everything = run(ROOT / "data" / "sample", Settings.from_mapping(max_cases=0), cache=tmp_path / "cache")
+    assert (everything.evaluation["cases"] == 638).all()
+    assert Settings().evaluation.max_cases == 5000
+
+
+# the job's sessions lent to the evaluation ----------------------------------------------------------------
+def _baskets(frame: pd.DataFrame) -> pd.DataFrame:
+    """Baskets as comparable rows: any order, plain dtypes, no numbering."""
+    out = frame.drop(columns=["session"], errors="ignore").astype(object)
+    return out.sort_values(["visitor", "start"], ignore_index=True)
+
+
+def _views(rows):
+    ts, visitor, url = zip(*rows)
+    return pd.DataFrame({"ts": pd.to_datetime(ts, utc=True).as_unit("ms"), "visitor": pd.Categorical(visitor),
+                         "url": pd.Categorical(url), "ip": pd.Categorical(["198.51.100.7"] * len(rows))})
+
+
+def test_the_baskets_of_a_split_from_the_jobs_sessions_by_hand():
+    from recsys import Settings, train
+
+    day = "2024-03-01 "
+    rows = [(day + "09:00", "a", "/1"), (day + "09:10", "a", "/2"),           # before the cut
+            (day + "11:50", "b", "/1"), (day + "12:10", "b", "/3"),           # across it
+            *[(day + f"08:{m:02d}", "c", f"/c{m}") for m in range(6)],         # long, before: dropped
+            *[(day + f"11:{55 + m}", "d", f"/d{m}") for m in range(3)],        # long across, short before
+            *[(day + f"12:{m:02d}", "d", f"/e{m}") for m in range(3)],
+            (day + "13:00", "e", "/1"), (day + "13:05", "e", "/2"),           # after it
+            (day + "07:00", "f", "/1"), (day + "07:05", "f", "/2"), (day + "10:00", "f", "/3"),
+            (day + "11:59", "f", "/4"), (day + "12:01", "f", "/1")]
+    views = _views(rows)
+    settings = Settings.from_mapping(max_items=4)
+    model = train(views, settings)
+    assert model.dropped_long == 2  # c's, and d's six articles
+    cut, end = pd.Timestamp(day + "12:00", tz="UTC"), views.ts.max() + pd.Timedelta("1ms")
+    before = views[views.ts < cut]
+    lent = ev._cut(before, views.ts.min(), cut, gap="30min", max_items=4, known=model.sessions)
+    cut_again = ev._cut(before, views.ts.min(), cut, gap="30min", max_items=4)
+    pd.testing.assert_frame_equal(_baskets(lent[0]), _baskets(cut_again[0]))
+    assert lent[1:] == cut_again[1:] == (1, 6)  # c's; d's three articles before the cut are kept
+    assert sorted(map(tuple, lent[0]["items"])) == sorted(
+        [("/1", "/2"), ("/1",), ("/d0", "/d1", "/d2"), ("/1", "/2"), ("/3",), ("/4",)])
+    after = views[views.ts >= cut]
+    lent = ev._cut(after, cut, end, gap="30min", max_items=None, known=model.sessions)[0]
+    pd.testing.assert_frame_equal(_baskets(lent), _baskets(ev._cut(after, cut, end, gap="30min", max_items=None)[0]))
+
+
+
+@hsettings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 300), st.sampled_from("abcd"), st.sampled_from(["/1", "/2", "/3", "/4"])),
+                min_size=1, max_size=40),
+       st.integers(0, 300), st.integers(1, 3), st.sampled_from(["20min", "45min"]))
+def test_the_baskets_from_the_jobs_sessions_are_those_cut_again(rows, cut_minute, max_items, gap):
+    from recsys import Settings, train
+
+    start = pd.Timestamp("2024-03-01", tz="UTC")
+    views = _views([(start + pd.Timedelta(minutes=m), v, u) for m, v, u in rows])
+    model = train(views, Settings.from_mapping(max_items=max_items, gap=gap, min_networks=0))
+    cut = start + pd.Timedelta(minutes=cut_minute)
+    for low, high in ((views.ts.min(), cut), (cut, views.ts.max() + pd.Timedelta("1ms"))):
+        part = views[(views.ts >= low) & (views.ts < high)]
+        lent = ev._cut(part, low, high, gap=gap, max_items=max_items, known=model.sessions)
+        again = ev._cut(part, low, high, gap=gap, max_items=max_items)
+        pd.testing.assert_frame_equal(_baskets(lent[0]), _baskets(again[0]))
+        assert lent[1:] == again[1:]
+        assert lent[0]["session"].tolist() == list(range(len(lent[0])))
+
+
+def test_the_evaluation_with_the_jobs_model_is_the_same_and_cuts_less(sample_views, monkeypatch):
+    from recsys import Settings, train
+    from recsys import model as model_module
+
+    settings = Settings()
+    model = train(sample_views, settings)
+    cut = []
+    sessionize = ev.sessionize
+
+    def counting(views, **kw):
+        cut.append(len(views))
+        return sessionize(views, **kw)
+
+    without = evaluate(sample_views, methods=["rules", "popular", "cooccurrence"], progress=False)
+    monkeypatch.setattr(ev, "sessionize", counting)
+    monkeypatch.setattr(model_module, "sessionize", counting)
+    lent = evaluate(sample_views, methods=["rules", "popular", "cooccurrence"], model=model, progress=False)
+    pd.testing.assert_frame_equal(lent, without)
+    assert sum(cut) < 0.1 * len(sample_views), cut  # only visitors across the cut-off are cut again
+    with pytest.raises(ValueError, match="model holds 6,150 page views where views has 6,149"):
+        evaluate(sample_views.iloc[1:], model=model, progress=False)
