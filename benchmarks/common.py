@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +51,56 @@ def measure(script: str, task: str, *args, repeat: int = 1, timeout: float = 360
         tail = done.stderr.strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_command(cmd: list[str], *, env: dict | None = None, timeout: float = 7200, tree: bool = False) -> dict:
+    """Run a command to its end: wall seconds, exit code, the end of its standard error, and its
+    peak RSS: the process's own (``os.wait4``), or with ``tree`` the largest sum over the process
+    and its descendants, sampled every 0.2 s with psutil (a JVM and its Python workers under Spark).
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        tree_peak = 0
+        watch = None
+        if tree:
+            import psutil
+
+            watch = psutil.Process(proc.pid)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            if watch is not None:
+                tree_peak = max(tree_peak, _tree_rss(watch))
+            time.sleep(0.2 if tree else 0.02)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        err.seek(0)
+        tail = err.read().decode("utf-8", "replace").strip().splitlines()[-5:]
+        out.seek(0)
+        stdout = out.read().decode("utf-8", "replace")
+    return {"seconds": seconds, "rc": proc.returncode, "peak_bytes": max(usage.ru_maxrss * 1024, tree_peak),
+            "stderr": " | ".join(tail), "stdout": stdout}
+
+
+def _tree_rss(proc) -> int:
+    import psutil
+
+    total = 0
+    try:
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+    except psutil.Error:
+        pass
+    return total
 
 
 def table(rows: list[list], header: list[str]) -> str:

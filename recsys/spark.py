@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import warnings
 from datetime import datetime, timezone
 
@@ -29,7 +30,7 @@ from .errors import RecsysError
 from .itemsets import min_count
 from .recommend import holders
 from .rules import association_rules
-from .sessions import network_of
+from .sessions import _IPV4, network_of
 from .sparklogs import java_regex, log_files_and_formats, requests_of, unescape_column
 from .urls import decide_form, is_article_url, normalize_urls, with_form
 from .views import DROP_REASONS, ROBOTS_TXT, line_rules, view_rules, visitor_hash
@@ -80,11 +81,15 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 
-def _network_udf():
-    """``recsys.sessions.network_of`` (the /24 or /48 of an address) as a Spark column function."""
+def _network(column: str):
+    """``recsys.sessions.network_of`` (the /24 or /48 of an address) as a Spark column: IPv4
+    addresses (nearly all) by Spark's own regular expression, the others by a pandas UDF."""
+    from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
-    return pandas_udf(lambda s: network_of(s).astype(object), "string")
+    udf = pandas_udf(lambda s: network_of(s).astype(object), "string")
+    v4 = F.coalesce(F.col(column).rlike(_IPV4), F.lit(False))
+    return F.when(v4, F.regexp_replace(column, _IPV4, "$1.0/24")).otherwise(udf(F.when(~v4, F.col(column))))
 
 class _Columns:
     """The line rules' tests as Spark column expressions (:func:`recsys.views.line_rules`).
@@ -94,7 +99,10 @@ class _Columns:
     """
 
     def __init__(self, df, rules) -> None:
+        from pyspark.sql import functions as F
+
         self.df, self.rules = df, rules
+        self.alive = F.lit(True)  # the lines no earlier rule dropped: only their values are looked at
 
     def missing(self, column: str):
         from pyspark.sql import functions as F
@@ -117,7 +125,8 @@ class _Columns:
 
         name = f"_{fn.__name__}_{column}"
         udf = pandas_udf(lambda s: pd.Series(np.asarray(fn(s), bool)), "boolean")
-        values = self.df.select(F.col(column).alias("d_value")).distinct().withColumn(name, udf("d_value"))
+        values = self.df.filter(self.alive).select(F.col(column).alias("d_value")).distinct() \
+            .withColumn(name, udf("d_value"))
         self.df = self.df.join(F.broadcast(values), F.col(column).eqNullSafe(F.col("d_value")), "left").drop("d_value")
         return F.coalesce(F.col(name), F.lit(False))
 
@@ -137,14 +146,30 @@ class _Columns:
                 u is not None and is_article_url(u, article, trailing_slash=slash) for u in urls]})
 
         # (the small sides get their own column names: joins of frames from one source are ambiguous)
-        places = self.df.select(F.col("path").alias("p_path"), F.col("query").alias("p_query")).distinct() \
-            .withColumn("n", norm("p_path", "p_query")).select("p_path", "p_query", "n.*")
-        self.df = self.df.join(places, F.col("path").eqNullSafe(F.col("p_path"))
+        # the places of the lines still alive (GET 200 non-asset requests of people) are few: broadcast
+        places = self.df.filter(self.alive).select(F.col("path").alias("p_path"), F.col("query").alias("p_query")) \
+            .distinct().withColumn("n", norm("p_path", "p_query")).select("p_path", "p_query", "n.*")
+        self.df = self.df.join(F.broadcast(places), F.col("path").eqNullSafe(F.col("p_path"))
                                & F.col("query").eqNullSafe(F.col("p_query")), "left").drop("p_path", "p_query")
         return F.coalesce(F.col("article"), F.lit(False))
 
 
-def _page_views(requests, options: dict, acc: Accounting):
+class _Laps:
+    """Seconds between the points where the driver waits for Spark (report.json's ``spark.stages``)."""
+
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+        self.held: dict[str, int] = {}  # what the driver collected, in rows
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self.last, 3)
+        self.last = now
+        log.info("spark: %s %.1f s", name, self.seconds[name])
+
+
+def _page_views(requests, options: dict, acc: Accounting, laps=None):
     """The line rules, then the behaviour rules: the views, and the counts of each reason."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -160,10 +185,11 @@ def _page_views(requests, options: dict, acc: Accounting):
 
         df = df.withColumn("visitor", ipua("ip", "user_agent"))
     t = _Columns(df, rules)
-    tests = [(name, test()) for name, test in line_rules(rules, t)]  # each test may add its columns to t.df
     reason = None
-    for name, test in tests:
+    for name, make in line_rules(rules, t):
+        test = make()  # it may add its columns to t.df, computed on the lines still alive
         reason = (F if reason is None else reason).when(test, name)
+        t.alive = t.alive & ~test
     df = t.df
     df = df.withColumn("reason", reason).persist()
     # the behaviour rules need every line: who fetched robots.txt
@@ -173,19 +199,19 @@ def _page_views(requests, options: dict, acc: Accounting):
     robot_visitors = robots.filter(F.col("visitor").isNotNull()).select(F.col("visitor").alias("r_visitor")).distinct() \
         .withColumn("robot_visitor", F.lit(True))
     cand = df.filter(F.col("reason").isNull())
-    by_pair = cand.join(pairs, F.col("ip").eqNullSafe(F.col("r_ip")) & F.col("user_agent").eqNullSafe(F.col("r_ua")),
-                        "left").drop("r_ip", "r_ua")
-    by_pair = by_pair.join(robot_visitors, F.col("visitor") == F.col("r_visitor"), "left").drop("r_visitor")
+    # who fetched robots.txt: few (crawlers and scrapers), broadcast; the candidates are not shuffled
+    by_pair = cand.join(F.broadcast(pairs), F.col("ip").eqNullSafe(F.col("r_ip"))
+                        & F.col("user_agent").eqNullSafe(F.col("r_ua")), "left").drop("r_ip", "r_ua")
+    by_pair = by_pair.join(F.broadcast(robot_visitors), F.col("visitor") == F.col("r_visitor"), "left").drop("r_visitor")
     robot = F.coalesce(F.col("robot_pair"), F.lit(False)) | F.coalesce(F.col("robot_visitor"), F.lit(False))
     flagged = by_pair.withColumn("robots", robot)
     k = rules.max_per_minute
     ms = F.col("ts").cast("double") * 1000
-    if k:
+    if k:  # two windows over one partitioning by visitor (which the sessions then reuse): one shuffle
         w = Window.partitionBy("visitor").orderBy("ts")
-        fast = flagged.withColumn("gap_k", F.lead(ms, k).over(w) - ms) \
-            .groupBy(F.col("visitor").alias("f_visitor")) \
-            .agg(F.max(F.when(F.col("gap_k") < 60000, 1).otherwise(0)).alias("too_fast"))
-        flagged = flagged.join(fast, F.col("visitor") == F.col("f_visitor"), "left").drop("f_visitor")
+        flagged = flagged.withColumn("gap_k", F.lead(ms, k).over(w) - ms).withColumn(
+            "too_fast", F.max(F.when(F.col("gap_k") < 60000, 1).otherwise(0)).over(Window.partitionBy("visitor"))) \
+            .drop("gap_k")
     else:
         flagged = flagged.withColumn("too_fast", F.lit(0))
     # kept: it gives both the counts and the views
@@ -194,14 +220,17 @@ def _page_views(requests, options: dict, acc: Accounting):
     # the accounting, from counts
     line_reasons = {r["reason"]: r["count"] for r in df.groupBy("reason").count().collect()}
     late = {r["reason"]: r["count"] for r in flagged.groupBy("reason").count().collect()}
+    df.unpersist()  # flagged holds what comes next
+    if laps:
+        laps("page_view_rules")
     for name in DROP_REASONS:
         acc.drop(name, int(line_reasons.get(name, 0)) + int(late.get(name, 0)))
     acc.views += int(late.get(None, 0))
     views = flagged.filter(F.col("reason").isNull()).select("ts", "visitor", "url", "ip", "user_agent", "referer")
-    return _in_canonical_form(views, rules)
+    return _in_canonical_form(views, rules, laps)
 
 
-def _in_canonical_form(views, rules):
+def _in_canonical_form(views, rules, laps=None):
     """The views with every URL in the blog's trailing-slash form, decided as the local engine does
     (:func:`recsys.urls.canonical_form`, on the distinct URLs and their counts), and the decision."""
     from pyspark.sql import functions as F
@@ -209,6 +238,9 @@ def _in_canonical_form(views, rules):
     if rules.trailing_slash is not None:  # given, or the preset's: the URLs are in it already
         return views, decide_form((), None, rules.trailing_slash, rules.slash_from, rules.article)
     counts = views.groupBy("url").count().toPandas()  # one row per article
+    if laps:
+        laps("url_form")
+        laps.held["urls"] = len(counts)
     decision = decide_form(counts["url"], counts["count"], None, rules.slash_from, rules.article)
     pairs = pd.DataFrame({"c_from": counts["url"], "c_to": [with_form(u, decision["trailing_slash"])
                                                             for u in counts["url"]]})
@@ -244,16 +276,39 @@ def _sessions(views, gap: str, basket: str, max_items: int | None):
         F.col("v.url").alias("views"),
         F.col("v")[0]["ip"].alias("first_ip"),
     )
-    sessions = sessions.withColumn("network", _network_udf()("first_ip")).drop("first_ip")
+    sessions = sessions.withColumn("network", _network("first_ip")).drop("first_ip")
     long = F.size("items") > max_items if max_items is not None else F.lit(False)
-    numbered = Window.orderBy("start", "visitor")  # the local engine's order (one partition: ids are global)
-    sessions = sessions.withColumn("long", long) \
-        .withColumn("session", F.row_number().over(numbered.partitionBy("long")) - 1).persist()
+    sessions = sessions.withColumn("long", long).persist()
     counts = {r["long"]: (int(r["n"]), int(r["v"])) for r in
               sessions.groupBy("long").agg(F.count("*").alias("n"), F.sum("n_views").alias("v")).collect()}
     n, _ = counts.get(False, (0, 0))
     dropped, dropped_views = counts.get(True, (0, 0))
-    return sessions.filter(~F.col("long")).drop("long"), n, dropped, dropped_views
+    kept = _numbered(sessions.filter(~F.col("long")).drop("long"), ["start", "visitor"], "session")
+    sessions.unpersist()
+    return kept, n, dropped, dropped_views
+
+
+def _numbered(df, order: list[str], name: str):
+    """``df`` sorted by ``order`` (a total order) with ``name`` = 0, 1, 2, ... in that order.
+
+    A distributed sort (range partitions), the rows counted per partition, and each row's number
+    its partition's offset plus its place in the partition: no single task sees every row, as a
+    window over the whole frame would.
+    """
+    from pyspark.sql import functions as F
+
+    ordered = df.orderBy(*order).withColumn("_id", F.monotonically_increasing_id()).persist()
+    part = F.shiftright(F.col("_id"), 33)  # monotonically_increasing_id: partition << 33 | row in partition
+    sizes = {int(r["p"]): int(r["n"]) for r in ordered.groupBy(part.alias("p")).agg(F.count("*").alias("n")).collect()}
+    offsets, total = [], 0
+    for p in range(max(sizes, default=-1) + 1):
+        offsets.append(total)
+        total += sizes.get(p, 0)
+    offset = F.element_at(F.array(*[F.lit(o) for o in offsets]), (part + 1).cast("int")) if offsets else F.lit(0)
+    numbered = ordered.withColumn(name, (offset + F.col("_id") - F.shiftleft(part, 33)).cast("int")).drop("_id")
+    numbered.persist().count()
+    ordered.unpersist()
+    return numbered
 
 
 def _itemsets(sessions, n: int, min_support, max_len: int | None) -> pd.DataFrame:
@@ -288,11 +343,14 @@ def _audience(spark, rules: pd.DataFrame, sessions) -> pd.DataFrame:
     shared = spark.sparkContext.broadcast([sorted(w) for w in distinct])
 
     def held(batches):
-        sets = [frozenset(w) for w in shared.value]
-        for b in batches:
-            session, itemset = holders(sets, b["items"].map(set))
-            yield pd.DataFrame({"key": itemset, "visitor": b["visitor"].to_numpy()[session],
-                                "network": b["network"].to_numpy()[session]}).drop_duplicates()
+        # the partition's sessions at once: holders builds its lookup of the itemsets once a call
+        frames = [b for b in batches if len(b)]
+        if not frames:
+            return
+        b = pd.concat(frames, ignore_index=True)
+        session, itemset = holders([frozenset(w) for w in shared.value], b["items"].map(set))
+        yield pd.DataFrame({"key": itemset, "visitor": b["visitor"].to_numpy()[session],
+                            "network": b["network"].to_numpy()[session]}).drop_duplicates()
 
     found = sessions.select("items", "visitor", "network") \
         .mapInPandas(held, "key long, visitor string, network string") \
@@ -311,12 +369,13 @@ def _popular(views, days: float | None) -> pd.Series:
     recent = views
     if days is not None:
         recent = views.filter(F.col("ts") > F.lit(pd.Timestamp(last) - pd.Timedelta(days=days)))
-    counts = recent.select("url", _network_udf()("ip").alias("who")).distinct().groupBy("url").count().toPandas()
+    counts = recent.select("url", "ip").distinct().select("url", _network("ip").alias("who")).distinct() \
+        .groupBy("url").count().toPandas()
     counts = counts.sort_values(["count", "url"], ascending=[False, True], kind="stable")
     return counts.set_index("url")["count"].astype("int64").rename("readers")
 
 
-def _read(spark, paths, settings):
+def _read(spark, paths, settings, laps=None):
     """The page views (a Spark DataFrame) and the accounting of every line."""
     from .pipeline import view_options_of
 
@@ -326,13 +385,16 @@ def _read(spark, paths, settings):
     acc = Accounting()
     requests = requests_of(spark, files, formats, r.cookie).persist()
     kinds = {row["malformed"]: row["count"] for row in requests.groupBy("malformed").count().collect()}
+    if laps:
+        laps("parse")
     acc.lines = int(sum(kinds.values()))
     for kind, count in kinds.items():
         if kind is not None:
             acc.add_malformed(kind, int(count))
     names = [f.name or f.template for f in formats]
     acc.files = [{"path": f, "format": names[0], "formats": names} for f in files]
-    views, acc.url_form = _page_views(requests, view_options_of(settings), acc)
+    views, acc.url_form = _page_views(requests, view_options_of(settings), acc, laps)
+    requests.unpersist()
     acc.check()
     return views, acc
 
@@ -353,28 +415,41 @@ def run_spark(logs, settings, *, salt: bytes = b"", titles: pd.Series | None = N
     if settings.mining.algorithm != "eclat":
         log.info("the Spark engine mines with FPGrowth (the same itemsets): algorithm is not used")
     spark = spark_session(settings.spark.master, dict(item.split("=", 1) for item in settings.spark.conf))
-    clock = _Clock()
-    views, acc = _read(spark, logs, settings)
+    clock, laps = _Clock(), _Laps()
+    views, acc = _read(spark, logs, settings, laps)
     clock.lap("read")
     s, m = settings.sessions, settings.mining
     sessions, n, dropped, dropped_views = _sessions(views, s.gap, s.basket, s.max_items)
     clock.lap("sessions")
+    laps("sessions")
     itemsets = _itemsets(sessions, n, m.min_support, m.max_len)
     clock.lap("itemsets")
-    rules = _audience(spark, association_rules(itemsets, min_threshold=m.min_confidence, n_transactions=n,
-                                               max_antecedent_len=m.max_antecedent_len), sessions)
+    laps("itemsets")
+    rules = association_rules(itemsets, min_threshold=m.min_confidence, n_transactions=n,
+                              max_antecedent_len=m.max_antecedent_len)
+    laps("association_rules")
+    rules = _audience(spark, rules, sessions)
     clock.lap("rules")
-    model = Model(sessions, dropped, dropped_views, itemsets, rules, _popular(views, settings.recommending.popular_days))
+    laps("audience")
+    popular = _popular(views, settings.recommending.popular_days)
+    laps("popular")
+    model = Model(sessions, dropped, dropped_views, itemsets, rules, popular)
     lists = model.lists(settings)
     clock.lap("recommend")
+    laps("lists")
     distinct = views.agg(F.countDistinct("visitor").alias("v"), F.countDistinct("url").alias("a")).collect()[0]
     counts = counts_of(acc, model, lists, visitors=int(distinct["v"]), articles=int(distinct["a"]), sessions=n,
                        sessions_2=sessions.filter(F.size("items") >= 2).count())
+    laps("counts")
     clock.laps["total"] = clock.total()
+    held = {**laps.held, "itemsets": len(itemsets), "rules": len(rules), "popular": len(popular),
+            "rule_itemsets": int(pd.Series([a | c for a, c in zip(rules["antecedents"], rules["consequents"])],
+                                           dtype=object).nunique()) if len(rules) else 0}
     return Run(settings, "spark", acc, views, sessions, itemsets, rules, model.popular, lists, titles, None,
                "the Spark engine does not evaluate: run recsys.evaluate on a sample of the views", counts,
                dict(clock.laps), datetime.now(timezone.utc), salt,
-               engine_info={"master": spark.sparkContext.master, "version": spark.version})
+               engine_info={"master": spark.sparkContext.master, "version": spark.version,
+                            "stages": laps.seconds, "driver": held})
 
 
 def write_datasets(run, folder) -> None:

@@ -124,6 +124,9 @@ def requests_of(spark, files: list[str], formats: list[LogFormat], cookie: str):
               for k, fmt in enumerate(formats) for i, name in enumerate(fmt.groups)}
     df = lines.select("line", which.alias("which"), F.col("line").contains("\ufffd").alias("bad_utf8"),
                       *[v.alias(k) for k, v in groups.items()])
+    # the request line split once into its method and target (a column, so that it is computed once)
+    df = df.select("*", *[_parts(F.col(f"g{k}_request"), REQUEST_LINE, 2).alias(f"g{k}_request__parts")
+                          for k, fmt in enumerate(formats) if "request" in fmt.groups])
     fields = [_fields(fmt, f"g{k}_", cookie) for k, fmt in enumerate(formats)]
 
     def pick(name):  # the value of the format that read the line
@@ -135,10 +138,11 @@ def requests_of(spark, files: list[str], formats: list[LogFormat], cookie: str):
     df = df.select("*", *[pick(n).alias(f"_{n}") for n in ("ts", "bad_time", "req_ok", "method", "target")])
     kind = (F.when(F.col("bad_utf8"), "encoding").when(F.col("which") < 0, "format")
             .when(F.col("_bad_time"), "time").when(~F.col("_req_ok"), "request"))
-    host = F.regexp_extract("_target", _positional(REQUEST_TARGET), 1)
-    path = F.regexp_extract("_target", _positional(REQUEST_TARGET), 2)
+    df = df.withColumn("_tparts", _parts(F.col("_target"), REQUEST_TARGET, 3))
+    # regexp_extract's values: the group, "" for a group that took no part or a target that does not match
+    group = lambda i: F.when(F.size("_tparts") == 4, F.col("_tparts")[i]).when(F.col("_target").isNotNull(), F.lit(""))
+    host, path, query = group(0), group(1), group(2)
     path = F.when((host != "") & (path == ""), F.lit("/")).otherwise(path)  # http://host asks for /
-    query = F.regexp_extract("_target", _positional(REQUEST_TARGET), 3)
     df = df.select(
         kind.alias("malformed"), F.col("_ts").alias("ts"),
         *[pick(n).alias(n) for n in ("visitor", "peer", "chain")],
@@ -146,11 +150,28 @@ def requests_of(spark, files: list[str], formats: list[LogFormat], cookie: str):
         path.alias("path_raw"), query.alias("query_raw"), F.col("which"),
         *[pick(n).alias(n) for n in ("status", "referer", "user_agent")],
     )
-    df = _with_client(df.withColumnRenamed("peer", "_peer").withColumnRenamed("chain", "_chain"))
+    if any(v in fmt.groups for fmt in formats for v in ADDRESS_CHAINS):
+        df = _with_client(df.withColumnRenamed("peer", "_peer").withColumnRenamed("chain", "_chain"))
+    else:  # no format logs an address chain: the peer is the reader (and no join is needed)
+        df = df.withColumnRenamed("peer", "ip").drop("chain")
     unescape = lambda c: F.coalesce(*[F.when(F.col("which") == k, _value(c, fmt.escape)) for k, fmt in enumerate(formats)])
     for raw, name in (("path_raw", "path"), ("query_raw", "query")):
         df = df.withColumn(name, unescape(F.col(raw))).drop(raw)
     return df.drop("which")
+
+
+def _parts(column, regex: str, n: int):
+    """The first ``n`` groups of ``regex`` matched on ``column``, by one regular-expression pass.
+
+    The match is rewritten as its groups separated by U+0001 (which no line holds: such a line is
+    malformed) and split: ``n + 1`` parts where it matched (the last one, what ``$`` left after the
+    match, ignored), one part where it did not; null where ``column`` is null. For example
+    ``_parts(request, REQUEST_LINE, 2)`` is ``["GET", "/a?b", ""]`` on ``GET /a?b HTTP/1.1``.
+    """
+    from pyspark.sql import functions as F
+
+    rewrite = "\u0001".join(f"${i + 1}" for i in range(n)) + "\u0001"
+    return F.split(F.regexp_replace(column, _positional(regex), rewrite), "\u0001")
 
 
 def _value(c, escape: str):
@@ -185,10 +206,11 @@ def _fields(fmt: LogFormat, prefix: str, cookie: str) -> dict:
     has_time = bool(have & {"msec", "time_iso8601", "time_local__date"})
     # request
     if "request" in have:
-        req = col("request")
-        req_ok = req.rlike(_positional(REQUEST_LINE)) | req.isin("-", "")  # "-": no request line, not a bad one
-        method = F.regexp_extract(req, _positional(REQUEST_LINE), 1)
-        target = F.when(req.rlike(_positional(REQUEST_LINE)), F.regexp_extract(req, _positional(REQUEST_LINE), 2))
+        req, parts = col("request"), col("request__parts")  # _parts(request, REQUEST_LINE, 2)
+        matched = F.size(parts) == 3
+        req_ok = matched | req.isin("-", "")  # "-": no request line, not a bad one
+        method = F.when(matched, parts[0]).otherwise("")
+        target = F.when(matched, parts[1])
     else:
         req_ok = F.lit(True)
         method = col("request_method") if "request_method" in have else F.lit(None).cast("string")
