@@ -36,6 +36,7 @@ bench: $(VENV)/.installed-bench  ## run the benchmarks (minutes) and print their
 	$(BIN)/python benchmarks/bench_mining.py
 	$(BIN)/python benchmarks/bench_quality.py
 	$(BIN)/python benchmarks/bench_spark.py
+	$(BIN)/python benchmarks/bench_job.py --quick
 
 clean:  ## remove the virtual environment and outputs
 	rm -rf $(VENV) out/ .pytest_cache .hypothesis

@@ -5,7 +5,7 @@
     python benchmarks/bench_job.py --quick               # 0.5M and 2M lines, no Spark
 
 Inputs are generated once with ``recsys.simulate`` (seed 7, 30 days, one ``combined_ut`` file)
-into ``--data`` (default /work/benchdata when it exists, else benchmarks/.data) and reused:
+into ``--data`` (default ``$RECSYS_BENCH_DATA``, else benchmarks/.data) and reused:
 ``job-0.5M`` (15,000 readers), ``job-2M`` (63,000), ``job-8M`` (254,000), and ``job-2M-31days``
 (63,000 readers over 31 days, rotated daily) for the warm run. The real blog's 53 rotated files
 (``../shared/data/real/logs/yuvi-blog-2012``) are also concatenated into one file there.
@@ -193,8 +193,8 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="0.5M and 2M lines only, no Spark")
     p.add_argument("--skip", nargs="+", default=[], choices=["peer", "warm", "family", "spark"],
                    help="parts to leave out")
-    p.add_argument("--data", type=Path, default=Path("/work/benchdata") if Path("/work/benchdata").is_dir() else DATA,
-                   help="where generated inputs are kept (default: /work/benchdata or benchmarks/.data)")
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("RECSYS_BENCH_DATA") or DATA),
+                   help="where generated inputs are kept (default: $RECSYS_BENCH_DATA or benchmarks/.data)")
     p.add_argument("--json", type=Path, help="also write every figure into this JSON file (after each part)")
     p.add_argument("--render", type=Path, metavar="JSON", help="only print the tables of an earlier --json file")
     args = p.parse_args()
