@@ -12,8 +12,9 @@ the order they are tested (a line gets the first that applies):
 ``method``
     not one of ``methods`` (``GET``);
 ``handshake``
-    a redirect without visitor cookie: the cookie-setting ``302`` of the openresty setup, and the
-    redirect loops of clients that refuse cookies;
+    a redirect without visitor cookie: the cookie-setting ``302`` of the classic cookie script (the
+    script of ``deploy/openresty/`` does not redirect), and the redirect loops of clients that
+    refuse cookies;
 ``status``
     any other status not in ``statuses`` (200 and 304);
 ``asset``
