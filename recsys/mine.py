@@ -113,6 +113,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _no_articles_or_visitors(result: pipeline.Run) -> bool:
+    """No page views although lines were read: no article matched, or no view had a visitor id."""
+    dropped = result.accounting.dropped
+    return not result.counts.get("views") and bool(dropped.get("not_article") or dropped.get("no_visitor"))
+
+
 def _hints(args: argparse.Namespace) -> list[str]:
     """What ``python -m recsys.check`` finds in the latest lines (the pages read most and a pattern
     for them, another cookie the format logs, ...), when the job found no page views."""
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if not publication.published:
             print(f"recsys: not published: {v.problem}; {v.check}; the outputs in {args.out} are kept as they "
                   "were (--force publishes anyway)", file=sys.stderr)
-            for hint in _hints(args) if not result.counts.get("views") else []:
+            for hint in _hints(args) if _no_articles_or_visitors(result) else []:
                 print(f"recsys: {hint}", file=sys.stderr)
             return 1
         if v.problem:
