@@ -87,7 +87,7 @@ def warm_equals_cold(logs, cache, **options) -> dict:
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.suffix in (".json", ".parquet"))
+    return sorted(p for p in cache.rglob("*") if p.suffix in (".json", store_module.TABLE))
 
 
 # the schema of candidates (defect 1) ---------------------------------------------------------------
@@ -299,18 +299,18 @@ def test_a_folder_without_access_logs_is_the_cold_runs_error(tmp_path):
 def _damage(cache: Path, how: str) -> None:
     jsons = [p for p in entries(cache) if p.suffix == ".json"]
     target = max(jsons, key=lambda p: p.stat().st_size)
-    parquet = target.with_suffix(".parquet")
-    other = next(p for p in jsons if p != target).with_suffix(".parquet")
+    table = target.with_suffix(store_module.TABLE)
+    other = next(p for p in jsons if p != target).with_suffix(store_module.TABLE)
     if how == "json only":
-        parquet.unlink()
-    elif how == "parquet only":
+        table.unlink()
+    elif how == "table only":
         target.unlink()
-    elif how == "parquet garbage":
-        parquet.write_bytes(b"PAR1 not really")
-    elif how == "parquet truncated":
-        parquet.write_bytes(parquet.read_bytes()[:-100])
-    elif how == "parquet of another entry":
-        shutil.copy(other, parquet)
+    elif how == "table garbage":
+        table.write_bytes(b"ARROW1 not really")
+    elif how == "table truncated":
+        table.write_bytes(table.read_bytes()[:-100])
+    elif how == "table of another entry":
+        shutil.copy(other, table)
     elif how == "json garbage":
         target.write_bytes(b"\x00{not json")
     elif how == "json of another layout":
@@ -336,7 +336,7 @@ def _damage(cache: Path, how: str) -> None:
         target.parent.write_text("x")
 
 
-DAMAGE = ["json only", "parquet only", "parquet garbage", "parquet truncated", "parquet of another entry",
+DAMAGE = ["json only", "table only", "table garbage", "table truncated", "table of another entry",
           "json garbage", "json of another layout", "json a list", "a count changed", "a folder in its place",
           "everything gone but the salt", "garbage files", "options folder is a file"]
 
@@ -363,6 +363,23 @@ def test_an_older_cache_layout_is_removed(tmp_path):
     (old / "0003ab00-12345678.parquet").write_bytes(b"PAR1")
     warm_equals_cold(logs, cache)
     assert not (cache / "v1").exists()
+
+
+def test_an_empty_file_does_not_make_its_family_format_known(tmp_path):
+    """As in a cold read, the file after an empty access.log.1 is the first of its family read:
+    one whose first lines mostly match no format is refused, cached or not (the cache read it)."""
+    from recsys.errors import LogParseError
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (Path(__file__).parent / "data" / "combined_ut.log").read_text().splitlines()[1]
+    (logs / "access.log.1").write_bytes(b"")
+    (logs / "access.log").write_text("".join(f"junk {i}\njunk\n{good}\n" for i in range(10)))
+    with pytest.raises(LogParseError) as cold:
+        recsys.read_page_views(logs)
+    with pytest.raises(LogParseError) as cached:
+        cached_page_views(logs, cache_dir=tmp_path / "cache")
+    assert str(cached.value) == str(cold.value)
 
 
 @pytest.mark.parametrize("change", ["grew", "shrank", "same size other content", "copytruncate", "replaced"])
