@@ -12,13 +12,15 @@ directives writing one file): each line is read by the first of the file's forma
 it. With ``auto``, the presets are tried on the lines no format found so far matches, and only on
 them, so a file in one format reads as fast as ever.
 
+The files of a read are cut into blocks in a thread of their own (:mod:`recsys.blocks`): the
+small files of a rotated family share blocks, each line still counted in its own file's record.
+
 Every line is accounted for (:class:`recsys.Accounting`): malformed lines are counted by kind and
 the first few kept as examples.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,13 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounting import Accounting
+from .blocks import FileBlock, LogFile, Segment, family_blocks
 from .columns import SCHEMA, standardize
-from .detection import first_presets, fixed_formats, recorded_format, start_formats
+from .detection import first_presets, fixed_formats
 from .errors import RecsysError
-from .files import Buffers, Chunk, Prefixed, family_of, in_background, log_files, open_log, read_head
+from .files import Chunk, in_background, log_files
 from .formats import LogFormat
 from .progress import progress_bar
-from .tokenizer import Block, Tokens, fields_to_columns, regex_path, tokenize
+from .tokenizer import Block, fields_to_columns, regex_path, tokenize
 
 __all__ = [
     "read_logs", "iter_logs", "iter_tables", "iter_pieces", "to_pandas", "STANDARD_COLUMNS", "BLOCK_SIZE", "KINDS",
@@ -122,7 +125,7 @@ def iter_pieces(
     sizes = [os.path.getsize(f) if f != "-" else 0 for f in files]
     families = set() if families is None else families  # families with a file read already: format known
     fast = parser == "auto"
-    blocks = _blocks(files, accounts, fixed=fixed, fast=fast, resume=resume or {}, families=set(families),
+    blocks = family_blocks(files, accounts, fixed=fixed, fast=fast, resume=resume or {}, families=set(families),
                      block_size=block_size)
     with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
         # the reader thread reads (and tokenizes) block k+1 while block k is converted here
@@ -134,203 +137,6 @@ def iter_pieces(
             bar.update(block.progress)
             yield table, pieces
             block.chunk.release()  # its buffer takes a later block
-
-
-class _File:
-    """One file of a read: its record and formats (``reader``) and the accounting it counts into."""
-
-    def __init__(self, index: int, path: str, accounting: Accounting, first_line: int, record: dict | None,
-                 *, detect: bool) -> None:
-        self.index, self.path, self.accounting = index, path, accounting
-        self.reader = _Formats(path, first_line, record, detect=detect)
-        self.family = family_of(path)
-        self.first: LogFormat | None = None  # the format its lines try first (the tokenizer's)
-        self.empty = False
-
-    def finish(self, families: set) -> None:
-        """Its record into the accounting, once its last line is parsed."""
-        stats = self.reader.stats
-        self.accounting.files.append(stats)
-        if self.empty:
-            return
-        for w in stats["warnings"][len(self.reader.earlier_warnings):]:
-            log.warning("%s: %s", self.path, w)
-        log.info("%s: %d lines, %d malformed", self.path, stats["lines"], stats["malformed"])
-        families.add(self.family)
-
-
-class _Segment:
-    """The lines of one file in a block: ``chunk[start:end]``; ``last``: the file ends there."""
-
-    def __init__(self, file: _File, start: int, end: int, last: bool) -> None:
-        self.file, self.start, self.end, self.last = file, start, end, last
-
-
-class _Block:
-    """Lines of one or more files, in the order of the files, all tried first in one format."""
-
-    def __init__(self, chunk: Chunk, first: LogFormat | None) -> None:
-        self.chunk, self.first = chunk, first
-        self.segments: list[_Segment] = []
-        self.tokens: Tokens | None = None
-        self.progress = 0  # bytes of the files read for it
-
-
-class _Joined:
-    """Short ends of files copied one after the other into one block (they share its first format)."""
-
-    def __init__(self, first: LogFormat, buffers: Buffers) -> None:
-        self.buffers, self.first = buffers, first
-        self.buf, self.size = buffers.take(buffers.size), 0
-        self.segments: list[_Segment] = []
-        self.progress = 0
-
-    def fits(self, file: _File, chunk: Chunk) -> bool:
-        return file.first == self.first and self.size + chunk.size <= len(self.buf)
-
-    def add(self, file: _File, chunk: Chunk | None, last: bool, progress: int) -> None:
-        start = self.size
-        if chunk is not None:
-            self.buf[start : start + chunk.size] = chunk.view()
-            self.size += chunk.size
-            chunk.release()
-        self.segments.append(_Segment(file, start, self.size, last))
-        self.progress += progress
-
-    def block(self) -> _Block:
-        block = _Block(Chunk(self.buf, self.size, self.buffers.free), self.first)
-        block.segments, block.progress = self.segments, self.progress
-        return block
-
-
-def _blocks(files: list[str], accounts: list[Accounting], *, fixed, fast: bool, resume: dict, families: set,
-            block_size: int) -> Iterator[_Block]:
-    """The blocks of lines of ``files`` (read in the reader thread), tokenized with their first format.
-
-    A file's blocks are its own but for its last one: when short, it is copied into a block that
-    the next files join while they fit and start with the same format (one block for many small
-    rotated files: the work per block is done once).
-    """
-    joined: _Joined | None = None
-    buffers = Buffers(block_size)
-    hints: dict = {}  # family -> the formats its last file started with: checked first on the next
-    size_of_short = block_size // 2
-
-    def ready(block: _Block) -> _Block:
-        switched = any(s.file.reader.switched for s in block.segments)
-        if fast and block.first is not None and block.chunk.size and not switched:
-            block.tokens = tokenize(block.chunk, block.first)
-        return block
-
-    for index, path in enumerate(files):
-        offset, first_line, *earlier = resume.get(path, (0, 0))
-        f = _File(index, path, accounts[index], first_line, earlier[0] if earlier else None, detect=fixed is None)
-        stream = None
-        try:
-            stream, tell = open_log(path)
-            if offset:
-                stream.seek(offset)
-            stats = f.reader.stats
-            head = read_head(stream, stats["warnings"])
-            if not head:
-                f.empty = True
-                if joined is None:
-                    empty = _Block(Chunk(bytearray(), 0), None)
-                    empty.segments.append(_Segment(f, 0, 0, True))
-                    yield empty
-                else:
-                    joined.add(f, None, True, 0)
-                continue
-            strict = not offset and f.family not in families
-            fresh = fixed is None and not f.reader.known
-            f.reader.known = start_formats(fixed, head, path, known=f.reader.known, strict=strict,
-                                           first_line=first_line, hint=hints.get(f.family) if fresh else None)
-            if fresh:
-                hints[f.family] = list(f.reader.known)
-            f.first = f.reader.known[0] if f.reader.known else None
-            chunks = buffers.blocks(Prefixed(head, stream), stats["warnings"])
-            done = offset
-            chunk = next(chunks, None)
-            while chunk is not None:
-                after = next(chunks, None)  # one ahead: is this the file's last block?
-                last = after is None
-                now = tell()
-                progress, done = max(now - done, 0), now
-                if last:
-                    if getattr(stream, "warning", None):
-                        stats["warnings"].append(stream.warning)
-                    families.add(f.family)
-                fits = joined is not None and joined.fits(f, chunk)
-                if joined is not None and not fits:
-                    yield ready(joined.block())
-                    joined = None
-                if fits:
-                    joined.add(f, chunk, last, progress)
-                elif last and f.first is not None and chunk.size < size_of_short:
-                    joined = _Joined(f.first, buffers)
-                    joined.add(f, chunk, last, progress)
-                else:
-                    own = _Block(chunk, f.first)
-                    own.segments.append(_Segment(f, 0, chunk.size, last))
-                    own.progress = progress
-                    yield ready(own)
-                chunk = after
-        except Exception:
-            if joined is not None:  # the files before are read whole before the error stops the read
-                yield ready(joined.block())
-                joined = None
-            raise
-        finally:
-            if stream is not None and path != "-":
-                stream.close()
-                getattr(stream, "raw", stream).close()
-    if joined is not None:
-        yield ready(joined.block())
-
-
-class _Formats:
-    """The log formats of one file: the order its lines try them in, and what each took.
-
-    ``stats`` is the file's record in :attr:`Accounting.files`: ``path``, ``lines``,
-    ``malformed``, ``format`` and ``escape`` (those of its first lines), ``formats`` (one entry
-    per format found, in the order they first appear: ``format``, ``escape``, ``template``,
-    ``first_line``, ``last_line``, ``lines``) and ``warnings``.
-    """
-
-    def __init__(self, path: str, first_line: int, record: dict | None, *, detect: bool) -> None:
-        self.path, self.detect = path, detect
-        if record is None:
-            self.stats = {"path": path, "lines": first_line, "malformed": 0, "format": None, "formats": [],
-                          "warnings": []}
-        else:  # the record of the part read already: go on with it
-            self.stats = copy.deepcopy(record)
-            self.stats.update(path=path, lines=first_line)
-            self.stats.setdefault("formats", [])
-        self.earlier_warnings = list(self.stats["warnings"])
-        self.known: list[LogFormat] = [recorded_format(e) for e in self.stats["formats"]] if detect else []
-        self.switched = False  # the first format took no line of the last block: skip its tokenizer
-
-    def add(self, spans: list[tuple[LogFormat, int, int, int]]) -> None:
-        """Count what each format took of the file's lines in a block: ``(format, lines, first line,
-        last line)``."""
-        entries = {(e["template"], e["escape"]): e for e in self.stats["formats"]}
-        new = []
-        for fmt, lines, first, last in spans:
-            entry = entries.get((fmt.template, fmt.escape))
-            if entry is None:
-                new.append((first, fmt, lines, last))
-            else:
-                entry["lines"] += lines
-                entry["last_line"] = last
-        for first, fmt, lines, last in sorted(new, key=lambda n: n[0]):  # the record lists them as they appear
-            name = fmt.name or fmt.template
-            if self.stats["formats"]:
-                log.warning("%s: line %d is the first in log format %s (the lines before are in %s)", self.path,
-                            first, name, ", ".join(e["format"] for e in self.stats["formats"]))
-            else:
-                self.stats["format"], self.stats["escape"] = name, fmt.escape
-            self.stats["formats"].append({"format": name, "escape": fmt.escape, "template": fmt.template,
-                                          "first_line": first, "last_line": last, "lines": lines})
 
 
 #: Kinds of malformed lines, by the code the parsers keep them under.
@@ -437,7 +243,7 @@ def _line_array(chunk: Chunk) -> pa.Array:
     return pc.utf8_rtrim(lines, characters="\r")
 
 
-def _parse_block(block: _Block, cookie: str, fast: bool) -> tuple[pa.Table, list[tuple[int, int]]]:
+def _parse_block(block: FileBlock, cookie: str, fast: bool) -> tuple[pa.Table, list[tuple[int, int]]]:
     """The block's rows, each line parsed by the first of its file's formats that matches it, and
     the rows of each file (``(file number, rows)``)."""
     chunk = block.chunk
@@ -451,7 +257,7 @@ def _parse_block(block: _Block, cookie: str, fast: bool) -> tuple[pa.Table, list
     return _in_log_order(parts), pieces
 
 
-def _parse_segment(chunk: Chunk, seg: _Segment, first: _Part | None, cookie: str, fast: bool) -> tuple[list[_Part], int]:
+def _parse_segment(chunk: Chunk, seg: Segment, first: _Part | None, cookie: str, fast: bool) -> tuple[list[_Part], int]:
     """The lines of one file in a block: those its first format (``first``, read over the whole
     block) does not match tried in its other formats, or in presets. Counts them into the file's
     record and accounting; returns the parts it read and how many rows the file has in the block."""
@@ -513,7 +319,7 @@ def _parse_segment(chunk: Chunk, seg: _Segment, first: _Part | None, cookie: str
     return parts, rows
 
 
-def _count_malformed(chunk: Chunk, f: _File, at: np.ndarray, kind: np.ndarray, parts: list[_Part], line_of) -> int:
+def _count_malformed(chunk: Chunk, f: LogFile, at: np.ndarray, kind: np.ndarray, parts: list[_Part], line_of) -> int:
     """Count malformed lines into the file's accounting, by kind (in the order they first appear),
     and keep the first few of each kind as examples."""
     if not len(at):
