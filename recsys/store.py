@@ -322,28 +322,29 @@ class Store:
     def save(self, key: str, entry: Entry) -> None:
         """Write an entry (a failure to write is a warning: the cache only saves time).
 
-        The files are written by a thread of the store's own, while the run goes on reading
-        (:meth:`wait` for them).
+        The entry is serialized and written by a thread of the store's own, while the run goes on
+        reading; its ``meta`` is complete once written (:meth:`wait` for the writes).
         """
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsys-cache")
+        self._writes[key] = self._writer.submit(self._write, key, entry)
+
+    def _write(self, key: str, entry: Entry) -> bool:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, entry.cand.schema) as writer:
             writer.write_table(entry.cand)
-        data = sink.getvalue().to_pybytes()
+        data = sink.getvalue()
         meta = entry.meta = {**entry.meta, "key": key, "version": CACHE_VERSION, "table": digest(data)}
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recsys-cache")
-        self._writes[key] = self._writer.submit(self._write, key, data, self._meta_bytes(meta))
-
-    def _write(self, key: str, data: bytes, meta: bytes) -> bool:
         target = self.root / f"{key}{TABLE}"
         try:
             for p in (target, self.root / f"{key}.json"):
                 if p.is_dir() and not p.is_symlink():
                     shutil.rmtree(p)  # garbage where the entry goes
-            with atomic_write(target, "wb", permissions=0o600) as f:
+            # not synced to the disk: an entry a crash damaged does not check out and is read again
+            with atomic_write(target, "wb", permissions=0o600, durable=False) as f:
                 f.write(data)
-            with atomic_write(self.root / f"{key}.json", "wb", permissions=0o600) as f:
-                f.write(meta)
+            with atomic_write(self.root / f"{key}.json", "wb", permissions=0o600, durable=False) as f:
+                f.write(self._meta_bytes(meta))
         except OSError as e:
             log.warning("cache: cannot write %s: %s", e.filename or target, e.strerror or e)
             return False
