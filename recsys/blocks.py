@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from .accounting import Accounting
 from .detection import recorded_format, start_formats
+from .errors import RecsysError
 from .files import Buffers, Chunk, Prefixed, family_of, open_log, read_head
 from .formats import LogFormat
 from .tokenizer import Tokens, tokenize
@@ -166,10 +167,12 @@ def family_blocks(files: list[str], accounts: list[Accounting], *, fixed, fast: 
                     own.progress = progress
                     yield ready(own)
                 chunk = after
-        except Exception:
+        except Exception as e:
             if joined is not None:  # the files before are read whole before the error stops the read
                 yield ready(joined.block())
                 joined = None
+            if isinstance(e, OSError) and e.filename is None:  # a damaged disk: say which file
+                raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
             raise
         finally:
             if stream is not None and path != "-":

@@ -49,6 +49,7 @@ import secrets
 import stat
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,36 +306,49 @@ def _files(files: list[str], rules, store: Store, read_options: dict, progress, 
         batch.clear()
 
     for i, path in enumerate(files):
-        if not _regular(path):
-            batch.append((i, None, None))
-            continue
-        before = _snapshot(path)
-        fp = fingerprint(path)
-        hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
-        grown = None if refresh or hit is not None else _grown_from(path, fp, store, read_options)
+        with _named(path):
+            if not _regular(path):
+                batch.append((i, None, None))
+                continue
+            before = _snapshot(path)
+            fp = fingerprint(path)
+            hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
+            grown = None if refresh or hit is not None else _grown_from(path, fp, store, read_options)
         if hit is None and grown is None:
             batch.append((i, before, fp))
             continue
         if batch:
             read_batch()  # the files before it, first
-        if hit is not None:
-            store.use(fp.key, hit, path)
-            out[i] = (hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached")
-        else:
-            try:
-                table, pairs, visitors, acc = _read_on(path, grown, rules, read_options, progress)
-            except LogParseError as e:  # the new part is not in the first part's format: as a cold run
-                log.info("cache: %s: reading it from the start (%s)", path, e)
-                batch.append((i, before, fp))
-                continue
-            out[i] = (table, pairs, visitors, acc, f"read from byte {grown.meta['size']:,}")
-            _save(path, before, fp, Entry(_meta(path, fp, acc, pairs, visitors), table), store)
+        with _named(path):
+            if hit is not None:
+                store.use(fp.key, hit, path)
+                out[i] = (hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached")
+            else:
+                try:
+                    table, pairs, visitors, acc = _read_on(path, grown, rules, read_options, progress)
+                except LogParseError as e:  # the new part is not in the first part's format: as a cold run
+                    log.info("cache: %s: reading it from the start (%s)", path, e)
+                    batch.append((i, before, fp))
+                    continue
+                out[i] = (table, pairs, visitors, acc, f"read from byte {grown.meta['size']:,}")
+                _save(path, before, fp, Entry(_meta(path, fp, acc, pairs, visitors), table), store)
         if any(f["lines"] for f in out[i][3].files):  # as a cold read: the family's format is known
             families.add(family_of(path))
     if batch:
         read_batch()
     store.wait()
     return out
+
+
+@contextmanager
+def _named(path: str) -> Iterator[None]:
+    """An error reading ``path`` that does not name it (a damaged disk) names it."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
 
 
 def _read_files(paths: list[str], rules, accs: list[Accounting], *, progress, read_options: dict,

@@ -382,6 +382,27 @@ def test_an_empty_file_does_not_make_its_family_format_known(tmp_path):
     assert str(cached.value) == str(cold.value)
 
 
+@pytest.mark.parametrize("where", ["fingerprint", "read"])
+def test_a_disk_error_names_the_file(tmp_path, monkeypatch, where):
+    """An I/O error names no file (EIO from a damaged disk): the message says which one."""
+    import errno
+
+    import recsys.blocks
+
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLE, logs, ignore=shutil.ignore_patterns("*.gz", "feed.xml"))
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    if where == "fingerprint":
+        monkeypatch.setattr(cache_module, "fingerprint", broken)
+    else:
+        monkeypatch.setattr(recsys.blocks, "read_head", broken)
+    with pytest.raises(RecsysError, match=r"access\.log\.1: cannot read it: Input/output error"):
+        cached_page_views(logs, cache_dir=tmp_path / "cache")
+
+
 @pytest.mark.parametrize("change", ["grew", "shrank", "same size other content", "copytruncate", "replaced"])
 def test_a_changed_file_gives_what_a_cold_run_gives(tmp_path, days, change):
     logs, cache = tmp_path / "logs", tmp_path / "cache"
