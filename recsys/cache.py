@@ -62,6 +62,7 @@ from .detection import fixed_formats, start_formats
 from .errors import LogParseError, RecsysError
 from .files import COMPRESSIONS, Decompressed, family_of, log_files
 from .logs import iter_pieces, iter_tables, to_pandas
+from .progress import reading_bar
 from .store import (
     CACHE_VERSION,
     Entry,
@@ -245,10 +246,11 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     root = cache_root(cache_dir)
     acc = Accounting() if accounting is None else accounting
     first, parts, pairs, visitors = len(acc.files), [], set(), set()
-    with locked(root, before=lambda alone: tidy(root, alone)):
+    with locked(root, before=lambda alone: tidy(root, alone)), reading_bar(progress, total=_bytes(files)) as bar:
         folder = private_dir(root / f"v{CACHE_VERSION}")
         store = Store(private_dir(folder / _options_key(read_options, view_options)))
-        for cand, p, v, file_acc, how in _files(files, rules, store, read_options, progress, refresh, set()):
+        # one bar over all files, by bytes: a file taken from its entry counts as read
+        for cand, p, v, file_acc, how in _files(files, rules, store, read_options, bar, refresh, set()):
             for record in file_acc.files:
                 record["cache"] = how
             acc.merge(file_acc)
@@ -261,6 +263,17 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     views = behaviour_filter(candidates_frame(parts), pairs, visitors, rules, acc)
     log.info("cache: %s", ", ".join(f"{os.path.basename(f['path'])} {f['cache']}" for f in acc.files[first:]))
     return views
+
+
+def _bytes(files: list[str]) -> int:
+    """The bytes of the files on disk (a pipe's: none; a file gone: none, its read says so)."""
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f) if f != "-" else 0
+        except OSError:
+            pass
+    return total
 
 
 def _regular(path: str) -> bool:
@@ -305,39 +318,49 @@ def _files(files: list[str], rules, store: Store, read_options: dict, progress, 
                 _save(files[i], before, fp, Entry(_meta(files[i], fp, acc, pairs, visitors), table), store)
         batch.clear()
 
-    for i, path in enumerate(files):
-        with _named(path):
-            if not _regular(path):
-                batch.append((i, None, None))
-                continue
-            before = _snapshot(path)
-            fp = fingerprint(path)
-            hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
-            grown = None if refresh or hit is not None else _grown_from(path, fp, store, read_options)
-        if hit is None and grown is None:
-            batch.append((i, before, fp))
-            continue
-        if batch:
-            read_batch()  # the files before it, first
-        with _named(path):
-            if hit is not None:
-                store.use(fp.key, hit, path)
-                out[i] = (hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached")
-            else:
-                try:
-                    table, pairs, visitors, acc = _read_on(path, grown, rules, read_options, progress)
-                except LogParseError as e:  # the new part is not in the first part's format: as a cold run
-                    log.info("cache: %s: reading it from the start (%s)", path, e)
-                    batch.append((i, before, fp))
+    try:
+        for i, path in enumerate(files):
+            with _named(path):
+                if not _regular(path):
+                    batch.append((i, None, None))
                     continue
-                out[i] = (table, pairs, visitors, acc, f"read from byte {grown.meta['size']:,}")
-                _save(path, before, fp, Entry(_meta(path, fp, acc, pairs, visitors), table), store)
-        if any(f["lines"] for f in out[i][3].files):  # as a cold read: the family's format is known
-            families.add(family_of(path))
-    if batch:
-        read_batch()
-    store.wait()
+                before = _snapshot(path)
+                fp = fingerprint(path)
+                hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
+                grown = None if refresh or hit is not None else _grown_from(path, fp, store, read_options)
+            if hit is None and grown is None:
+                batch.append((i, before, fp))
+                continue
+            if batch:
+                read_batch()  # the files before it, first
+            with _named(path):
+                if hit is not None:
+                    store.use(fp.key, hit, path)
+                    out[i] = (hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached")
+                    _advance(progress, fp.size)
+                else:
+                    try:
+                        table, pairs, visitors, acc = _read_on(path, grown, rules, read_options, progress)
+                    except LogParseError as e:  # the new part is not in the first part's format: as a cold run
+                        log.info("cache: %s: reading it from the start (%s)", path, e)
+                        batch.append((i, before, fp))
+                        continue
+                    out[i] = (table, pairs, visitors, acc, f"read from byte {grown.meta['size']:,}")
+                    _advance(progress, grown.meta["size"])  # the part its entry holds (the rest was read)
+                    _save(path, before, fp, Entry(_meta(path, fp, acc, pairs, visitors), table), store)
+            if any(f["lines"] for f in out[i][3].files):  # as a cold read: the family's format is known
+                families.add(family_of(path))
+        if batch:
+            read_batch()
+    finally:
+        store.wait()  # the entries this run wrote, before the cache is unlocked
     return out
+
+
+def _advance(progress, n: int) -> None:
+    """Move the reading bar (when ``progress`` is one) over ``n`` bytes not read."""
+    if hasattr(progress, "update"):
+        progress.update(n)
 
 
 @contextmanager
@@ -357,9 +380,17 @@ def _read_files(paths: list[str], rules, accs: list[Accounting], *, progress, re
     accounting (``accs``); the candidates as an Arrow table with the file's own dictionaries.
 
     The files are read together: the small files of a rotated family share blocks
-    (:func:`recsys.logs.iter_pieces`), and the line rules run once per block.
+    (:func:`recsys.logs.iter_pieces`), and the line rules run once per block. Each file's result
+    is given as soon as its last block is parsed (its entry is written while the next are read).
     """
-    current, parts, pairs, visitors = None, [], set(), set()
+    done, parts, pairs, visitors = 0, [], set(), set()  # the files given so far; the next file's finds
+
+    def given(upto: int) -> Iterator[tuple[pa.Table, set, set]]:  # the files before ``upto``, in order
+        nonlocal done, parts, pairs, visitors
+        while done < upto:
+            yield concat_tables(parts), pairs, visitors
+            done, parts, pairs, visitors = done + 1, [], set(), set()
+
     for table, pieces in iter_pieces(paths, accounting=accs, progress=progress, families=families, **read_options):
         if table.num_rows:
             cand, found = line_filter(to_pandas(table), rules, [(accs[i], n) for i, n in pieces])
@@ -368,17 +399,13 @@ def _read_files(paths: list[str], rules, accs: list[Accounting], *, progress, re
             found = [(0, set(), set())] * len(pieces)
         at = 0
         for (i, _), (n, p, v) in zip(pieces, found):
-            if i != current:
-                if current is not None:
-                    yield concat_tables(parts), pairs, visitors
-                current, parts, pairs, visitors = i, [], set(), set()
+            yield from given(i)
             if n:
                 parts.append(compact(cand.slice(at, n)))
             at += n
             pairs |= p
             visitors |= v
-    if current is not None:
-        yield concat_tables(parts), pairs, visitors
+    yield from given(len(paths))
 
 
 def _meta(path: str, fp: Fingerprint, acc: Accounting, pairs: set, visitors: set) -> dict:

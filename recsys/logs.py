@@ -37,7 +37,7 @@ from .detection import first_presets, fixed_formats
 from .errors import RecsysError
 from .files import Chunk, in_background, log_files
 from .formats import LogFormat
-from .progress import progress_bar
+from .progress import reading_bar
 from .tokenizer import Block, fields_to_columns, regex_path, tokenize
 
 __all__ = [
@@ -127,7 +127,8 @@ def iter_pieces(
     fast = parser == "auto"
     blocks = family_blocks(files, accounts, fixed=fixed, fast=fast, resume=resume or {}, families=set(families),
                      block_size=block_size)
-    with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
+    left = [size - (resume or {}).get(f, (0,))[0] for f, size in zip(files, sizes)]  # resumed: from the offset
+    with reading_bar(progress, total=sum(left)) as bar:
         # the reader thread reads (and tokenizes) block k+1 while block k is converted here
         for block in in_background(blocks):
             table, pieces = _parse_block(block, cookie, fast)
@@ -421,8 +422,9 @@ def read_logs(
         Filled with the counts of lines and malformed lines (by kind, with examples) and a record
         of each file (:attr:`Accounting.files`: which formats it held, from which line to which);
         pass the same one to :func:`recsys.page_views` to count every line once.
-    progress : bool, optional
-        Show a progress bar (default: when standard error is a terminal).
+    progress : bool or tqdm bar, optional
+        Show a progress bar, by bytes (default: when standard error is a terminal); a bar already
+        open (:func:`recsys.progress.reading_bar`) is updated instead (one bar over several reads).
     block_size : int
         Bytes read at a time; memory use grows with it, not with the logs.
 

@@ -13,6 +13,7 @@ import pytest
 
 import recsys
 from recsys import cache as cache_module
+from recsys import progress as progress_module
 from recsys import store as store_module
 from recsys.accounting import Accounting
 from recsys.cache import cached_page_views, fingerprint, salt
@@ -196,6 +197,42 @@ def test_logrotate_reads_only_what_is_new(tmp_path, days):
     assert set(warm_equals_cold(logs, cache).values()) == {"cached"}
     # entries of files gone are gone: one per file
     assert len(entries(cache)) == 2 * 4
+
+
+def test_one_reading_bar_over_all_files_by_bytes_cache_hits_included(tmp_path, days, monkeypatch):
+    """Issue 15: the bar does not restart for each file read, nor sit still on files from the cache."""
+    bars = []
+
+    class Recorded(progress_module.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen = [self.n]
+            bars.append(self)
+
+        def update(self, n=1):
+            super().update(n)
+            self.seen.append(self.n)
+
+    monkeypatch.setattr(progress_module, "tqdm", Recorded)
+    logs, cache = tmp_path / "logs", tmp_path / "cache"
+    logs.mkdir()
+    for n in range(3):
+        rotate(logs, days, n)
+    ways = []
+    for k, night in enumerate((None, 3, None)):  # cold; after logrotate (renamed, compressed, grown, new); warm
+        if night is not None:
+            rotate(logs, days, night)
+        bars.clear()
+        size = sum(p.stat().st_size for p in logs.iterdir())
+        ways.append(set(run(cached_page_views, logs, cache_dir=cache, progress=True)[2].values()))
+        assert [b.desc for b in bars] == ["reading logs"]
+        bar = bars[0]
+        assert bar.total == size and bar.n == size and bar.unit == "B"
+        assert bar.seen == sorted(bar.seen)
+        if k:  # files from the cache move it one by one
+            assert len(bar.seen) > 4
+    assert ways[0] == {"read"} and ways[2] == {"cached"}
+    assert {"cached", "read"} < ways[1] and any(w.startswith("read from byte") for w in ways[1])
 
 
 # fingerprints -------------------------------------------------------------------------------------
