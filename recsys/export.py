@@ -294,7 +294,7 @@ def _float_texts(columns: list[np.ndarray]) -> Iterator[pa.Array]:
     texts = pa.array(list(map(repr, bits.view(np.float64).tolist())), pa.string())
     all_texts = texts.take(pa.array(inverse.astype(np.int64), mask=missing))
     bounds = np.cumsum([0] + [len(c) for c in columns])
-    return (all_texts.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:]))
+    return (all_texts.slice(a, b - a) for a, b in itertools.pairwise(bounds.tolist()))
 
 
 def _csv_strings(col: pd.Series) -> pa.Array | None:

@@ -760,7 +760,7 @@ def test_blocks_read_ahead_are_not_overwritten_while_the_reader_is_slow(tmp_path
     import re
     import time
 
-    import recsys.logs as logs
+    from recsys import logs
 
     ut, _ = twin
     for k in range(12):
