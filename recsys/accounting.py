@@ -73,7 +73,11 @@ class Accounting:
             self.malformed_kinds[kind] = self.malformed_kinds.get(kind, 0) + n
 
     def wants_example(self, kind: str) -> bool:
-        return sum(e["kind"] == kind for e in self.examples) < EXAMPLES_PER_KIND
+        return self.examples_wanted(kind) > 0
+
+    def examples_wanted(self, kind: str) -> int:
+        """How many more malformed lines of ``kind`` are kept as examples."""
+        return max(EXAMPLES_PER_KIND - sum(e["kind"] == kind for e in self.examples), 0)
 
     def add_example(self, path: str, line: int, kind: str, text: str) -> None:
         if self.wants_example(kind):

@@ -25,13 +25,15 @@ _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 @contextmanager
 def atomic_write(
-    path: str | os.PathLike, mode: str = "w", *, permissions: int = 0o644, **kwargs
+    path: str | os.PathLike, mode: str = "w", *, permissions: int = 0o644, durable: bool = True, **kwargs
 ) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success it replaces ``path`` in one rename.
 
     On an exception (a crash, Ctrl-C) the temporary file is removed and ``path`` is untouched.
     ``mode`` is the open mode, ``permissions`` the file's mode bits (``0o600``: its owner's only;
     the temporary file is 0600 from the start, so others never see the data while it is written).
+    ``durable`` waits for the data to reach the disk before the rename (``fsync``); a file whose
+    readers check it (a cache entry with its checksum) can do without.
 
     >>> import pathlib, tempfile
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -47,7 +49,8 @@ def atomic_write(
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.chmod(tmp, permissions)
         os.replace(tmp, path)
     except BaseException:

@@ -21,7 +21,7 @@ Growth
     a cold run would pick that format from the first lines of the whole file; otherwise, or when the
     new part does not fit that format, the file is read from the start, as a cold run reads it.
 Healing (:mod:`recsys.store` keeps the entries)
-    An entry is a Parquet file and a JSON file holding the Parquet file's checksum and its own: an
+    An entry is an Arrow file and a JSON file holding the Arrow file's checksum and its own: an
     entry that is partial, damaged, of another layout, or whose counts do not add up is read again
     and rewritten, never trusted (entries are written atomically; one a crash damaged anyway does
     not check out). ``refresh=True`` reads every file and rewrites its entry. A file that
@@ -48,20 +48,36 @@ import os
 import secrets
 import stat
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .accounting import Accounting
 from .atomic import atomic_write
 from .detection import fixed_formats, start_formats
 from .errors import LogParseError, RecsysError
 from .files import COMPRESSIONS, Decompressed, family_of, log_files
-from .logs import iter_tables
-from .store import CACHE_VERSION, Entry, Store, cache_root, chmod, locked, private_dir, tidy
-from .views import VIEW_OPTIONS, behaviour_filter, concat_candidates, read_candidates, view_rules
+from .logs import iter_pieces, iter_tables, to_pandas
+from .progress import reading_bar
+from .store import (
+    CACHE_VERSION,
+    Entry,
+    Store,
+    cache_root,
+    candidates_frame,
+    candidates_table,
+    chmod,
+    compact,
+    concat_tables,
+    locked,
+    private_dir,
+    tidy,
+)
+from .views import VIEW_OPTIONS, behaviour_filter, line_filter, read_candidates, view_rules
 
 __all__ = ["cached_page_views", "default_cache_dir", "salt", "fingerprint"]
 
@@ -230,20 +246,13 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
     root = cache_root(cache_dir)
     acc = Accounting() if accounting is None else accounting
     first, parts, pairs, visitors = len(acc.files), [], set(), set()
-    with locked(root, before=lambda alone: tidy(root, alone)):
+    with locked(root, before=lambda alone: tidy(root, alone)), reading_bar(progress, total=_bytes(files)) as bar:
         folder = private_dir(root / f"v{CACHE_VERSION}")
         store = Store(private_dir(folder / _options_key(read_options, view_options)))
-        families: set = set()  # as in a cold read: a family's later files may begin with junk
-        for path in files:
-            try:
-                cand, p, v, file_acc, how = _one_file(path, rules, store, read_options, progress, refresh, families)
-            except OSError as e:
-                if e.filename is not None:
-                    raise
-                raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
+        # one bar over all files, by bytes: a file taken from its entry counts as read
+        for cand, p, v, file_acc, how in _files(files, rules, store, read_options, bar, refresh, set()):
             for record in file_acc.files:
                 record["cache"] = how
-            families.add(family_of(path))
             acc.merge(file_acc)
             parts.append(cand)
             pairs |= p
@@ -251,9 +260,20 @@ def cached_page_views(paths, *, cache_dir: str | os.PathLike, read_options: dict
         read = {os.path.abspath(f) for f in files if f != "-"}
         listed = {os.path.abspath(p) for p in paths if p != "-" and os.path.isdir(p)}
         store.prune(lambda p: p in read or os.path.dirname(p) in listed)
-    views = behaviour_filter(concat_candidates(parts), pairs, visitors, rules, acc)
+    views = behaviour_filter(candidates_frame(parts), pairs, visitors, rules, acc)
     log.info("cache: %s", ", ".join(f"{os.path.basename(f['path'])} {f['cache']}" for f in acc.files[first:]))
     return views
+
+
+def _bytes(files: list[str]) -> int:
+    """The bytes of the files on disk (a pipe's: none; a file gone: none, its read says so)."""
+    total = 0
+    for f in files:
+        try:
+            total += os.path.getsize(f) if f != "-" else 0
+        except OSError:
+            pass
+    return total
 
 
 def _regular(path: str) -> bool:
@@ -272,43 +292,137 @@ def _snapshot(path: str) -> tuple[int, int, int]:
 
 
 def _one_file(path: str, rules, store: Store, read_options: dict, progress, refresh: bool, families: set):
-    if not _regular(path):
-        acc = Accounting()
-        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
-                                            families=set(families))
-        return cand, pairs, visitors, acc, "read"
-    before = _snapshot(path)
-    fp = fingerprint(path)
-    hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
-    if hit is not None:
-        store.use(fp.key, hit, path)
-        return hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached"
-    grown = None if refresh else _grown_from(path, fp, store, read_options)
-    read = None
-    if grown is not None:
-        try:
-            read = _read_on(path, grown, rules, read_options, progress)
-        except LogParseError as e:  # the new part is not in the first part's format: as a cold run
-            log.info("cache: %s: reading it from the start (%s)", path, e)
-    if read is None:
-        acc = Accounting()
-        cand, pairs, visitors = read_candidates([path], rules, acc, progress=progress, read_options=read_options,
-                                            families=set(families))
-        how = "read"
-    else:
-        cand, pairs, visitors, acc = read
-        how = f"read from byte {grown.meta['size']:,}"
-    entry = Entry({
+    """:func:`_files` of one file."""
+    return _files([path], rules, store, read_options, progress, refresh, families)[0]
+
+
+def _files(files: list[str], rules, store: Store, read_options: dict, progress, refresh: bool,
+           families: set) -> list[tuple]:
+    """Each file's candidates (an Arrow table), robots.txt clients, accounting and how it was read:
+    from its entry, read on from where its entry ends, or read (and its entry written).
+
+    The files to read one after the other are read together, as a cold run reads them: the small
+    files of a rotated family share blocks. ``families`` (as :func:`recsys.logs.iter_tables` takes
+    it) is updated with those of the files that hold lines.
+    """
+    out: list = [None] * len(files)
+    batch: list[tuple[int, tuple | None, Fingerprint | None]] = []  # to read: index, snapshot, fingerprint
+
+    def read_batch() -> None:
+        accs = [Accounting() for _ in batch]
+        found = _read_files([files[i] for i, _, _ in batch], rules, accs, progress=progress,
+                            read_options=read_options, families=families)
+        for (i, before, fp), acc, (table, pairs, visitors) in zip(batch, accs, found):
+            out[i] = (table, pairs, visitors, acc, "read")
+            if fp is not None:
+                _save(files[i], before, fp, Entry(_meta(files[i], fp, acc, pairs, visitors), table), store)
+        batch.clear()
+
+    try:
+        for i, path in enumerate(files):
+            with _named(path):
+                if not _regular(path):
+                    batch.append((i, None, None))
+                    continue
+                before = _snapshot(path)
+                fp = fingerprint(path)
+                hit = None if refresh else store.load(fp.key) or _copy_of(path, fp, store)
+                grown = None if refresh or hit is not None else _grown_from(path, fp, store, read_options)
+            if hit is None and grown is None:
+                batch.append((i, before, fp))
+                continue
+            if batch:
+                read_batch()  # the files before it, first
+            with _named(path):
+                if hit is not None:
+                    store.use(fp.key, hit, path)
+                    out[i] = (hit.cand, hit.pairs, hit.visitors, hit.accounting(path), "cached")
+                    _advance(progress, fp.size)
+                else:
+                    try:
+                        table, pairs, visitors, acc = _read_on(path, grown, rules, read_options, progress)
+                    except LogParseError as e:  # the new part is not in the first part's format: as a cold run
+                        log.info("cache: %s: reading it from the start (%s)", path, e)
+                        batch.append((i, before, fp))
+                        continue
+                    out[i] = (table, pairs, visitors, acc, f"read from byte {grown.meta['size']:,}")
+                    _advance(progress, grown.meta["size"])  # the part its entry holds (the rest was read)
+                    _save(path, before, fp, Entry(_meta(path, fp, acc, pairs, visitors), table), store)
+            if any(f["lines"] for f in out[i][3].files):  # as a cold read: the family's format is known
+                families.add(family_of(path))
+        if batch:
+            read_batch()
+    finally:
+        store.wait()  # the entries this run wrote, before the cache is unlocked
+    return out
+
+
+def _advance(progress, n: int) -> None:
+    """Move the reading bar (when ``progress`` is one) over ``n`` bytes not read."""
+    if hasattr(progress, "update"):
+        progress.update(n)
+
+
+@contextmanager
+def _named(path: str) -> Iterator[None]:
+    """An error reading ``path`` that does not name it (a damaged disk) names it."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is not None:
+            raise
+        raise RecsysError(f"{path}: cannot read it: {e.strerror or e}") from e
+
+
+def _read_files(paths: list[str], rules, accs: list[Accounting], *, progress, read_options: dict,
+                families: set) -> Iterator[tuple[pa.Table, set, set]]:
+    """:func:`recsys.views.read_candidates` of each file apart, in order, counted into its own
+    accounting (``accs``); the candidates as an Arrow table with the file's own dictionaries.
+
+    The files are read together: the small files of a rotated family share blocks
+    (:func:`recsys.logs.iter_pieces`), and the line rules run once per block. Each file's result
+    is given as soon as its last block is parsed (its entry is written while the next are read).
+    """
+    done, parts, pairs, visitors = 0, [], set(), set()  # the files given so far; the next file's finds
+
+    def given(upto: int) -> Iterator[tuple[pa.Table, set, set]]:  # the files before ``upto``, in order
+        nonlocal done, parts, pairs, visitors
+        while done < upto:
+            yield concat_tables(parts), pairs, visitors
+            done, parts, pairs, visitors = done + 1, [], set(), set()
+
+    for table, pieces in iter_pieces(paths, accounting=accs, progress=progress, families=families, **read_options):
+        if table.num_rows:
+            cand, found = line_filter(to_pandas(table), rules, [(accs[i], n) for i, n in pieces])
+            cand = candidates_table(cand)
+        else:
+            found = [(0, set(), set())] * len(pieces)
+        at = 0
+        for (i, _), (n, p, v) in zip(pieces, found):
+            yield from given(i)
+            if n:
+                parts.append(compact(cand.slice(at, n)))
+            at += n
+            pairs |= p
+            visitors |= v
+    yield from given(len(paths))
+
+
+def _meta(path: str, fp: Fingerprint, acc: Accounting, pairs: set, visitors: set) -> dict:
+    return {
         "path": os.path.abspath(path), "size": fp.size, "crc": fp.crc, "head": fp.head,
         "compressed": fp.compressed, "newline_end": fp.newline_end, "accounting": acc.to_dict(),
         "pairs": sorted(([x if isinstance(x, str) else None for x in p] for p in pairs), key=str),
         "visitors": sorted(visitors),
-    }, cand)
+    }
+
+
+def _save(path: str, before: tuple, fp: Fingerprint, entry: Entry, store: Store) -> None:
+    """Write the entry of a file read, unless the file changed while it was read."""
     if _snapshot(path) == before and fp.size == before[1]:
         store.save(fp.key, entry)
     else:
         log.info("cache: %s changed while it was read: not cached", path)
-    return cand, pairs, visitors, acc, how
 
 
 def _copy_of(path: str, fp: Fingerprint, store: Store) -> Entry | None:
@@ -378,6 +492,7 @@ def _read_on(path: str, grown: Entry, rules, read_options: dict, progress):
     resume = (grown.meta["size"], record["lines"], record) if record else (grown.meta["size"], 0)
     tail = Accounting()
     cand, pairs, visitors = read_candidates([path], rules, tail, progress=progress, read_options=read_options,
-                                        resume={path: resume})
+                                            resume={path: resume})
     acc.merge(tail)  # tail.files holds the record of the whole file
-    return (concat_candidates([grown.cand, cand]), grown.pairs | pairs, grown.visitors | visitors, acc)
+    table = concat_tables([grown.cand, candidates_table(cand)])
+    return table, grown.pairs | pairs, grown.visitors | visitors, acc

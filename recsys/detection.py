@@ -103,16 +103,19 @@ def fixed_formats(log_format, nginx_conf=None, format_name=None) -> list[LogForm
 
 
 def start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, known: list[LogFormat],
-                   strict: bool, first_line: int = 0) -> list[LogFormat]:
+                   strict: bool, first_line: int = 0, hint: list[LogFormat] | None = None) -> list[LogFormat]:
     """The formats to read a file with, found on its first lines (the order they are tried in).
 
     ``known``: formats an earlier read of this file found. With ``strict`` (a file read from its
     start, the first of its family), a file whose first lines mostly match none of the formats
-    stops the read with :class:`LogParseError`, unless only its beginning is junk.
+    stops the read with :class:`LogParseError`, unless only its beginning is junk. ``hint``: the
+    formats the previous file of the family started with; when its first one is the preset
+    detection would find alone, it is checked with one regular expression instead of all presets
+    (the answer is the same).
     """
     lines = _probe_lines(head)
     if fixed is None:
-        found, ok = first_presets(lines, known)
+        found, ok = (_hinted(lines, hint[0]) if hint and not known else None) or first_presets(lines, known)
         formats = [*known, *found]
         for fmt in found:
             log.info("%s: detected log format %s", path, fmt.name)
@@ -146,6 +149,18 @@ def start_formats(fixed: list[LogFormat] | None, head: bytes, path: str, *, know
         line_number=first_line + bad + 1,
         line=line,
     )
+
+
+def _hinted(lines: list[str], fmt: LogFormat) -> tuple[list[LogFormat], np.ndarray] | None:
+    """What :func:`first_presets` finds on ``lines`` when that is ``fmt`` alone, checked cheaply:
+    ``fmt`` matches every line and no preset before it matches the first. ``None`` otherwise."""
+    names = list(PRESETS)
+    if not lines or fmt.name not in PRESETS or _preset(fmt.name) != fmt:
+        return None
+    ok = _matches(fmt, lines)
+    if not ok.all() or any(_matches(_preset(n), lines[:1]).any() for n in names[: names.index(fmt.name)]):
+        return None
+    return [_preset(fmt.name)], ok
 
 
 def _most(ok: np.ndarray) -> bool:

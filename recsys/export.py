@@ -21,15 +21,20 @@ character); titles are plain text. No visitor id or address appears in any expor
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .atomic import atomic_write
 from .titles import plain_text
@@ -147,33 +152,173 @@ def write_related(path: str | os.PathLike, document: dict) -> None:
         f.write(json_text(document))
 
 
-def pseudonymize(ids: pd.Series, salt: bytes) -> pd.Series:
+def pseudonymize(ids: pd.Series, salt: bytes, *, memo: dict | None = None) -> pd.Series:
     """Visitor ids replaced by a salted hash (16 hex digits): stable for one installation, and
     unlinkable to the cookie without the salt.
+
+    Each distinct id is hashed once; ``memo`` (a dict) keeps the hashes for the next call (the
+    sessions' visitors after the views').
 
     >>> pseudonymize(pd.Series(["a", "a", None]), b"k").tolist()
     ['6245303f83c1a9d3', '6245303f83c1a9d3', None]
     """
+    memo = {} if memo is None else memo
     cat = ids.astype("category")
-    hashed = [hashlib.blake2b(str(v).encode(), key=salt, digest_size=8).hexdigest() for v in cat.cat.categories]
-    codes = cat.cat.codes.to_numpy()
-    out = pd.Series(pd.Categorical.from_codes(codes, pd.Index(hashed, dtype="str") if hashed else pd.Index([], dtype="str")),
-                    index=ids.index)
-    return out.astype(object).where(codes >= 0, None)
+    hashed = []
+    for v in cat.cat.categories.tolist():
+        if v not in memo:
+            memo[v] = hashlib.blake2b(str(v).encode(), key=salt, digest_size=8).hexdigest()
+        hashed.append(memo[v])
+    per_code = np.array([*hashed, None], dtype=object)  # code -1 (missing): the last, None
+    return pd.Series(per_code[cat.cat.codes.to_numpy()], index=ids.index, dtype=object)
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """A frame written atomically, as Parquet or CSV by the file's suffix; sets become sorted
-    lists (Parquet) or ``a | b`` (CSV)."""
-    out = df.copy()
-    out.attrs = {}  # the accounting and other run details live in report.json
-    csv = os.fspath(path).endswith(".csv")
-    for col in out.columns:
-        if len(out) and isinstance(out[col].iloc[0], (frozenset, set, tuple)):
-            out[col] = [(" | ".join(sorted(map(str, v))) if csv else sorted(map(str, v))) for v in out[col]]
-    if csv:
+def write_table(df: pd.DataFrame, path: str | os.PathLike | list[str | os.PathLike]) -> None:
+    """A frame written atomically, as Parquet or CSV by the file's suffix (a list of paths: into
+    each); sets become sorted lists (Parquet) or ``a | b`` (CSV).
+
+    The sets are sorted once per distinct set, in Arrow, and the CSV is joined in Arrow: the file
+    is what ``DataFrame.to_parquet`` (``index=False``) or ``DataFrame.to_csv`` (``index=False``)
+    writes of the frame with sets as sorted lists, without a pass over the rows in Python.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> write_table(pd.DataFrame({"items": [frozenset({"b", "a"})], "lift": [2.5]}), d / "t.csv")
+    >>> (d / "t.csv").read_text()
+    'items,lift\\na | b,2.5\\n'
+    """
+    lists = {col: _sorted_lists(df[col]) for col in df.columns
+             if len(df) and isinstance(df[col].iloc[0], (frozenset, set, tuple))}
+    for one in path if isinstance(path, list) else [path]:
+        if os.fspath(one).endswith(".csv"):
+            _write_csv(df, lists, one)
+        else:
+            _write_parquet(df, lists, one)
+
+
+def _write_parquet(df: pd.DataFrame, lists: dict, path) -> None:
+    table = pa.Table.from_pandas(_with_lists(df, lists, csv=False), preserve_index=False)
+    if lists:  # the lists went in as Arrow arrays: read back, they are object columns, as written from lists
+        meta = json.loads(table.schema.metadata[b"pandas"])
+        for entry in meta["columns"]:
+            if entry["name"] in lists:
+                entry["numpy_type"], entry["metadata"] = "object", None
+        table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+    with atomic_write(path, "wb") as f:
+        pq.write_table(table, f)
+
+
+def _write_csv(df: pd.DataFrame, lists: dict, path) -> None:
+    data = _csv_bytes(df, lists)
+    if data is None:  # a column the fast writer does not format as pandas does
         with atomic_write(path, "w", encoding="utf-8", newline="") as f:
-            out.to_csv(f, index=False)
-    else:
-        with atomic_write(path, "wb") as f:
-            out.to_parquet(f, index=False)
+            _with_lists(df, lists, csv=True).to_csv(f, index=False)
+        return
+    with atomic_write(path, "wb") as f:
+        for part in data:
+            f.write(part)
+
+
+def _sorted_lists(col: pd.Series) -> pa.Array:
+    """``sorted(map(str, v))`` of each set (or tuple) of ``col``, as an Arrow list array.
+
+    Each distinct set is sorted once: its items are put in one flat array, ranked once per
+    distinct item, and sorted within each set by one lexicographic sort of (set, rank).
+    """
+    values = col.to_numpy(dtype=object)
+    try:
+        codes, sets = pd.factorize(values)
+    except TypeError:  # sets, not frozensets: each row apart
+        codes, sets = np.arange(len(values)), values
+    lengths = np.fromiter(map(len, sets), np.int64, len(sets))
+    if not lengths.any():  # only empty sets: lists of nothing, as pandas types them
+        return pa.array([[]] * len(values), pa.list_(pa.null()))
+    items, uniques = pd.factorize(np.fromiter(itertools.chain.from_iterable(sets), object, int(lengths.sum())))
+    texts = np.array([str(u) for u in uniques], dtype=object)
+    rank = np.empty(len(texts), np.int64)
+    rank[np.argsort(texts, kind="stable")] = np.arange(len(texts))
+    order = np.lexsort((rank[items], np.repeat(np.arange(len(sets)), lengths)))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), pa.int32())
+    distinct = pa.ListArray.from_arrays(offsets, pa.array(texts, pa.string()).take(pa.array(items[order])))
+    return distinct.take(pa.array(codes, mask=codes < 0))
+
+
+def _with_lists(df: pd.DataFrame, lists: dict, *, csv: bool) -> pd.DataFrame:
+    """``df`` (not copied) with its set columns as the sorted lists (Arrow arrays), or ``a | b``."""
+    out = df.copy(deep=False)
+    out.attrs = {}  # the accounting and other run details live in report.json
+    for col, arr in lists.items():
+        out[col] = _joined(arr).to_pandas().to_numpy(dtype=object) if csv else pd.arrays.ArrowExtensionArray(arr)
+    return out
+
+
+def _joined(lists: pa.Array) -> pa.Array:
+    """``a | b`` of each list."""
+    if pa.types.is_null(lists.type.value_type):
+        return pa.array([""] * len(lists), pa.string())
+    return pc.binary_join(lists, " | ")
+
+
+def _csv_bytes(df: pd.DataFrame, lists: dict) -> list | None:
+    """What ``to_csv(index=False)`` writes of ``df`` (the sets as ``a | b``), joined in Arrow (UTF-8,
+    in parts); None when a column is of a type it does not format (categoricals, times, extension types)."""
+    floats = _float_texts([df[c].to_numpy() for c in df.columns if c not in lists and df[c].dtype == np.float64])
+    columns = []
+    for name in df.columns:
+        if name in lists:
+            arr = _csv_quoted(_joined(lists[name]))
+        elif df[name].dtype == np.float64:
+            arr = next(floats)  # a number's text holds no separator nor quote
+        else:
+            arr = _csv_strings(df[name])
+            if arr is None:
+                return None
+        columns.append(arr)
+    header = ",".join(_csv_quoted(pa.array([str(c) for c in df.columns], pa.string())).to_pylist()) + "\n"
+    if not len(df):
+        return [header.encode()]
+    rows = pc.binary_join_element_wise(*columns, ",", null_handling="replace") if len(columns) > 1 else columns[0]
+    lines = pc.binary_join_element_wise(pc.fill_null(rows, ""), "", "\n").cast(pa.large_string())  # row + newline
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset : lines.offset + len(lines) + 1]
+    return [header.encode(), lines.buffers()[2][int(offsets[0]) : int(offsets[-1])]]
+
+
+def _float_texts(columns: list[np.ndarray]) -> Iterator[pa.Array]:
+    """Float columns as pandas writes them (``astype(str)``: the shortest repr, as Python's
+    ``repr``; missing values empty), each distinct value of all of them formatted once."""
+    if not columns:
+        return iter(())
+    values = np.concatenate(columns)
+    missing = np.isnan(values)
+    bits, inverse = np.unique(values.view(np.int64), return_inverse=True)  # by bits: -0.0 is not 0.0
+    texts = pa.array(list(map(repr, bits.view(np.float64).tolist())), pa.string())
+    all_texts = texts.take(pa.array(inverse.astype(np.int64), mask=missing))
+    bounds = np.cumsum([0] + [len(c) for c in columns])
+    return (all_texts.slice(a, b - a) for a, b in itertools.pairwise(bounds.tolist()))
+
+
+def _csv_strings(col: pd.Series) -> pa.Array | None:
+    """The column as pandas writes it into a CSV file (missing values empty), as Arrow strings,
+    quoted where they must be; None for a type it does not format as pandas does."""
+    values = col.to_numpy() if isinstance(col.dtype, np.dtype) else None
+    if values is None:
+        return None
+    if values.dtype.kind in "iu":
+        return pc.cast(pa.array(values), pa.string())
+    if values.dtype.kind == "b":
+        return pa.array(np.where(values, "True", "False"), pa.string())
+    if values.dtype == object:
+        codes, uniques = pd.factorize(values)  # None and NaN: missing
+        if not all(isinstance(u, str) for u in uniques):
+            return None
+        return _csv_quoted(pa.array(uniques.astype(object), pa.string())).take(pa.array(codes, mask=codes < 0))
+    return None
+
+
+def _csv_quoted(arr: pa.Array) -> pa.Array:
+    """Values quoted as Python's ``csv`` module does (``QUOTE_MINIMAL``, ``\\n`` ending rows)."""
+    needs = pc.fill_null(pc.match_substring_regex(arr, r'[,"\n]'), False)
+    if not pc.any(needs).as_py():
+        return arr
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, arr)

@@ -9,6 +9,7 @@ lines in reused buffers (:class:`Chunk`), and :func:`in_background` reads them i
 from __future__ import annotations
 
 import bz2
+import collections
 import io
 import logging
 import lzma
@@ -29,7 +30,7 @@ import pyarrow.compute as pc
 from .errors import RecsysError
 
 __all__ = [
-    "log_files", "family_of", "open_log", "COMPRESSIONS", "Decompressed", "Prefixed", "Chunk", "read_blocks",
+    "log_files", "family_of", "open_log", "COMPRESSIONS", "Decompressed", "Prefixed", "Chunk", "read_blocks", "Buffers",
     "in_background", "read_head",
 ]
 
@@ -205,8 +206,14 @@ class Prefixed(io.RawIOBase):
 class Chunk:
     """A block of whole lines held in a reused buffer: ``buf[:size]``, ending with a newline."""
 
-    def __init__(self, buf: bytearray, size: int) -> None:
-        self.buf, self.size = buf, size
+    def __init__(self, buf: bytearray, size: int, pool: collections.deque | None = None) -> None:
+        self.buf, self.size, self.pool = buf, size, pool
+
+    def release(self) -> None:
+        """Give the buffer back to the :class:`Buffers` it is from: the block is read no more."""
+        if self.pool is not None:
+            self.pool.append(self.buf)
+            self.pool = None
 
     def array(self) -> np.ndarray:
         return np.frombuffer(self.buf, np.uint8, count=self.size)
@@ -251,22 +258,61 @@ class Chunk:
 def read_blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int = 1) -> Iterator[Chunk]:
     """Blocks of about ``size`` bytes of whole lines, read into reused buffers.
 
-    A block is valid until ``buffers`` more blocks are read (one buffer: until the next), so a
-    reader thread can work ahead; a newline is added after a last unterminated line. A line
-    longer than the buffer makes it grow. Read errors of a damaged archive end the stream early
-    and are appended to ``warnings``.
+    A buffer is filled before its block is cut (a decompressor or a pipe gives less at a time),
+    so only a stream's last block is short. A block is valid until ``buffers`` more blocks are
+    read (one buffer: until the next), so a reader thread can work ahead; a newline is added after
+    a last unterminated line. A line longer than the buffer makes it grow. Read errors of a
+    damaged archive end the stream early and are appended to ``warnings``.
     """
-    pool = [bytearray(size) for _ in range(buffers)]
-    turn = 0
-    buf = pool[0]
+    pool = [bytearray(0)] * buffers
+    turn = [0]
+
+    def take(at_least: int) -> bytearray:  # the next buffer in turn
+        turn[0] = (turn[0] + 1) % buffers
+        if len(pool[turn[0]]) < at_least:
+            pool[turn[0]] = bytearray(at_least)
+        return pool[turn[0]]
+
+    return _cut(stream, size, warnings, take, None)
+
+
+class Buffers:
+    """Buffers for the blocks of files read one after the other: a block's buffer is reused once
+    the block is released (:meth:`Chunk.release`, from any thread), and a new one is made while
+    none is free (as many as blocks are held at once)."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.free = size, collections.deque()
+
+    def take(self, at_least: int) -> bytearray:
+        while self.free:
+            buf = self.free.pop()
+            if len(buf) >= at_least:
+                return buf
+        return bytearray(at_least)
+
+    def blocks(self, stream: BinaryIO, warnings: list[str]) -> Iterator[Chunk]:
+        """:func:`read_blocks` of ``stream``, each block valid until released."""
+        return _cut(stream, self.size, warnings, self.take, self.free)
+
+
+def _cut(stream: BinaryIO, size: int, warnings: list[str], take: Callable[[int], bytearray],
+         pool: collections.deque | None) -> Iterator[Chunk]:
+    """The blocks of :func:`read_blocks`, read into buffers from ``take`` (released into ``pool``)."""
+    buf = take(size)
     end = 0  # bytes held in buf
     while True:
-        with memoryview(buf) as mv:
-            try:
-                n = stream.readinto(mv[end:]) if end < len(buf) else 0
-            except (OSError, EOFError, lzma.LZMAError) as e:  # a truncated or corrupt archive
-                warnings.append(f"stopped reading early: {e}")
-                n = 0
+        n = 0
+        while end < len(buf):
+            with memoryview(buf) as mv:
+                try:
+                    n = stream.readinto(mv[end:])
+                except (OSError, EOFError, lzma.LZMAError) as e:  # a truncated or corrupt archive
+                    warnings.append(f"stopped reading early: {e}")
+                    n = 0
+            if not n:
+                break
+            end += n
         if not n:
             if end:
                 if buf[end - 1] != 10:
@@ -274,20 +320,15 @@ def read_blocks(stream: BinaryIO, size: int, warnings: list[str], buffers: int =
                         buf = buf + bytearray(1)
                     buf[end] = 10
                     end += 1
-                yield Chunk(buf, end)
+                yield Chunk(buf, end, pool)
             return
-        end += n
         cut = buf.rfind(b"\n", 0, end)
         if cut < 0:
-            if end == len(buf):
-                buf = pool[turn] = buf + bytearray(len(buf))  # a new, larger buffer
+            buf = buf + bytearray(len(buf))  # a new, larger buffer
             continue
-        yield Chunk(buf, cut + 1)
-        turn = (turn + 1) % buffers
+        yield Chunk(buf, cut + 1, pool)
         tail = end - cut - 1
-        nxt = pool[turn]
-        if len(nxt) < tail + size // 2:
-            nxt = pool[turn] = bytearray(max(size, tail + size // 2))
+        nxt = take(max(size, tail + size // 2))
         nxt[:tail] = buf[cut + 1 : end]
         buf, end = nxt, tail
 
@@ -312,6 +353,10 @@ def in_background(items: Iterator, depth: int = 1) -> Iterator:
             q.put((done, None))
         except BaseException as e:  # handed to the consumer
             q.put((done, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:  # a generator stopped early: its files are closed here
+                close()
 
     worker = threading.Thread(target=produce, name="recsys-reader", daemon=True)
     worker.start()

@@ -12,16 +12,18 @@ directives writing one file): each line is read by the first of the file's forma
 it. With ``auto``, the presets are tried on the lines no format found so far matches, and only on
 them, so a file in one format reads as fast as ever.
 
+The files of a read are cut into blocks in a thread of their own (:mod:`recsys.blocks`): the
+small files of a rotated family share blocks, each line still counted in its own file's record.
+
 Every line is accounted for (:class:`recsys.Accounting`): malformed lines are counted by kind and
 the first few kept as examples.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,15 +31,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .accounting import Accounting
+from .blocks import FileBlock, LogFile, Segment, family_blocks
 from .columns import SCHEMA, standardize
-from .detection import first_presets, fixed_formats, recorded_format, start_formats
+from .detection import first_presets, fixed_formats
 from .errors import RecsysError
-from .files import Chunk, Prefixed, family_of, in_background, log_files, open_log, read_blocks, read_head
+from .files import Chunk, in_background, log_files
 from .formats import LogFormat
-from .progress import progress_bar
+from .progress import reading_bar
 from .tokenizer import Block, fields_to_columns, regex_path, tokenize
 
-__all__ = ["read_logs", "iter_logs", "iter_tables", "to_pandas", "STANDARD_COLUMNS", "BLOCK_SIZE"]
+__all__ = [
+    "read_logs", "iter_logs", "iter_tables", "iter_pieces", "to_pandas", "STANDARD_COLUMNS", "BLOCK_SIZE", "KINDS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +78,37 @@ def iter_tables(
     ``families`` holds the rotated families (:func:`family_of`) read already, whose format is known
     (a file of one of them is not refused for beginning with junk); it is updated.
     """
+    for table, _ in iter_pieces(
+        paths, log_format=log_format, nginx_conf=nginx_conf, format_name=format_name, cookie=cookie, parser=parser,
+        accounting=accounting, progress=progress, block_size=block_size, resume=resume, families=families,
+    ):
+        if table.num_rows:
+            yield table
+
+
+def iter_pieces(
+    paths,
+    *,
+    log_format: str | LogFormat | Iterable[str | LogFormat] = "auto",
+    nginx_conf: str | os.PathLike | None = None,
+    format_name: str | Iterable[str] | None = None,
+    cookie: str = "UT_ID",
+    parser: str = "auto",
+    accounting: Accounting | Sequence[Accounting],
+    progress: bool | None = None,
+    block_size: int = BLOCK_SIZE,
+    resume: dict[str, tuple] | None = None,
+    families: set | None = None,
+) -> Iterator[tuple[pa.Table, list[tuple[int, int]]]]:
+    """:func:`iter_tables`, saying which file each row is from: ``(table, pieces)`` per block.
+
+    The files are read one after the other by one reader thread; the short end of a file and the
+    small files after it in the same log format share a block, parsed at once. ``pieces`` are
+    ``(file number, rows)`` (the file's place in :func:`log_files` of ``paths``), for each file
+    whose lines the block holds, in order: the rows of the table are theirs, one piece after the
+    other. A file is in at least one piece (with no rows if it has none). ``accounting`` is one
+    :class:`Accounting` for all files, or one per file.
+    """
     if parser not in ("auto", "regex"):
         raise ValueError(f"parser must be 'auto' or 'regex'; got {parser!r}")
     fixed = fixed_formats(log_format, nginx_conf, format_name)
@@ -83,121 +119,64 @@ def iter_tables(
             f"no access logs found in {', '.join(map(os.fspath, named)) or 'an empty list of paths'}; "
             "give log files or directories holding access.log files"
         )
+    accounts = [accounting] * len(files) if isinstance(accounting, Accounting) else list(accounting)
+    if len(accounts) != len(files):
+        raise ValueError(f"{len(accounts)} accountings for {len(files)} files")
     sizes = [os.path.getsize(f) if f != "-" else 0 for f in files]
     families = set() if families is None else families  # families with a file read already: format known
-    with progress_bar(total=sum(sizes) or None, unit="B", desc="reading logs", enable=progress) as bar:
-        for path in files:
-            stream, tell = open_log(path)
-            offset, first_line, *earlier = (resume or {}).get(path, (0, 0))
-            if offset:
-                stream.seek(offset)
-            reader = _Formats(path, first_line, earlier[0] if earlier else None, detect=fixed is None)
-            stats = reader.stats
-            family = family_of(path)
-            done = offset
-            try:
-                head = read_head(stream, stats["warnings"])
-                if not head:
-                    accounting.files.append(stats)
-                    continue
-                strict = not offset and family not in families
-                reader.known = start_formats(fixed, head, path, known=reader.known, strict=strict,
-                                              first_line=first_line)
-                first = reader.known[0] if reader.known else None
-                fast = parser == "auto"
-                # the tokenizer reads block k+1 in a thread while block k is converted here
-                chunks = read_blocks(Prefixed(head, stream), block_size, stats["warnings"], buffers=3)
-                work = ((c, tokenize(c, first) if fast and first is not None and not reader.switched else None)
-                        for c in chunks)
-                for block, tokens in in_background(work):
-                    table = _parse_block(block, tokens, reader, cookie, path, accounting, fast)
-                    if table.num_rows:
-                        yield table
-                    now = tell()
-                    bar.update(max(now - done, 0))
-                    done = now
-                families.add(family)
-            finally:
-                if path != "-":
-                    stream.close()
-                    getattr(stream, "raw", stream).close()
-            if getattr(stream, "warning", None):
-                stats["warnings"].append(stream.warning)
-            accounting.files.append(stats)
-            for w in stats["warnings"][len(reader.earlier_warnings):]:
-                log.warning("%s: %s", path, w)
-            log.info("%s: %d lines, %d malformed", path, stats["lines"], stats["malformed"])
+    fast = parser == "auto"
+    blocks = family_blocks(files, accounts, fixed=fixed, fast=fast, resume=resume or {}, families=set(families),
+                     block_size=block_size)
+    left = [size - (resume or {}).get(f, (0,))[0] for f, size in zip(files, sizes)]  # resumed: from the offset
+    with reading_bar(progress, total=sum(left)) as bar:
+        # the reader thread reads (and tokenizes) block k+1 while block k is converted here
+        for block in in_background(blocks):
+            table, pieces = _parse_block(block, cookie, fast)
+            for seg in block.segments:
+                if seg.last:
+                    seg.file.finish(families)
+            bar.update(block.progress)
+            yield table, pieces
+            block.chunk.release()  # its buffer takes a later block
 
 
-class _Formats:
-    """The log formats of one file: the order its lines try them in, and what each took.
+#: Kinds of malformed lines, by the code the parsers keep them under.
+KINDS = ("format", "encoding", "time", "request")
 
-    ``stats`` is the file's record in :attr:`Accounting.files`: ``path``, ``lines``,
-    ``malformed``, ``format`` and ``escape`` (those of its first lines), ``formats`` (one entry
-    per format found, in the order they first appear: ``format``, ``escape``, ``template``,
-    ``first_line``, ``last_line``, ``lines``) and ``warnings``.
-    """
 
-    def __init__(self, path: str, first_line: int, record: dict | None, *, detect: bool) -> None:
-        self.path, self.detect = path, detect
-        if record is None:
-            self.stats = {"path": path, "lines": first_line, "malformed": 0, "format": None, "formats": [],
-                          "warnings": []}
-        else:  # the record of the part read already: go on with it
-            self.stats = copy.deepcopy(record)
-            self.stats.update(path=path, lines=first_line)
-            self.stats.setdefault("formats", [])
-        self.earlier_warnings = list(self.stats["warnings"])
-        self.known: list[LogFormat] = [recorded_format(e) for e in self.stats["formats"]] if detect else []
-        self.switched = False  # the first format took no line of the last block: skip its tokenizer
-
-    def add(self, parts: list[_Part], before: int) -> None:
-        """Count what each format took in a block whose first line follows line ``before``."""
-        entries = {(e["template"], e["escape"]): e for e in self.stats["formats"]}
-        new = []
-        for part in parts:
-            entry = entries.get((part.fmt.template, part.fmt.escape))
-            if not part.lines:
-                continue
-            if entry is None:
-                new.append((part.line_of(int(part.rows()[0]), before), part))
-            else:
-                entry["lines"] += part.lines
-                entry["last_line"] = part.last_line(before)
-        for first, part in sorted(new, key=lambda fp: fp[0]):  # the record lists them as they appear
-            fmt = part.fmt
-            name = fmt.name or fmt.template
-            if self.stats["formats"]:
-                log.warning("%s: line %d is the first in log format %s (the lines before are in %s)", self.path,
-                            first, name, ", ".join(e["format"] for e in self.stats["formats"]))
-            else:
-                self.stats["format"], self.stats["escape"] = name, fmt.escape
-            self.stats["formats"].append({"format": name, "escape": fmt.escape, "template": fmt.template,
-                                          "first_line": first, "last_line": part.last_line(before),
-                                          "lines": part.lines})
+def _within(sorted_offsets: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    a, b = np.searchsorted(sorted_offsets, [lo, hi])
+    return sorted_offsets[a:b]
 
 
 class _Part:
-    """What one format made of lines of a block: its rows, the malformed lines among them, the
-    lines it does not match (``failed``, offsets of line starts, in order)."""
+    """What one format made of lines of a block: its rows, the malformed lines among them
+    (``bad_at``, ``bad_kind``: offsets of line starts and codes of :data:`KINDS`, in order), the
+    lines it does not match (``failed``)."""
 
-    def __init__(self, chunk: Chunk, parsed: Block, fmt: LogFormat, cookie: str, accounting: Accounting) -> None:
+    def __init__(self, chunk: Chunk, parsed: Block, fmt: LogFormat, cookie: str) -> None:
         self.chunk, self.fmt, self.n_lines = chunk, fmt, parsed.n_lines
         self.lines = parsed.n_lines - len(parsed.skipped)  # lines the format matched
-        self._gone = np.array(sorted(o for o, _, _ in parsed.skipped), np.int64)
+        at = np.array([o for o, _, _ in parsed.skipped], np.int64)
+        kind = np.array([KINDS.index(k) for _, k, _ in parsed.skipped], np.int8)
+        order = np.argsort(at, kind="stable")
+        at, kind = at[order], kind[order]
+        self._gone = at
         self._rows: np.ndarray | None = None
-        self.failed = np.array(sorted(o for o, k, _ in parsed.skipped if k == "format"), np.int64)
-        self.skipped = [s for s in parsed.skipped if s[1] != "format"]
+        self.failed = at[kind == 0]
+        self.texts = {o: t for o, _, t in parsed.skipped if t is not None}
+        bad_at, bad_kind = at[kind != 0], kind[kind != 0]
         table, bad_time, bad_request = standardize(parsed.columns, fmt, cookie, self.lines)
         drop = bad_time | bad_request
         self.keep = ~drop
         if drop.any():
             rows = np.flatnonzero(drop)
-            want = (bad_time.any() and accounting.wants_example("time")) or (
-                (bad_request & ~bad_time).any() and accounting.wants_example("request"))
-            starts = self.rows()[rows].tolist() if want else [-1] * len(rows)
-            self.skipped += [(s, "time" if bad_time[r] else "request", None) for s, r in zip(starts, rows)]
+            codes = np.where(bad_time[rows], KINDS.index("time"), KINDS.index("request")).astype(np.int8)
+            bad_at, bad_kind = np.concatenate([bad_at, self.rows()[rows]]), np.concatenate([bad_kind, codes])
+            order = np.argsort(bad_at, kind="stable")
+            bad_at, bad_kind = bad_at[order], bad_kind[order]
             table = table.filter(pa.array(self.keep))
+        self.bad_at, self.bad_kind = bad_at, bad_kind
         self.table = table
 
     def rows(self) -> np.ndarray:
@@ -207,16 +186,37 @@ class _Part:
             self._rows = starts[~np.isin(starts, self._gone)] if len(self._gone) else starts
         return self._rows
 
-    def line_of(self, offset: int, before: int) -> int:
-        """The line number of the line at ``offset`` in a block whose first line follows ``before``."""
-        return before + self.chunk.buf.count(b"\n", 0, offset) + 1
+    def span(self, lo: int, hi: int, n_lines: int, last_start: int) -> tuple[int, int, int]:
+        """The lines the format matched in ``chunk[lo:hi]`` (``n_lines`` lines, the last starting at
+        ``last_start``; a part read from all lines of the block): how many, where the first and the
+        last start. Only the lines it did not match at either end are looked at."""
+        if self._rows is not None:
+            rows = _within(self._rows, lo, hi)
+            return len(rows), (int(rows[0]) if len(rows) else lo), (int(rows[-1]) if len(rows) else lo)
+        gone = _within(self._gone, lo, hi).tolist()
+        lines = n_lines - len(gone)
+        if not lines:
+            return 0, lo, lo
+        first, k, buf = lo, 0, self.chunk.buf
+        while k < len(gone) and gone[k] == first:
+            first, k = buf.find(b"\n", first) + 1, k + 1
+        last, k = last_start, len(gone) - 1
+        while k >= 0 and gone[k] == last:
+            cut = buf.rfind(b"\n", lo, last - 1)
+            last, k = (cut + 1 if cut >= 0 else lo), k - 1
+        return lines, first, last
 
-    def last_line(self, before: int) -> int:
-        """The line number of the last line the format matched (cheap when it is the block's last)."""
-        last = self.chunk.buf.rfind(b"\n", 0, self.chunk.size - 1) + 1
-        if self._rows is None and not (len(self._gone) and self._gone[-1] == last):
-            return before + self.n_lines
-        return self.line_of(int(self.rows()[-1]), before)
+    def bad_in(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """The malformed lines of ``chunk[lo:hi]``: offsets and kinds."""
+        a, b = np.searchsorted(self.bad_at, [lo, hi])
+        return self.bad_at[a:b], self.bad_kind[a:b]
+
+    def kept_in(self, lo: int, hi: int, n_lines: int) -> int:
+        """How many of its rows (malformed ones dropped) are lines of ``chunk[lo:hi]`` (``n_lines``
+        lines; all of them for a part read from all lines of the block)."""
+        if self._rows is not None:
+            return len(_within(self._rows[self.keep], lo, hi))
+        return n_lines - len(_within(self._gone, lo, hi))  # no row was dropped (that sets _rows)
 
     def relocate(self, chunk: Chunk, starts: np.ndarray, sub_starts: np.ndarray) -> None:
         """Offsets in the block ``chunk``, for a part parsed from some of its lines."""
@@ -224,13 +224,14 @@ class _Part:
         self._rows = where(self.rows())
         self._gone = where(self._gone)
         self.failed = where(self.failed)
-        self.skipped = [(int(where(o)) if o >= 0 else -1, k, t) for o, k, t in self.skipped]
+        self.bad_at = where(self.bad_at)
+        self.texts = {int(where(np.int64(o))): t for o, t in self.texts.items()}
         self.chunk = chunk
 
 
-def _parse_with(chunk: Chunk, tokens, fmt: LogFormat, cookie: str, accounting: Accounting) -> _Part:
+def _parse_with(chunk: Chunk, tokens, fmt: LogFormat, cookie: str) -> _Part:
     parsed = None if tokens is None else fields_to_columns(tokens, fmt)
-    return _Part(chunk, regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie, accounting)
+    return _Part(chunk, regex_path(chunk, fmt) if parsed is None else parsed, fmt, cookie)
 
 
 def _line_array(chunk: Chunk) -> pa.Array:
@@ -243,20 +244,43 @@ def _line_array(chunk: Chunk) -> pa.Array:
     return pc.utf8_rtrim(lines, characters="\r")
 
 
-def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast) -> pa.Table:
-    """The block's rows, each line parsed by the first of the file's formats that matches it."""
+def _parse_block(block: FileBlock, cookie: str, fast: bool) -> tuple[pa.Table, list[tuple[int, int]]]:
+    """The block's rows, each line parsed by the first of its file's formats that matches it, and
+    the rows of each file (``(file number, rows)``)."""
+    chunk = block.chunk
+    first = _parse_with(chunk, block.tokens, block.first, cookie) if chunk.size and block.first else None
+    parts = [first] if first is not None else []
+    pieces = []
+    for seg in block.segments:
+        more, rows = _parse_segment(chunk, seg, first, cookie, fast)
+        parts += more
+        pieces.append((seg.file.index, rows))
+    return _in_log_order(parts), pieces
+
+
+def _parse_segment(chunk: Chunk, seg: Segment, first: _Part | None, cookie: str, fast: bool) -> tuple[list[_Part], int]:
+    """The lines of one file in a block: those its first format (``first``, read over the whole
+    block) does not match tried in its other formats, or in presets. Counts them into the file's
+    record and accounting; returns the parts it read and how many rows the file has in the block."""
+    f, lo, hi = seg.file, seg.start, seg.end
+    if lo == hi:
+        return [], 0
+    reader, acc = f.reader, f.accounting
     stats = reader.stats
-    first_line = stats["lines"]
-    parts: list[_Part] = []
-    if reader.known:
-        parts.append(_parse_with(chunk, tokens, reader.known[0], cookie, accounting))
-        n_lines, failed = parts[0].n_lines, parts[0].failed
-    else:
-        failed = chunk.line_starts()
+    before = stats["lines"]
+    whole = lo == 0 and hi == chunk.size  # the block holds this file's lines only
+    if first is not None:
+        failed = _within(first.failed, lo, hi)
+        n_lines = first.n_lines if whole else chunk.buf.count(b"\n", lo, hi)
+        chunk_lines = first.n_lines
+    else:  # a file that began with junk: every line is in a format still to find
+        starts = chunk.line_starts()
+        failed, chunk_lines = _within(starts, lo, hi), len(starts)
         n_lines = len(failed)
-    k = len(parts)  # the next format to try: none is known yet in a file that began with junk
+    parts: list[_Part] = []
+    k = 1 if first is not None else 0  # the next format to try
     while len(failed) and (k < len(reader.known) or reader.detect):
-        sub, sub_starts = chunk.lines_at(failed, n_lines)
+        sub, sub_starts = chunk.lines_at(failed, chunk_lines)
         if k == len(reader.known):  # lines in none of the formats found so far: in a preset?
             found, _ = first_presets(_line_array(sub), reader.known)
             if not found:
@@ -264,25 +288,60 @@ def _parse_block(chunk, tokens, reader: _Formats, cookie, path, accounting, fast
             reader.known.append(found[0])
         fmt = reader.known[k]
         k += 1
-        part = _parse_with(sub, tokenize(sub, fmt) if fast else None, fmt, cookie, accounting)
+        part = _parse_with(sub, tokenize(sub, fmt) if fast else None, fmt, cookie)
         if sub is not chunk:
             part.relocate(chunk, failed, sub_starts)
         parts.append(part)
         failed = part.failed
-    reader.switched = bool(parts) and not parts[0].lines and len(parts) > 1
-    skipped = [s for p in parts for s in p.skipped] + [(o, "format", None) for o in failed.tolist()]
-    for offset, kind, text in sorted(skipped, key=lambda b: b[0]):
-        accounting.add_malformed(kind)
-        if accounting.wants_example(kind) and offset >= 0:
-            line = first_line + chunk.buf.count(b"\n", 0, offset) + 1
-            if text is None:
-                text = chunk.text(offset, chunk.find(b"\n", offset)).rstrip("\r")
-            accounting.add_example(path, line, kind, text)
-    reader.add(parts, first_line)
-    accounting.lines += n_lines
+    line_of = lambda offset: before + chunk.buf.count(b"\n", lo, offset) + 1
+    spans = []
+    reader.switched = False
+    if first is not None:
+        cut = chunk.buf.rfind(b"\n", lo, hi - 1)
+        last_start = cut + 1 if cut >= 0 else lo
+        lines, a, b = first.span(lo, hi, n_lines, last_start)
+        reader.switched = not lines and bool(parts)
+        if lines:
+            spans.append((first.fmt, lines, before + 1 if a == lo else line_of(a),
+                          before + n_lines if b == last_start else line_of(b)))
+    for part in parts:
+        if part.lines:
+            rows = part.rows()
+            spans.append((part.fmt, part.lines, line_of(int(rows[0])), line_of(int(rows[-1]))))
+    mine = ([first] if first is not None else []) + parts
+    bad = [p.bad_in(lo, hi) for p in mine] + [(failed, np.zeros(len(failed), np.int8))]
+    malformed = _count_malformed(chunk, f, np.concatenate([a for a, _ in bad]), np.concatenate([k for _, k in bad]),
+                                 mine, line_of)
+    reader.add(spans)
+    acc.lines += n_lines
     stats["lines"] += n_lines
-    stats["malformed"] += len(skipped)
-    return _in_log_order(parts)
+    stats["malformed"] += malformed
+    rows = sum(p.kept_in(lo, hi, n_lines) for p in mine)
+    return parts, rows
+
+
+def _count_malformed(chunk: Chunk, f: LogFile, at: np.ndarray, kind: np.ndarray, parts: list[_Part], line_of) -> int:
+    """Count malformed lines into the file's accounting, by kind (in the order they first appear),
+    and keep the first few of each kind as examples."""
+    if not len(at):
+        return 0
+    acc = f.accounting
+    order = np.argsort(at, kind="stable")
+    at, kind = at[order], kind[order]
+    codes, firsts, counts = np.unique(kind, return_index=True, return_counts=True)
+    picks = []
+    for i in np.argsort(firsts, kind="stable").tolist():
+        name = KINDS[int(codes[i])]
+        acc.add_malformed(name, int(counts[i]))
+        want = acc.examples_wanted(name)
+        if want:
+            picks += [(o, name) for o in at[kind == codes[i]][:want].tolist()]
+    for offset, name in sorted(picks):
+        text = next((p.texts[offset] for p in parts if offset in p.texts), None)
+        if text is None:
+            text = chunk.text(offset, chunk.find(b"\n", offset)).rstrip("\r")
+        acc.add_example(f.path, line_of(offset), name, text)
+    return len(at)
 
 
 def _in_log_order(parts: list[_Part]) -> pa.Table:
@@ -363,8 +422,9 @@ def read_logs(
         Filled with the counts of lines and malformed lines (by kind, with examples) and a record
         of each file (:attr:`Accounting.files`: which formats it held, from which line to which);
         pass the same one to :func:`recsys.page_views` to count every line once.
-    progress : bool, optional
-        Show a progress bar (default: when standard error is a terminal).
+    progress : bool or tqdm bar, optional
+        Show a progress bar, by bytes (default: when standard error is a terminal); a bar already
+        open (:func:`recsys.progress.reading_bar`) is updated instead (one bar over several reads).
     block_size : int
         Bytes read at a time; memory use grows with it, not with the logs.
 

@@ -252,13 +252,13 @@ class Run:
 
             write_datasets(self, folder)
         else:
-            write_table(self.views.assign(visitor=pseudonymize(self.views["visitor"], self.salt)).drop(columns=["ip"]),
-                        folder / "views.parquet")
-            write_table(self.sessions.assign(visitor=pseudonymize(self.sessions["visitor"], self.salt))
+            hashed: dict = {}  # each visitor hashed once, for the views and the sessions
+            write_table(self.views.assign(visitor=pseudonymize(self.views["visitor"], self.salt, memo=hashed))
+                        .drop(columns=["ip"]), folder / "views.parquet")
+            write_table(self.sessions.assign(visitor=pseudonymize(self.sessions["visitor"], self.salt, memo=hashed))
                         .drop(columns=["network"]), folder / "sessions.parquet")
         write_table(self.itemsets, folder / "itemsets.parquet")
-        write_table(self.rules, folder / "rules.parquet")
-        write_table(self.rules, folder / "rules.csv")
+        write_table(self.rules, [folder / "rules.parquet", folder / "rules.csv"])  # the sets sorted once
         write_related(folder / "related.json", document)
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,

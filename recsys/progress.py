@@ -8,7 +8,7 @@ from typing import Iterator
 
 from tqdm import tqdm
 
-__all__ = ["progress_bar"]
+__all__ = ["progress_bar", "reading_bar"]
 
 
 @contextmanager
@@ -26,3 +26,19 @@ def progress_bar(*, total: float | None, desc: str, unit: str = "it", enable: bo
         yield bar
     finally:
         bar.close()
+
+
+@contextmanager
+def reading_bar(progress: bool | None | tqdm, *, total: float | None) -> Iterator[tqdm]:
+    """The bar of a read of log files, by bytes: ``progress`` itself when it is a bar already (one
+    bar over several reads: the caller closes it), else a new one as :func:`progress_bar` opens it.
+
+    >>> with reading_bar(False, total=10) as bar, reading_bar(bar, total=5) as same:
+    ...     same is bar
+    True
+    """
+    if isinstance(progress, tqdm):
+        yield progress
+        return
+    with progress_bar(total=total or None, unit="B", desc="reading logs", enable=progress) as bar:
+        yield bar

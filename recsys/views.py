@@ -56,7 +56,8 @@ from .urls import article_regex, decide_form, is_article_url, kept_query, path_u
 
 __all__ = [
     "page_views", "read_page_views", "is_bot", "DROP_REASONS", "VIEW_COLUMNS", "VIEW_OPTIONS", "ViewRules",
-    "view_rules", "read_candidates", "behaviour_filter", "as_candidates", "concat_candidates", "visitor_hash",
+    "view_rules", "read_candidates", "line_filter", "behaviour_filter", "as_candidates",
+    "concat_candidates", "visitor_hash",
     "ASSET", "REDIRECTS", "ROBOTS_TXT", "line_rules",
 ]
 
@@ -166,10 +167,11 @@ def _visitor_ids(requests: pd.DataFrame, rules: ViewRules) -> pd.Categorical:
     ip, ua = _cat(requests["ip"]), _cat(requests["user_agent"])
     pair = ip.codes.astype(np.int64) * (len(ua.categories) + 1) + ua.codes + 1
     codes, uniques = pd.factorize(pair)
+    ips, uas = ip.categories.tolist(), ua.categories.tolist()  # a list is read per pair, not an Index
     ids = []
-    for u in uniques:
-        i, j = divmod(int(u), len(ua.categories) + 1)
-        ids.append(visitor_hash(ip.categories[i] if i >= 0 else None, ua.categories[j - 1] if j else None))
+    for u in uniques.tolist():
+        i, j = divmod(u, len(uas) + 1)
+        ids.append(visitor_hash(ips[i] if i >= 0 else None, uas[j - 1] if j else None))
     codes[ip.codes < 0] = -1
     return _str_cat(codes, ids)
 
@@ -259,33 +261,52 @@ def _line_filter(requests: pd.DataFrame, rules: ViewRules, acc: Accounting, *, c
     ``compact`` keeps only the categories in use: blocks read one by one must not each keep
     every address and referer they saw (a whole frame is compacted once, after the behaviour rules).
     """
+    cand, [(_, robots_pairs, robots_visitors)] = line_filter(requests, rules, [(acc, len(requests))])
+    if compact:
+        for col in VIEW_COLUMNS[1:]:
+            cand[col] = _used_only(cand[col].array)
+    return cand, robots_pairs, robots_visitors
+
+
+def line_filter(requests: pd.DataFrame, rules: ViewRules,
+                pieces: list[tuple[Accounting, int]]) -> tuple[pd.DataFrame, list[tuple[int, set, set]]]:
+    """The line rules over requests whose rows are consecutive ``pieces`` of ``(accounting, rows)``
+    (the lines of several files read in one block): the rules run once, and each piece is counted
+    into its own accounting.
+
+    Returns the candidate views of all pieces, in order, with every category of ``requests``, and
+    for each piece how many of them are its and the clients that fetched ``/robots.txt`` (address
+    and user agent pairs, visitor ids), which the behaviour rules need from all lines.
+    """
     n = len(requests)
     reason = np.full(n, -1, np.int8)
     t = _Arrays(requests, rules, reason)
     for name, test in line_rules(rules, t):
         reason[test() & (reason < 0)] = DROP_REASONS.index(name)
-    visitor, url, alive = t.visitor, t.url, t.alive
-    for i, name in enumerate(DROP_REASONS):
-        acc.drop(name, int(np.count_nonzero(reason == i)))
-    # what the behaviour rules need from all lines, not only from the candidates
-    robots = _per_category(requests["path"], lambda c: np.asarray(c == ROBOTS_TXT))
-    ip, ua = np.asarray(_cat(requests["ip"])[robots]), np.asarray(_cat(requests["user_agent"])[robots])
-    robots_pairs = set(zip(ip, ua))
-    robots_visitors = {v for v in np.asarray(visitor[robots]) if isinstance(v, str)}
     keep = reason < 0
-    kept_alive = keep[alive]
-    cat = (lambda c: c.remove_unused_categories()) if compact else (lambda c: c)
+    robots = _per_category(requests["path"], lambda c: np.asarray(c == ROBOTS_TXT))
+    ip, ua = _cat(requests["ip"]), _cat(requests["user_agent"])
+    found, lo = [], 0
+    for acc, rows in pieces:
+        hi = lo + rows
+        counts = np.bincount(reason[lo:hi] + 1, minlength=len(DROP_REASONS) + 1)
+        for i, name in enumerate(DROP_REASONS):
+            acc.drop(name, int(counts[i + 1]))
+        at = np.flatnonzero(robots[lo:hi]) + lo
+        robots_visitors = {v for v in np.asarray(t.visitor[at]) if isinstance(v, str)}
+        found.append((int(counts[0]), set(zip(np.asarray(ip[at]), np.asarray(ua[at]))), robots_visitors))
+        lo = hi
     cand = pd.DataFrame(
         {
             "ts": requests["ts"].array[keep],
-            "visitor": cat(visitor[keep]),
-            "url": cat(url[kept_alive]),
-            "ip": cat(_cat(requests["ip"])[keep]),
-            "user_agent": cat(_cat(requests["user_agent"])[keep]),
-            "referer": cat(_cat(requests["referer"])[keep]),
+            "visitor": t.visitor[keep],
+            "url": t.url[keep[t.alive]],
+            "ip": ip[keep],
+            "user_agent": ua[keep],
+            "referer": _cat(requests["referer"])[keep],
         }
     )
-    return cand, robots_pairs, robots_visitors
+    return cand, found
 
 
 def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: ViewRules, acc: Accounting) -> pd.DataFrame:
@@ -309,7 +330,7 @@ def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: V
     acc.drop("too_fast", int(np.count_nonzero(drop == 2)))
     views = cand[drop == 0].reset_index(drop=True)
     for col in ("visitor", "url", "ip", "user_agent", "referer"):
-        views[col] = views[col].cat.remove_unused_categories()
+        views[col] = _used_only(views[col].array)
     # the blog's trailing-slash form: known, or read from all the views (hence here, after every file)
     if rules.trailing_slash is None:
         url = views["url"].array
@@ -323,6 +344,20 @@ def behaviour_filter(cand: pd.DataFrame, robots_pairs, robots_visitors, rules: V
     acc.url_form = decision
     acc.views += len(views)
     return views
+
+
+def _used_only(cat: pd.Categorical) -> pd.Categorical:
+    """``cat.remove_unused_categories()``, the categories in use found by a count, not a sort.
+
+    >>> _used_only(pd.Categorical(["b", None], categories=["a", "b", "c"])).categories.tolist()
+    ['b']
+    """
+    codes = cat.codes
+    used = np.bincount(codes[codes >= 0], minlength=len(cat.categories)) > 0
+    if used.all():
+        return cat
+    new = np.cumsum(used) - 1
+    return pd.Categorical.from_codes(np.where(codes >= 0, new[codes], -1), cat.categories[used])
 
 
 def _in_form(url: pd.Categorical, mode: str) -> pd.Categorical:

@@ -13,6 +13,7 @@ import pytest
 
 import recsys
 from recsys import cache as cache_module
+from recsys import progress as progress_module
 from recsys import store as store_module
 from recsys.accounting import Accounting
 from recsys.cache import cached_page_views, fingerprint, salt
@@ -87,7 +88,7 @@ def warm_equals_cold(logs, cache, **options) -> dict:
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.suffix in (".json", ".parquet"))
+    return sorted(p for p in cache.rglob("*") if p.suffix in (".json", store_module.TABLE))
 
 
 # the schema of candidates (defect 1) ---------------------------------------------------------------
@@ -198,6 +199,42 @@ def test_logrotate_reads_only_what_is_new(tmp_path, days):
     assert len(entries(cache)) == 2 * 4
 
 
+def test_one_reading_bar_over_all_files_by_bytes_cache_hits_included(tmp_path, days, monkeypatch):
+    """Issue 15: the bar does not restart for each file read, nor sit still on files from the cache."""
+    bars = []
+
+    class Recorded(progress_module.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen = [self.n]
+            bars.append(self)
+
+        def update(self, n=1):
+            super().update(n)
+            self.seen.append(self.n)
+
+    monkeypatch.setattr(progress_module, "tqdm", Recorded)
+    logs, cache = tmp_path / "logs", tmp_path / "cache"
+    logs.mkdir()
+    for n in range(3):
+        rotate(logs, days, n)
+    ways = []
+    for k, night in enumerate((None, 3, None)):  # cold; after logrotate (renamed, compressed, grown, new); warm
+        if night is not None:
+            rotate(logs, days, night)
+        bars.clear()
+        size = sum(p.stat().st_size for p in logs.iterdir())
+        ways.append(set(run(cached_page_views, logs, cache_dir=cache, progress=True)[2].values()))
+        assert [b.desc for b in bars] == ["reading logs"]
+        bar = bars[0]
+        assert bar.total == size and bar.n == size and bar.unit == "B"
+        assert bar.seen == sorted(bar.seen)
+        if k:  # files from the cache move it one by one
+            assert len(bar.seen) > 4
+    assert ways[0] == {"read"} and ways[2] == {"cached"}
+    assert {"cached", "read"} < ways[1] and any(w.startswith("read from byte") for w in ways[1])
+
+
 # fingerprints -------------------------------------------------------------------------------------
 def test_multi_member_gzip_files_are_told_apart(tmp_path):
     """Two files ending in the same member shared the entry of the first (issue 11, 8)."""
@@ -299,18 +336,18 @@ def test_a_folder_without_access_logs_is_the_cold_runs_error(tmp_path):
 def _damage(cache: Path, how: str) -> None:
     jsons = [p for p in entries(cache) if p.suffix == ".json"]
     target = max(jsons, key=lambda p: p.stat().st_size)
-    parquet = target.with_suffix(".parquet")
-    other = next(p for p in jsons if p != target).with_suffix(".parquet")
+    table = target.with_suffix(store_module.TABLE)
+    other = next(p for p in jsons if p != target).with_suffix(store_module.TABLE)
     if how == "json only":
-        parquet.unlink()
-    elif how == "parquet only":
+        table.unlink()
+    elif how == "table only":
         target.unlink()
-    elif how == "parquet garbage":
-        parquet.write_bytes(b"PAR1 not really")
-    elif how == "parquet truncated":
-        parquet.write_bytes(parquet.read_bytes()[:-100])
-    elif how == "parquet of another entry":
-        shutil.copy(other, parquet)
+    elif how == "table garbage":
+        table.write_bytes(b"ARROW1 not really")
+    elif how == "table truncated":
+        table.write_bytes(table.read_bytes()[:-100])
+    elif how == "table of another entry":
+        shutil.copy(other, table)
     elif how == "json garbage":
         target.write_bytes(b"\x00{not json")
     elif how == "json of another layout":
@@ -336,7 +373,7 @@ def _damage(cache: Path, how: str) -> None:
         target.parent.write_text("x")
 
 
-DAMAGE = ["json only", "parquet only", "parquet garbage", "parquet truncated", "parquet of another entry",
+DAMAGE = ["json only", "table only", "table garbage", "table truncated", "table of another entry",
           "json garbage", "json of another layout", "json a list", "a count changed", "a folder in its place",
           "everything gone but the salt", "garbage files", "options folder is a file"]
 
@@ -363,6 +400,44 @@ def test_an_older_cache_layout_is_removed(tmp_path):
     (old / "0003ab00-12345678.parquet").write_bytes(b"PAR1")
     warm_equals_cold(logs, cache)
     assert not (cache / "v1").exists()
+
+
+def test_an_empty_file_does_not_make_its_family_format_known(tmp_path):
+    """As in a cold read, the file after an empty access.log.1 is the first of its family read:
+    one whose first lines mostly match no format is refused, cached or not (the cache read it)."""
+    from recsys.errors import LogParseError
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = (Path(__file__).parent / "data" / "combined_ut.log").read_text().splitlines()[1]
+    (logs / "access.log.1").write_bytes(b"")
+    (logs / "access.log").write_text("".join(f"junk {i}\njunk\n{good}\n" for i in range(10)))
+    with pytest.raises(LogParseError) as cold:
+        recsys.read_page_views(logs)
+    with pytest.raises(LogParseError) as cached:
+        cached_page_views(logs, cache_dir=tmp_path / "cache")
+    assert str(cached.value) == str(cold.value)
+
+
+@pytest.mark.parametrize("where", ["fingerprint", "read"])
+def test_a_disk_error_names_the_file(tmp_path, monkeypatch, where):
+    """An I/O error names no file (EIO from a damaged disk): the message says which one."""
+    import errno
+
+    import recsys.blocks
+
+    logs = tmp_path / "logs"
+    shutil.copytree(SAMPLE, logs, ignore=shutil.ignore_patterns("*.gz", "feed.xml"))
+
+    def broken(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    if where == "fingerprint":
+        monkeypatch.setattr(cache_module, "fingerprint", broken)
+    else:
+        monkeypatch.setattr(recsys.blocks, "read_head", broken)
+    with pytest.raises(RecsysError, match=r"access\.log\.1: cannot read it: Input/output error"):
+        cached_page_views(logs, cache_dir=tmp_path / "cache")
 
 
 @pytest.mark.parametrize("change", ["grew", "shrank", "same size other content", "copytruncate", "replaced"])

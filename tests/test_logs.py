@@ -672,6 +672,137 @@ def test_a_family_whose_format_changed_at_rotation(tmp_path, twin):
         read_logs(d / "access.log")
 
 
+# a rotated family read as one stream (issue 13) ----------------------------------------------------
+def _family(d, ut, tsv):
+    """A logrotate family of small files, oldest first, holding what a real one may: malformed lines
+    of every kind, an empty file, a format changed inside a file and at a rotation, a file that
+    begins with junk, and a first line only an earlier preset reads (the probe may not reuse the
+    format of the file before). Returns the files, oldest first."""
+    import re
+
+    bad_time = re.sub(rb"\[[^]]+\]", b"[31/Feb/2024:00:00:00 +0000]", ut[7], count=1)
+    bad_request = re.sub(rb'"[A-Z]+ ', b'"get ', ut[8], count=1)
+    combined = [re_cut(u) for u in ut[900:930]]  # combined_ut without the cookie: combined lines
+    parts = [
+        ut[:300],
+        ut[300:310] + [b"junk\n", b"\xff\xfe not UTF-8\n", bad_time, bad_request] + ut[310:500],
+        [],
+        ut[500:520] + tsv[520:560],  # nginx reloaded with another log_format
+        tsv[560:700],  # and rotated
+        junk(3) + tsv[700:800],
+        ut[800:900],
+        combined,  # the probe must not take combined_ut from the file before
+        ut[930:1000],
+    ]
+    names = [f"access.log.{k}.gz" if k > 1 else f"access.log.{k}" if k else "access.log"
+             for k in range(len(parts) - 1, -1, -1)]
+    files = []
+    for name, lines in zip(names, parts):
+        data = b"".join(lines)
+        (d / name).write_bytes(gzip.compress(data, mtime=0) if name.endswith(".gz") else data)
+        files.append(d / name)
+    assert [Path(f).name for f in log_files(d)] == names
+    return files
+
+
+def re_cut(line: bytes) -> bytes:
+    """A combined_ut line without its cookie field: a combined line."""
+    return line.rstrip(b"\n").rsplit(b' "', 1)[0] + b"\n"
+
+
+def _alone(files, **options):
+    """Each file read by itself, as the family's read takes it (its family read already but for
+    the first): the oracle of a family read. Their frames and accountings."""
+    from recsys.files import family_of
+
+    out = [_read(f, families={family_of(str(f))} if k else set(), **options) for k, f in enumerate(files)]
+    return [df for df, _ in out], [acc for _, acc in out]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+@pytest.mark.parametrize("block_size", [1 << 20, 1 << 13])
+def test_a_family_of_small_files_shares_blocks_and_reads_as_each_file_alone(tmp_path, twin, parser, block_size):
+    from recsys.logs import iter_pieces
+
+    ut, tsv = twin
+    files = _family(tmp_path, ut, tsv)
+    frames, alone = _alone(files, parser=parser, block_size=block_size)
+    # one accounting for the family: the same rows, records, counts and examples as file by file
+    df, acc = _read(tmp_path, parser=parser, block_size=block_size)
+    pd.testing.assert_frame_equal(df.astype(str), pd.concat(frames, ignore_index=True).astype(str)[list(df.columns)])
+    merged = Accounting()
+    for a in alone:
+        merged.merge(a)
+    assert acc.to_dict() == merged.to_dict()
+    assert acc.malformed_kinds == {"format": 4, "encoding": 1, "time": 1, "request": 1}
+    assert [f["format"] for f in acc.files] == ["combined_ut", "combined_ut", None, "combined_ut", "tsv", "tsv",
+                                                 "combined_ut", "combined", "combined_ut"]
+    # an accounting per file: each file's own, and the rows of each block say whose they are
+    accs = [Accounting() for _ in files]
+    blocks = list(iter_pieces(tmp_path, accounting=accs, parser=parser, block_size=block_size))
+    assert [a.to_dict() for a in accs] == [a.to_dict() for a in alone]
+    rows = np.zeros(len(files), int)
+    for table, pieces in blocks:
+        assert sum(n for _, n in pieces) == table.num_rows
+        for i, n in pieces:
+            rows[i] += n
+    assert rows.tolist() == [len(f) for f in frames]
+    assert sorted({i for _, pieces in blocks for i, _ in pieces}) == list(range(len(files)))
+    if block_size == 1 << 20:  # small files share a block while their first format is the same
+        assert [[i for i, _ in pieces] for _, pieces in blocks] == [[0, 1, 2, 3], [4, 5], [6], [7], [8]]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_blocks_read_ahead_are_not_overwritten_while_the_reader_is_slow(tmp_path, twin, monkeypatch, parser):
+    """The reader thread runs ahead of a slow parser, over files whose ends share blocks and whose
+    blocks fill several buffers: no block's bytes change before it is parsed (the regex, the
+    malformed lines and their examples read them)."""
+    import re
+    import time
+
+    from recsys import logs
+
+    ut, _ = twin
+    for k in range(12):
+        lines = ut[k * 300 : k * 300 + 300 + 37 * k]
+        lines[k * 7] = re.sub(rb'"[A-Z]+ ', b'"get ', lines[k * 7], count=1)  # a malformed request line
+        _write(tmp_path / ("access.log" if k == 11 else f"access.log.{11 - k}"), lines)
+    files = log_files(tmp_path)
+    alone = [_read(f, parser=parser, block_size=1 << 14, families={("x", "y")}) for f in files]
+    parse = logs._parse_block
+
+    def slow(*args):
+        time.sleep(0.01)  # the reader thread fills every buffer it may meanwhile
+        return parse(*args)
+
+    monkeypatch.setattr(logs, "_parse_block", slow)
+    got, accs = [[] for _ in files], [Accounting() for _ in files]
+    for table, pieces in logs.iter_pieces(tmp_path, accounting=accs, parser=parser, block_size=1 << 14):
+        at = 0
+        for i, n in pieces:
+            got[i].append(table.slice(at, n))
+            at += n
+    for (df, acc), parts, mine in zip(alone, got, accs):
+        pd.testing.assert_frame_equal(logs.to_pandas(logs._concat(parts)).astype(str), df.astype(str))
+        assert mine.to_dict() == acc.to_dict()
+
+
+text_lines = st.lists(st.sampled_from(["ut", "tsv", "combined", "junk", "empty"]), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kinds=text_lines, hint=st.sampled_from(["combined_ut", "combined", "tsv", "json"]))
+def test_a_format_checked_first_on_a_new_file_finds_what_detection_finds(twin, kinds, hint):
+    from recsys.detection import start_formats
+
+    ut, tsv = twin
+    pick = {"ut": ut[1], "tsv": tsv[2], "combined": re_cut(ut[3]), "junk": b"junk\n", "empty": b"\n"}
+    head = b"".join(pick[k] for k in kinds)
+    want = start_formats(None, head, "f", known=[], strict=False)
+    got = start_formats(None, head, "f", known=[], strict=False, hint=[LogFormat.preset(hint)])
+    assert [(f.template, f.escape) for f in got] == [(f.template, f.escape) for f in want]
+
+
 def test_a_log_that_starts_with_junk_is_read(tmp_path, twin, caplog):
     ut, _ = twin
     p = _write(tmp_path / "access.log", junk(600) + ut[:900])
