@@ -48,8 +48,8 @@ __all__ = ["run", "Run", "Publication", "OUTPUTS"]
 log = logging.getLogger(__name__)
 
 #: What a run writes into its folder besides report.json (what a refused run keeps as it was).
-OUTPUTS = ("related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet", "views.parquet",
-           "blog")
+OUTPUTS = ("related.json", "rules.csv", "rules.parquet", "sequences.parquet", "itemsets.parquet", "sessions.parquet",
+           "views.parquet", "blog")
 
 
 class _Clock:
@@ -107,7 +107,7 @@ class Run:
     itemsets, rules : pandas.DataFrame
     popular : pandas.Series
     lists : pandas.DataFrame
-        The per-article lists (:func:`recsys.recommend`).
+        The per-article lists (:meth:`recsys.Model.lists`).
     titles : pandas.Series or None
     evaluation : pandas.DataFrame or None
         :func:`recsys.evaluate` against popularity, on at most ``settings.evaluation.max_cases``
@@ -118,6 +118,11 @@ class Run:
         Seconds per stage (``read``, ``sessions``, ``itemsets``, ``rules``, ``recommend``,
         ``evaluate``; ``write`` and ``total`` once written).
     generated : datetime
+    sequences : pandas.DataFrame or None
+        The sequential pair rules that rank the lists, with their measures (``ranking =
+        "sequences"``; written to sequences.parquet).
+    tuning : Tuning or None
+        What the nightly tuning chose for them and why (report.json's ``tuning``).
     """
 
     settings: Settings
@@ -137,6 +142,8 @@ class Run:
     generated: datetime
     salt: bytes = field(repr=False, default=b"")
     engine_info: dict[str, Any] | None = None
+    sequences: pd.DataFrame | None = None
+    tuning: Any = None
     _clock: _Clock | None = field(default=None, repr=False)
 
     def related(self) -> dict:
@@ -160,6 +167,7 @@ class Run:
             "accounting": redact_examples(acc, also=_configured_formats(self.settings)),
             "cache": cache, "trailing_slash": url_form,
             "evaluation": evaluation, "evaluation_skipped": self.evaluation_skipped,
+            "tuning": None if self.tuning is None else self.tuning.record(),
         }
         if publication is not None:
             report["publication"] = publication
@@ -214,6 +222,8 @@ class Run:
                        f"({row['cases']:,} of {row['test_cases']:,} test cases)")
         if self.evaluation_skipped:
             out.append(f"  evaluation skipped: {self.evaluation_skipped}")
+        if self.tuning is not None:
+            out.append(f"  tuning: {self.tuning.why}")
         if top:
             shown = list(self.popular.index[:top])
             out += ["", f"readers of the {len(shown)} most read articles also read:"]
@@ -225,7 +235,7 @@ class Run:
                     out.append(f"  {name(item)}{arrow}" + comma.join(name(u) + ("" if s == "rules" else "*")
                                                                    for u, s in zip(g["url"], g["source"])))
             out.append("  (* popular fill)")
-        mine = sum(t.get(k, 0.0) for k in ("sessions", "itemsets", "rules"))
+        mine = sum(t.get(k, 0.0) for k in ("sessions", "itemsets", "rules", "tuning", "sequences"))
         out += ["", f"{t.get('total', 0.0):.1f} s: read {t.get('read', 0.0):.1f} s, mine {mine:.1f} s, "
                     f"evaluate {t.get('evaluate', 0.0):.1f} s, write {t.get('write', 0.0):.1f} s"]
         return "\n".join(out)
@@ -259,6 +269,10 @@ class Run:
         write_table(self.itemsets, folder / "itemsets.parquet")
         write_table(self.rules, folder / "rules.parquet")
         write_table(self.rules, folder / "rules.csv")
+        if self.sequences is not None:
+            write_table(self.sequences, folder / "sequences.parquet")
+        elif (folder / "sequences.parquet").exists():  # an earlier run's would explain lists it did not make
+            (folder / "sequences.parquet").unlink()
         write_related(folder / "related.json", document)
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,
@@ -285,6 +299,7 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
         "lines": accounting.lines, "views": accounting.views, "visitors": visitors, "articles": articles,
         "sessions": sessions, "sessions_with_2_or_more": int(sessions_2),
         "baskets_dropped_long": model.dropped_long, "itemsets": len(model.itemsets), "rules": len(model.rules),
+        "sequence_rules": 0 if model.sequences is None else len(model.sequences.rules),
         "articles_with_lists": int(lists["item"].nunique()),
         "articles_with_rules": int(lists.loc[from_rules, "item"].nunique()),
         "recommendations_from_rules": int(from_rules.sum()),
@@ -355,7 +370,8 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
                        articles=int(views["url"].nunique()))
     clock.laps["total"] = clock.total()
     return Run(settings, "local", acc, views, model.sessions, model.itemsets, model.rules, model.popular, lists,
-               titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder))
+               titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder),
+               sequences=None if model.sequences is None else model.sequences.rules, tuning=model.tuning)
 
 
 def view_options_of(settings: Settings) -> dict[str, Any]:
