@@ -78,7 +78,7 @@ def own_sessions(views: pd.DataFrame, gap_minutes: float = 30, max_items: int | 
 def views_of(sessions: pd.DataFrame) -> pd.DataFrame:
     """Page views of sessions that have no view times: one second apart from the session's start."""
     n = sessions["items"].map(len).to_numpy()
-    start = np.repeat(sessions["start"].to_numpy().astype("datetime64[ms]"), n)
+    start = np.repeat(sessions["start"].dt.tz_convert(None).to_numpy().astype("datetime64[ms]"), n)
     offset = np.concatenate([np.arange(x) for x in n]).astype("timedelta64[s]") if len(n) else []
     return pd.DataFrame({"ts": pd.to_datetime(start + offset, utc=True),
                          "visitor": np.repeat(sessions["visitor"].astype(str).to_numpy(), n),

@@ -316,7 +316,8 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
     scores = sp.csr_matrix((rules["score"].to_numpy(float), (ai, bi)), shape=(m, m))
     trusted = sp.csr_matrix(((rules["tier"].to_numpy() == 1).astype(float), (ai, bi)), shape=(m, m))
     row_of = dict(zip(zip(ai.tolist(), bi.tolist()), range(len(rules))))
-    measures = rules[["confidence", "lift", "sources"]].to_numpy(float)
+    measures = rules[["confidence", "lift", "sources"]].to_numpy(float).tolist()
+    rule_score = rules["score"].to_numpy(float).tolist()
     readers = sequences.articles["readers"].to_numpy(float) + 1e-9 * sequences.articles["sessions"].to_numpy()
     fill = np.lexsort((np.arange(m), -readers))
     fill = fill[sequences.articles["admitted"].to_numpy(bool)[fill]][: k + 64]
@@ -328,6 +329,7 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
         contexts = [tuple(c) for c in contexts]
         keys = list(range(len(contexts)))
     code = dict(zip(labels, range(m)))
+    names = labels.tolist()
     rows: list[tuple] = []
     for lo in range(0, len(contexts), chunk):
         part = contexts[lo: lo + chunk]
@@ -358,13 +360,13 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
             weight = q.data[q.indptr[t]:q.indptr[t + 1]]
             for r, x in enumerate(chosen, 1):
                 if r > from_rules:
-                    rows.append((keys[lo + t], r, labels[x], np.nan, np.nan, np.nan, None, "popular", 3, ""))
+                    rows.append((keys[lo + t], r, names[x], np.nan, np.nan, np.nan, None, "popular", 3, ""))
                     continue
                 behind = [(a, wa, row_of[(a, x)]) for a, wa in zip(ante.tolist(), weight.tolist()) if (a, x) in row_of]
-                behind.sort(key=lambda z: -z[1] * scores[z[0], x])
-                conf, lift, n = measures[behind[0][2]]
-                because = "; ".join(f"{labels[a]} ({scores[a, x]:.3f})" for a, _, _ in behind)
-                rows.append((keys[lo + t], r, labels[x], float(s[t, x]), float(conf), float(lift), int(n), "rules",
+                best = max(behind, key=lambda z: z[1] * rule_score[z[2]])  # of equals, the first by URL
+                conf, lift, n = measures[best[2]]
+                because = "; ".join(f"{names[a]} ({rule_score[r_]:.3f})" for a, _, r_ in behind)
+                rows.append((keys[lo + t], r, names[x], float(s[t, x]), float(conf), float(lift), int(n), "rules",
                              1 if tier1[t, x] else 2, because))
     out = pd.DataFrame(rows, columns=[("item" if per_article else "context"), *LIST_COLUMNS[1:]])
     out["rank"] = out["rank"].astype("int64")
