@@ -60,7 +60,7 @@ def own_sessions(views: pd.DataFrame, gap_minutes: float = 30, max_items: int | 
     distinct articles in the order first read, those of more than ``max_items`` dropped."""
     v = views.sort_values(["visitor", "ts", "url"], kind="stable")
     who = v["visitor"].astype(str).to_numpy()
-    ts = v["ts"].to_numpy().astype("datetime64[ms]").astype(np.int64)
+    ts = v["ts"].dt.tz_convert(None).to_numpy().astype("datetime64[ms]").astype(np.int64)
     url = v["url"].astype(str).to_numpy()
     new = np.ones(len(v), bool)
     new[1:] = (who[1:] != who[:-1]) | ((ts[1:] - ts[:-1]) > gap_minutes * 60_000)
@@ -242,7 +242,7 @@ def sknn(c: Coded, contexts, *, neighbours: int = 100, sample: int = 1000) -> li
 # recsys ----------------------------------------------------------------------------------------------------
 def recsys_lists(views: pd.DataFrame, contexts, settings) -> tuple[list[list[str]], list[list[str]], dict]:
     """recsys.train on the training views: the lists of each context, and the static per-article
-    list of its last article."""
+    list of its last article (as related.json publishes them: an article new in the test has none)."""
     import recsys
 
     model = recsys.train(views, settings)
@@ -253,7 +253,8 @@ def recsys_lists(views: pd.DataFrame, contexts, settings) -> tuple[list[list[str
     for pos, url in zip(got["context"].to_numpy(), got["url"].to_numpy()):
         lists[pos].append(url)
     per = {}
-    for item, url in zip(*model.lists(settings, items=sorted({c[-1] for c in contexts}))[["item", "url"]].T.to_numpy()):
+    published = model.lists(settings)  # what related.json holds: no list for an article not in the training
+    for item, url in zip(published["item"].to_numpy(), published["url"].to_numpy()):
         per.setdefault(item, []).append(url)
     chosen = model.tuning.record()["chosen"] if model.tuning is not None else None
     return [lists[where[c]] for c in contexts], [per.get(c[-1], []) for c in contexts], {"tuned": chosen}
