@@ -38,12 +38,15 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     assert doc["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["generated"])
     assert doc["params"]["min_support"] == 3 and doc["params"]["k"] == 5
     assert len(doc["items"]) == 120
+    sequences = pd.read_parquet(out / "sequences.parquet").set_index(["antecedent", "consequent"])
     for item, entries in doc["items"].items():
         assert re.match(r"^/archives/\d+$", item) and 1 <= len(entries) <= 5
         assert item not in {e["url"] for e in entries}
         assert set(entries[0]) == {"url", "score", "confidence", "lift", "count", "source"}
         rules_part = [e for e in entries if e["source"] == "rules"]
-        assert [e["score"] for e in rules_part] == sorted((e["score"] for e in rules_part), reverse=True)
+        # ranked by the rule's tier (sequences.parquet), then score
+        ranks = [(int(sequences.loc[(item, e["url"]), "tier"]), -e["score"]) for e in rules_part]
+        assert ranks == sorted(ranks)
         assert all(e["count"] >= 1 for e in rules_part)  # sequential rules: no reader threshold, tiers
     report = json.loads((out / "report.json").read_text())
     assert report["accounting"]["views"] == report["counts"]["views"] == 6150
