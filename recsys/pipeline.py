@@ -9,9 +9,9 @@
 True
 
 ``python -m recsys.mine`` is this and nothing else: its options make a :class:`recsys.Settings`,
-``run`` does the work and ``write`` publishes every output atomically (``related.json``, the
-report, the rules, the blog files), unless the result looks degenerate next to what is published
-(:mod:`recsys.guard`): then only ``report.json`` is written, saying what was kept and why.
+``run`` does the work and ``write`` publishes every output atomically (``related.json``,
+``next.json``, the report, the rules, the blog files), unless the result looks degenerate next to
+what is published (:mod:`recsys.guard`): then only ``report.json`` is written, saying what was kept and why.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from .blog import export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import MEANS, evaluate
-from .export import _titles_of, pseudonymize, related_json, write_related, write_table
+from .export import _titles_of, next_json, pseudonymize, related_json, write_related, write_table
 from .guard import Verdict, judge, read_published
 from .model import Model, train
 from .progress import progress_bar
 from .redact import redact_examples
+from .sequences import Sequences
 from .settings import Settings
 from .titles import load_titles, plain_text
 from .urls import with_form
@@ -48,7 +49,7 @@ __all__ = ["run", "Run", "Publication", "OUTPUTS"]
 log = logging.getLogger(__name__)
 
 #: What a run writes into its folder besides report.json (what a refused run keeps as it was).
-OUTPUTS = ("related.json", "rules.csv", "rules.parquet", "sequences.parquet", "itemsets.parquet", "sessions.parquet",
+OUTPUTS = ("related.json", "next.json", "rules.csv", "rules.parquet", "sequences.parquet", "itemsets.parquet", "sessions.parquet",
            "views.parquet", "blog")
 
 
@@ -121,6 +122,8 @@ class Run:
     sequences : pandas.DataFrame or None
         The sequential pair rules that rank the lists, with their measures (``ranking =
         "sequences"``; written to sequences.parquet).
+    sequence_articles : pandas.DataFrame or None
+        Their articles (:class:`recsys.Sequences`): with the rules, what ``next.json`` is made of.
     tuning : Tuning or None
         What the nightly tuning chose for them and why (report.json's ``tuning``).
     """
@@ -144,12 +147,23 @@ class Run:
     engine_info: dict[str, Any] | None = None
     sequences: pd.DataFrame | None = None
     tuning: Any = None
+    sequence_articles: pd.DataFrame | None = None
     _clock: _Clock | None = field(default=None, repr=False)
 
     def related(self) -> dict:
         """The ``related.json`` document (:func:`recsys.related_json`)."""
         return related_json(self.lists, article_pattern=self.settings.views.article_pattern, titles=self.titles,
                             params=self.settings.params(), generated=self.generated)
+
+    def next(self) -> dict | None:
+        """The ``next.json`` document (:func:`recsys.export.next_json`): what the widget ranks a
+        reader's own history with; None unless the lists are ranked by the sequential rules."""
+        if self.sequences is None or self.sequence_articles is None:
+            return None
+        r = self.settings.recommending
+        return next_json(Sequences(self.sequences, self.sequence_articles, 0.0), k=r.k, recent=r.recent,
+                         max_rules=r.max_rules, article_pattern=self.settings.views.article_pattern,
+                         titles=self.titles, generated=self.generated)
 
     def report(self, publication: dict | None = None) -> dict:
         """The ``report.json`` document: parameters, counts, timings, accounting, evaluation."""
@@ -273,10 +287,15 @@ class Run:
             write_table(self.sequences, folder / "sequences.parquet")
         elif (folder / "sequences.parquet").exists():  # an earlier run's would explain lists it did not make
             (folder / "sequences.parquet").unlink()
+        following = self.next()
+        if following is not None:
+            write_related(folder / "next.json", following, compact=True)
+        elif (folder / "next.json").exists():  # an earlier run's would rank by rules no longer published
+            (folder / "next.json").unlink()
         write_related(folder / "related.json", document)
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,
-                        article_pattern=self.settings.views.article_pattern)
+                        article_pattern=self.settings.views.article_pattern, following=following)
 
 
 def _plus_minus(row: dict, metric: str) -> str:
@@ -371,7 +390,8 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
     clock.laps["total"] = clock.total()
     return Run(settings, "local", acc, views, model.sessions, model.itemsets, model.rules, model.popular, lists,
                titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder),
-               sequences=None if model.sequences is None else model.sequences.rules, tuning=model.tuning)
+               sequences=None if model.sequences is None else model.sequences.rules, tuning=model.tuning,
+               sequence_articles=None if model.sequences is None else model.sequences.articles)
 
 
 def view_options_of(settings: Settings) -> dict[str, Any]:

@@ -32,8 +32,8 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     code, out = run(tmp_path)
     assert code == 0
     assert sorted(p.name for p in out.iterdir() if p.name != ".recsys.lock") == [
-        "itemsets.parquet", "related.json", "report.json", "rules.csv", "rules.parquet", "sequences.parquet",
-        "sessions.parquet", "views.parquet"]
+        "itemsets.parquet", "next.json", "related.json", "report.json", "rules.csv", "rules.parquet",
+        "sequences.parquet", "sessions.parquet", "views.parquet"]
     doc = json.loads((out / "related.json").read_text())
     assert doc["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["generated"])
     assert doc["params"]["min_support"] == 3 and doc["params"]["k"] == 5
@@ -48,6 +48,16 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
         ranks = [(int(sequences.loc[(item, e["url"]), "tier"]), -e["score"]) for e in rules_part]
         assert ranks == sorted(ranks)
         assert all(e["count"] >= 1 for e in rules_part)  # sequential rules: no reader threshold, tiers
+    # next.json: the widget's rules, each article's best max_rules (100) of sequences.parquet, compact
+    text = (out / "next.json").read_text()
+    following = json.loads(text)
+    assert text.count("\n") == 1 and " " not in text
+    assert (following["version"], following["k"], following["recent"], following["max_rules"]) == (1, 5, 5, 100)
+    published = sequences[sequences["admitted"]].reset_index()
+    for i, (a, tiers) in enumerate(zip(following["articles"], following["rules"])):
+        best = published[published["antecedent"] == a].head(100)
+        assert [(following["articles"][b], sc, t) for t in (1, 2) for b, sc in zip(tiers[t - 1][::2], tiers[t - 1][1::2])
+                ] == list(zip(best["consequent"], best["score"], best["tier"]))
     report = json.loads((out / "report.json").read_text())
     assert report["accounting"]["views"] == report["counts"]["views"] == 6150
     assert {r["method"] for r in report["evaluation"]} == {"rules", "popular"}
@@ -65,7 +75,7 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
     code, out = run(tmp_path)
     raw_ids = set(pd.read_parquet(out / "views.parquet").visitor)
     assert not any(UUID.fullmatch(str(v)) for v in raw_ids)  # salted hashes, not cookies
-    for name in ("related.json", "rules.csv", "report.json"):
+    for name in ("related.json", "next.json", "rules.csv", "report.json"):
         text = (out / name).read_text()
         assert not UUID.search(text), name
         assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", text), name
@@ -85,11 +95,11 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
 
 def test_a_crash_never_leaves_half_a_file(tmp_path, monkeypatch):
     code, out = run(tmp_path)
-    before = (out / "related.json").read_bytes()
+    before = (out / "related.json").read_bytes(), (out / "next.json").read_bytes()
 
-    monkeypatch.setattr("recsys.pipeline.write_related", lambda path, doc: _crash(path))
+    monkeypatch.setattr("recsys.pipeline.write_related", lambda path, doc, **how: _crash(path))
     assert run(tmp_path, "--k", "3")[0] == 130
-    assert (out / "related.json").read_bytes() == before
+    assert ((out / "related.json").read_bytes(), (out / "next.json").read_bytes()) == before
     assert not list(out.glob(".*.tmp"))
 
 
@@ -295,8 +305,8 @@ def test_a_run_without_page_views_keeps_the_published_outputs(tmp_path, capsys, 
     assert report["counts"]["views"] == 0 and report["evaluation"] is None and report["evaluation_skipped"]
     kept = report["publication"]
     assert kept["published"] is False and kept["forced"] is False and cause in kept["problem"] + kept["check"]
-    assert kept["kept"] == ["related.json", "rules.csv", "rules.parquet", "sequences.parquet", "itemsets.parquet",
-                            "sessions.parquet", "views.parquet", "blog"]
+    assert kept["kept"] == ["related.json", "next.json", "rules.csv", "rules.parquet", "sequences.parquet",
+                            "itemsets.parquet", "sessions.parquet", "views.parquet", "blog"]
     assert kept["published_articles_with_rules"] == 120 and kept["articles_with_rules"] == 0
     assert kept["published_generated"] == json.loads(before["related.json"])["generated"]
 
