@@ -109,6 +109,9 @@ def test_the_command_writes_the_same_files(spark, tmp_path):
     assert spark_doc["items"] == local["items"] and spark_doc["params"] == local["params"]
     names = lambda d: sorted(p.name for p in (tmp_path / d).iterdir() if not p.name.startswith("."))
     assert names("spark") == names("local")
+    following = [json.loads((tmp_path / d / "next.json").read_text()) for d in ("local", "spark")]
+    assert [{k: v for k, v in f.items() if k != "generated"} for f in following] == [
+        {k: v for k, v in following[0].items() if k != "generated"}] * 2  # the widget ranks the same
     for name in ("itemsets.parquet", "rules.parquet", "sequences.parquet", "sessions.parquet", "views.parquet"):
         a, b = pd.read_parquet(tmp_path / "local" / name), pd.read_parquet(tmp_path / "spark" / name)
         assert a.shape == b.shape and sorted(a.columns) == sorted(b.columns), name

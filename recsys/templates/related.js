@@ -80,9 +80,9 @@
       return typeof url === "string" && SAFE.test(url) ? url : null;
     });
     var known = function (x) { return typeof x === "number" && x % 1 === 0 && x >= 0 && x < n && articles[x] !== null; };
-    var count = function (x, fallback) { return typeof x === "number" && x % 1 === 0 && x >= 1 ? x : fallback; };
+    var positive = function (x, fallback) { return typeof x === "number" && x % 1 === 0 && x >= 1 ? x : fallback; };
     return {
-      next: true, k: count(doc.k, 5), recent: count(doc.recent, 5), articles: articles,
+      next: true, k: positive(doc.k, 5), recent: positive(doc.recent, 5), articles: articles,
       titles: articles.map(function (url, i) { return typeof titles[i] === "string" ? titles[i] : null; }),
       popularity: doc.popularity.map(function (p, i) { return typeof p === "number" && isFinite(p) ? p : n + i; }),
       fill: doc.fill.filter(known),
