@@ -10,8 +10,9 @@ The nightly job in one call, and its stages one by one::
     eclat, apriori              frequent itemsets (recsys.itemsets)
     association_rules           rules and their measures (recsys.rules)
     audience, popularity        who is behind a rule; the most read articles (recsys.recommend)
-    recommend, recommend_next   lists per article; lists for what a reader has read (recsys.recommend)
-    train                       the chain sessions -> itemsets -> rules -> audience (recsys.model)
+    sequence_rules              trusted sequential pair rules, what ranks the lists (recsys.sequences)
+    recommend, recommend_next   lists from the mined rules, per article or per reader (recsys.recommend)
+    train                       the chain sessions -> itemsets -> rules -> sequences (recsys.model)
     evaluate, tune              offline evaluation against baselines (recsys.evaluation)
     related_json, export_blog   related.json and the blog's files (recsys.export, recsys.blog)
     load_titles                 article titles from a feed, sitemap or CSV (recsys.titles)
@@ -35,6 +36,7 @@ from .model import Model, train
 from .pipeline import Run, run
 from .recommend import audience, popularity, recommend, recommend_next
 from .rules import association_rules
+from .sequences import sequence_rules
 from .sessions import sessionize
 from .settings import Settings, SettingsError
 from .simulate import simulate
@@ -47,7 +49,7 @@ __all__ = [
     "run", "Run", "Settings", "SettingsError",
     "read_logs", "iter_logs", "page_views", "read_page_views", "cached_page_views",
     "sessionize", "eclat", "apriori", "association_rules", "audience", "popularity",
-    "recommend", "recommend_next", "train", "Model", "evaluate", "tune",
+    "recommend", "recommend_next", "sequence_rules", "train", "Model", "evaluate", "tune",
     "related_json", "write_related", "export_blog", "load_titles", "simulate",
     "Accounting", "LogFormat", "RecsysError", "LogFormatError", "LogParseError",
 ]

@@ -11,6 +11,7 @@ each kind of blog imports, every file atomically, under one folder::
     wordpress/related.json                 what it reads (RECSYS_RELATED_JSON in wp-config.php)
     widget/related.js                      any blog: <div data-recsys-related> and a script tag
     widget/related.json                    what it fetches by default (next to the script)
+    widget/next.json                       the rules it ranks a reader's own history with (given one)
     related.csv                            for spreadsheets: one row per recommendation
 
 The three ``related.json`` of the blogs are one format: related.json's ``version``, ``generated``
@@ -33,6 +34,10 @@ write ``<``, ``>`` and ``&`` as ``\\u003c``, ``\\u003e`` and ``\\u0026``; the te
 they print (Hugo's html/template, EJS ``<%= %>``, ``esc_url``/``esc_html``, ``textContent``);
 CSV cells that a spreadsheet would run as a formula are prefixed with ``'``.
 
+``widget/next.json`` (:func:`recsys.export.next_json`, checked again by :func:`next_data`) is only
+for the widget: Hugo's, Hexo's and WordPress's lists are made on the server, the same for every
+reader, and stay what readers without JavaScript see.
+
 The templates are files of the package (``recsys/templates/``); ``widget/related.js`` at the top
 of the repository is the widget's file itself. Titles come from :func:`recsys.load_titles`.
 """
@@ -51,12 +56,12 @@ from pathlib import Path
 
 from .atomic import atomic_write
 from .errors import RecsysError
-from .export import RELATED_VERSION, article_regex, json_text, safe_url
+from .export import NEXT_VERSION, RELATED_VERSION, article_regex, json_text, safe_url
 from .titles import plain_text
 from .urls import with_form
 
 __all__ = [
-    "export_blog", "blog_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
+    "export_blog", "blog_data", "next_data", "related_csv", "BLOG_FORMATS", "CSV_COLUMNS",
     "HUGO_PARTIAL", "HEXO_PARTIAL", "WORDPRESS_PLUGIN", "WIDGET_JS",
 ]
 
@@ -139,6 +144,66 @@ def _data(document: Mapping, checked: dict[str, list[dict]]) -> dict:
             "items": items}
 
 
+def next_data(document: Mapping, *, article_pattern: str | None = None) -> dict:
+    """A ``next.json`` document (:func:`recsys.export.next_json`) checked again, as the widget reads it.
+
+    Articles that are not safe same-site article paths are left out with the rules and the fill
+    entries naming them (the others renumbered); malformed rules are left out; titles are plain text.
+
+    >>> doc = {"version": 1, "k": 2, "recent": 5, "articles": ["/archives/1", "//evil.example/", "/archives/2"],
+    ...        "popularity": [2, 0, 1], "fill": [1, 2, 0], "rules": [[[1, 0.9], [2, 0.5]], [[0, 1.0], []], 7]}
+    >>> d = next_data(doc)
+    >>> d["articles"], d["popularity"], d["fill"], d["rules"]
+    (['/archives/1', '/archives/2'], [1, 0], [1, 0], [[[], [1, 0.5]], [[], []]])
+    """
+    if not isinstance(document, Mapping) or document.get("version") != NEXT_VERSION:
+        raise RecsysError(f"not a next.json document of version {NEXT_VERSION}: make one with recsys.export.next_json "
+                          "(python -m recsys.mine writes it next to related.json)")
+    pattern = _pattern(document, article_pattern)
+    fields = [document.get(name) for name in ("articles", "popularity", "fill", "rules")]
+    if not all(isinstance(f, list) for f in fields) or len({len(fields[0]), len(fields[1]), len(fields[3])}) != 1:
+        raise RecsysError("next.json's articles, popularity and rules must be lists of one length, and fill a list")
+    articles, popularity, fill, rules = fields
+    titles = document.get("titles")
+    n = len(articles)
+    safe = [safe_url(u, pattern) for u in articles]
+    new, kept = {}, []
+    for i in range(n):
+        if safe[i]:
+            new[i] = len(kept)
+            kept.append(i)
+
+    def index(x):
+        return new.get(x) if isinstance(x, int) and not isinstance(x, bool) else None
+
+    def pairs(flat) -> list:  # the flat consequent, score pairs that are sound, renumbered
+        if not isinstance(flat, list) or len(flat) % 2:
+            return []
+        return [x for b, sc in zip(flat[::2], flat[1::2]) if index(b) is not None and not isinstance(sc, bool)
+                and isinstance(sc, (int, float)) and math.isfinite(sc) and sc >= 0 for x in (new[b], sc)]
+
+    out = {"version": NEXT_VERSION, "generated": document.get("generated") if isinstance(document.get("generated"), str)
+           else None}
+    for name in ("k", "recent", "max_rules", "history"):
+        value = document.get(name)
+        out[name] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    out["articles"] = [articles[i] for i in kept]
+    if isinstance(titles, list) and len(titles) == n:
+        out["titles"] = [plain_text(titles[i]) or None for i in kept]
+    ranks = [p if isinstance(p, (int, float)) and not isinstance(p, bool) and math.isfinite(p) else math.inf
+             for p in (popularity[i] for i in kept)]
+    order = sorted(range(len(kept)), key=lambda j: (ranks[j], j))
+    out["popularity"] = [0] * len(kept)
+    for place, j in enumerate(order):
+        out["popularity"][j] = place
+    out["fill"] = list(dict.fromkeys(new[x] for x in fill if index(x) is not None))
+    out["rules"] = [[pairs(rules[i][t]) if isinstance(rules[i], list) and len(rules[i]) == 2 else []
+                     for t in (0, 1)] for i in kept]
+    if len(kept) < n:
+        log.warning("left %d articles out of next.json: not same-site article paths", n - len(kept))
+    return out
+
+
 def _csv_number(x: object) -> object:
     if isinstance(x, bool) or not isinstance(x, (int, float)):
         return ""
@@ -190,6 +255,7 @@ def export_blog(
     *,
     formats: Iterable[str] = BLOG_FORMATS,
     article_pattern: str | None = None,
+    following: Mapping | None = None,
 ) -> list[Path]:
     """Write the blog formats of a ``related.json`` document under ``out_dir``, each file atomically.
 
@@ -203,6 +269,9 @@ def export_blog(
         Any of ``hugo``, ``hexo``, ``wordpress``, ``widget`` and ``csv``.
     article_pattern : str, optional
         The article pattern every URL must match (default: the document's, else ``openresty``).
+    following : dict, optional
+        A ``next.json`` document (:meth:`recsys.Run.next`): written as ``widget/next.json``
+        (checked again, :func:`next_data`) with the widget, for the lists of each reader's history.
 
     Returns
     -------
@@ -221,6 +290,7 @@ def export_blog(
                           f"choose among {', '.join(BLOG_FORMATS)}")
     out = Path(out_dir)
     checked = _checked(document, article_pattern)
+    pattern = _pattern(document, article_pattern)
     data = json_text(_data(document, checked))
     files = {
         "hugo": [("hugo/data/related.json", data),
@@ -228,7 +298,9 @@ def export_blog(
         "hexo": [("hexo/source/_data/related.json", data),
                  ("hexo/layout/_partial/related.ejs", HEXO_PARTIAL)],
         "wordpress": [("wordpress/related.json", data), ("wordpress/related.php", WORDPRESS_PLUGIN)],
-        "widget": [("widget/related.json", data), ("widget/related.js", WIDGET_JS)],
+        "widget": [("widget/related.json", data), ("widget/related.js", WIDGET_JS)]
+        + ([("widget/next.json", json_text(next_data(following, article_pattern=pattern.pattern), compact=True))]
+           if following is not None else []),
         "csv": [("related.csv", None)],
     }
     written = []

@@ -6,8 +6,9 @@ articles read so far are given to a method and its list is scored against the ne
 rate, reciprocal rank) and against the rest of the session (precision, recall, NDCG). An article
 never seen in training is a miss, and so is an empty list: nothing is dropped from the averages.
 
-Methods trained on the same split: ``rules`` (recsys: itemsets, rules, trust thresholds, the
-ranked lists with popular fill, as published), ``popular`` (the most popular articles of the last
+Methods trained on the same split: ``rules`` (recsys's lists as published, trained by
+:func:`recsys.train`: by default the trusted sequential pair rules, tuned on the training split;
+under ``ranking="rules"`` the itemsets, rules and trust thresholds; with the popular fill), ``popular`` (the most popular articles of the last
 week of training), ``cooccurrence`` (articles ranked by how many training sessions held them with
 the last one read, no thresholds: the "AR" baseline of the session-based recommendation
 literature) and ``sequential`` (articles read *after* the last one, weighted by 1/distance: the

@@ -1,7 +1,10 @@
 """Training: from page views to what the lists are made of, the one way every caller does it.
 
 :func:`train` runs the chain ``sessionize -> eclat (or apriori) -> association_rules -> audience``
-and computes the popular articles, with the settings of a :class:`recsys.Settings`. The nightly job
+(the mined rules, written to rules.parquet), then, under ``ranking = "sequences"`` (the default),
+the trusted sequential pair rules that rank the lists (:mod:`recsys.sequences`; with ``tune``, their
+``half_life`` and ``backward`` picked on a time split first), and the popular articles, with the
+settings of a :class:`recsys.Settings`. The nightly job
 (:func:`recsys.run`), the evaluation and the tuning (:mod:`recsys.evaluation`) all call it; a
 ``memo`` shared between calls keeps what several settings have in common (the sessions of one gap,
 the itemsets of one support), so a tuning grid computes each of them once.
@@ -26,10 +29,12 @@ import pandas as pd
 from .itemsets import apriori, eclat
 from .recommend import audience, popularity, recommend, recommend_next
 from .rules import association_rules
+from .sequences import RULE_PARAMS, Sequences, Tuning, rank, sequence_rules
+from .sequences import tune as tune_sequences
 from .sessions import long_baskets, sessionize
 from .settings import Settings
 
-__all__ = ["Model", "train", "baskets"]
+__all__ = ["Model", "train", "baskets", "sequences_of"]
 
 
 @dataclass
@@ -48,7 +53,12 @@ class Model:
     popular : pandas.Series
         Article -> readers in the last ``popular_days`` (:func:`recsys.popularity`).
     timings : dict
-        Seconds spent on ``sessions``, ``itemsets``, ``rules`` (0 for what came from the memo).
+        Seconds spent on ``sessions``, ``itemsets``, ``rules``, ``sequences`` (0 for what came
+        from the memo).
+    sequences : Sequences or None
+        The trusted sequential pair rules that rank the lists (``ranking = "sequences"``).
+    tuning : Tuning or None
+        What the nightly tuning chose for them, and why (``tune``).
     """
 
     sessions: pd.DataFrame
@@ -58,14 +68,31 @@ class Model:
     rules: pd.DataFrame
     popular: pd.Series
     timings: dict[str, float] = field(default_factory=dict)
+    sequences: Sequences | None = None
+    tuning: Tuning | None = None
 
     def lists(self, settings: Settings, *, items=None) -> pd.DataFrame:
-        """The per-article lists (:func:`recsys.recommend`) under the recommending settings."""
+        """The per-article lists under the recommending settings: ranked by the sequential pair
+        rules (:func:`recsys.sequences.rank`) or by the mined rules (:func:`recsys.recommend`)."""
+        if self._sequential(settings):
+            r = settings.recommending
+            return rank(self.sequences, k=r.k, recent=r.recent, max_rules=r.max_rules, items=items)
         return recommend(self.rules, popular=self.popular, items=items, **_ranking(settings))
 
     def lists_next(self, settings: Settings, contexts) -> pd.DataFrame:
-        """The lists for what readers have read so far (:func:`recsys.recommend_next`)."""
+        """The lists for what readers have read so far (the ``context`` column numbers them)."""
+        if self._sequential(settings):
+            r = settings.recommending
+            return rank(self.sequences, list(contexts), k=r.k, recent=r.recent, max_rules=r.max_rules)
         return recommend_next(self.rules, contexts, popular=self.popular, **_ranking(settings))
+
+    def _sequential(self, settings: Settings) -> bool:
+        if settings.recommending.ranking != "sequences":
+            return False
+        if self.sequences is None:
+            raise ValueError("ranking = 'sequences' needs the model's sequences: train it with recsys.train "
+                             "under these settings, or set ranking='rules'")
+        return True
 
 
 def _ranking(settings: Settings) -> dict[str, Any]:
@@ -120,7 +147,38 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
     days = settings.recommending.popular_days
     popular = _memo(memo, ("popular", days, until), lambda: popularity(views, days=days, until=until),
                     timings, "popular")
-    return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings)
+    sequences, tuning = sequences_of(sessions, settings, memo=memo, key=basket, timings=timings)
+    return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings, sequences, tuning)
+
+
+def rule_params(settings: Settings) -> dict[str, Any]:
+    """The parameters of :func:`recsys.sequences.sequence_rules` the settings give."""
+    r = settings.recommending
+    return {name: getattr(r, name) for name in RULE_PARAMS}
+
+
+def sequences_of(sessions: pd.DataFrame, settings: Settings, *, memo: MutableMapping | None = None,
+                 key: tuple = (), timings: dict | None = None) -> tuple[Sequences | None, Tuning | None]:
+    """The sequential pair rules of the sessions (None unless ``ranking = "sequences"``), and with
+    ``tune`` what the tuning chose: the grid of :data:`recsys.sequences.TUNE_GRID`, the settings'
+    own ``half_life`` and ``backward`` tried first (kept on ties and when the logs are too short).
+    Both engines call it on the same sessions (Spark's collected to the driver)."""
+    r = settings.recommending
+    timings = {} if timings is None else timings
+    if r.ranking != "sequences":
+        return None, None
+    params = rule_params(settings)
+    tuning = None
+    if r.tune:
+        grid = {"half_life": tuple(dict.fromkeys([r.half_life, None, 60.0, 30.0, 14.0])),
+                "backward": tuple(dict.fromkeys([r.backward, 0.1, 0.5]))}
+        tuning = _memo(memo, ("tuning", key, tuple(params.items()), r.k, r.recent, r.max_rules),
+                       lambda: tune_sequences(sessions, grid=grid, k=r.k, recent=r.recent, max_rules=r.max_rules,
+                                              **params), timings, "tuning")
+        params = {**params, **{n: tuning.params[n] for n in grid}}
+    sequences = _memo(memo, ("sequences", key, tuple(params.items())), lambda: sequence_rules(sessions, **params),
+                      timings, "sequences")
+    return sequences, tuning
 
 
 def baskets(views: pd.DataFrame, settings: Settings | None = None, *, memo: MutableMapping | None = None) -> pd.DataFrame:

@@ -9,9 +9,9 @@
 True
 
 ``python -m recsys.mine`` is this and nothing else: its options make a :class:`recsys.Settings`,
-``run`` does the work and ``write`` publishes every output atomically (``related.json``, the
-report, the rules, the blog files), unless the result looks degenerate next to what is published
-(:mod:`recsys.guard`): then only ``report.json`` is written, saying what was kept and why.
+``run`` does the work and ``write`` publishes every output atomically (``related.json``,
+``next.json``, the report, the rules, the blog files), unless the result looks degenerate next to
+what is published (:mod:`recsys.guard`): then only ``report.json`` is written, saying what was kept and why.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ from .blog import export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import MEANS, evaluate
-from .export import _titles_of, pseudonymize, related_json, write_related, write_table
+from .export import _titles_of, next_json, pseudonymize, related_json, write_related, write_table
 from .guard import Verdict, judge, read_published
 from .model import Model, train
 from .progress import progress_bar
 from .redact import redact_examples
+from .sequences import Sequences
 from .settings import Settings
 from .titles import load_titles, plain_text
 from .urls import with_form
@@ -48,8 +49,8 @@ __all__ = ["run", "Run", "Publication", "OUTPUTS"]
 log = logging.getLogger(__name__)
 
 #: What a run writes into its folder besides report.json (what a refused run keeps as it was).
-OUTPUTS = ("related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet", "views.parquet",
-           "blog")
+OUTPUTS = ("related.json", "next.json", "rules.csv", "rules.parquet", "sequences.parquet", "itemsets.parquet", "sessions.parquet",
+           "views.parquet", "blog")
 
 
 class _Clock:
@@ -107,7 +108,7 @@ class Run:
     itemsets, rules : pandas.DataFrame
     popular : pandas.Series
     lists : pandas.DataFrame
-        The per-article lists (:func:`recsys.recommend`).
+        The per-article lists (:meth:`recsys.Model.lists`).
     titles : pandas.Series or None
     evaluation : pandas.DataFrame or None
         :func:`recsys.evaluate` against popularity, on at most ``settings.evaluation.max_cases``
@@ -118,6 +119,13 @@ class Run:
         Seconds per stage (``read``, ``sessions``, ``itemsets``, ``rules``, ``recommend``,
         ``evaluate``; ``write`` and ``total`` once written).
     generated : datetime
+    sequences : pandas.DataFrame or None
+        The sequential pair rules that rank the lists, with their measures (``ranking =
+        "sequences"``; written to sequences.parquet).
+    sequence_articles : pandas.DataFrame or None
+        Their articles (:class:`recsys.Sequences`): with the rules, what ``next.json`` is made of.
+    tuning : Tuning or None
+        What the nightly tuning chose for them and why (report.json's ``tuning``).
     """
 
     settings: Settings
@@ -137,12 +145,25 @@ class Run:
     generated: datetime
     salt: bytes = field(repr=False, default=b"")
     engine_info: dict[str, Any] | None = None
+    sequences: pd.DataFrame | None = None
+    tuning: Any = None
+    sequence_articles: pd.DataFrame | None = None
     _clock: _Clock | None = field(default=None, repr=False)
 
     def related(self) -> dict:
         """The ``related.json`` document (:func:`recsys.related_json`)."""
         return related_json(self.lists, article_pattern=self.settings.views.article_pattern, titles=self.titles,
                             params=self.settings.params(), generated=self.generated)
+
+    def next(self) -> dict | None:
+        """The ``next.json`` document (:func:`recsys.export.next_json`): what the widget ranks a
+        reader's own history with; None unless the lists are ranked by the sequential rules."""
+        if self.sequences is None or self.sequence_articles is None:
+            return None
+        r = self.settings.recommending
+        return next_json(Sequences(self.sequences, self.sequence_articles, 0.0), k=r.k, recent=r.recent,
+                         max_rules=r.max_rules, article_pattern=self.settings.views.article_pattern,
+                         titles=self.titles, generated=self.generated)
 
     def report(self, publication: dict | None = None) -> dict:
         """The ``report.json`` document: parameters, counts, timings, accounting, evaluation."""
@@ -160,6 +181,7 @@ class Run:
             "accounting": redact_examples(acc, also=_configured_formats(self.settings)),
             "cache": cache, "trailing_slash": url_form,
             "evaluation": evaluation, "evaluation_skipped": self.evaluation_skipped,
+            "tuning": None if self.tuning is None else self.tuning.record(),
         }
         if publication is not None:
             report["publication"] = publication
@@ -214,6 +236,8 @@ class Run:
                        f"({row['cases']:,} of {row['test_cases']:,} test cases)")
         if self.evaluation_skipped:
             out.append(f"  evaluation skipped: {self.evaluation_skipped}")
+        if self.tuning is not None:
+            out.append(f"  tuning: {self.tuning.why}")
         if top:
             shown = list(self.popular.index[:top])
             out += ["", f"readers of the {len(shown)} most read articles also read:"]
@@ -225,7 +249,7 @@ class Run:
                     out.append(f"  {name(item)}{arrow}" + comma.join(name(u) + ("" if s == "rules" else "*")
                                                                    for u, s in zip(g["url"], g["source"])))
             out.append("  (* popular fill)")
-        mine = sum(t.get(k, 0.0) for k in ("sessions", "itemsets", "rules"))
+        mine = sum(t.get(k, 0.0) for k in ("sessions", "itemsets", "rules", "tuning", "sequences"))
         out += ["", f"{t.get('total', 0.0):.1f} s: read {t.get('read', 0.0):.1f} s, mine {mine:.1f} s, "
                     f"evaluate {t.get('evaluate', 0.0):.1f} s, write {t.get('write', 0.0):.1f} s"]
         return "\n".join(out)
@@ -259,10 +283,19 @@ class Run:
                         .drop(columns=["network"]), folder / "sessions.parquet")
         write_table(self.itemsets, folder / "itemsets.parquet")
         write_table(self.rules, [folder / "rules.parquet", folder / "rules.csv"])  # the sets sorted once
+        if self.sequences is not None:
+            write_table(self.sequences, folder / "sequences.parquet")
+        elif (folder / "sequences.parquet").exists():  # an earlier run's would explain lists it did not make
+            (folder / "sequences.parquet").unlink()
+        following = self.next()
+        if following is not None:
+            write_related(folder / "next.json", following, compact=True)
+        elif (folder / "next.json").exists():  # an earlier run's would rank by rules no longer published
+            (folder / "next.json").unlink()
         write_related(folder / "related.json", document)
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,
-                        article_pattern=self.settings.views.article_pattern)
+                        article_pattern=self.settings.views.article_pattern, following=following)
 
 
 def _plus_minus(row: dict, metric: str) -> str:
@@ -285,6 +318,7 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
         "lines": accounting.lines, "views": accounting.views, "visitors": visitors, "articles": articles,
         "sessions": sessions, "sessions_with_2_or_more": int(sessions_2),
         "baskets_dropped_long": model.dropped_long, "itemsets": len(model.itemsets), "rules": len(model.rules),
+        "sequence_rules": 0 if model.sequences is None else len(model.sequences.rules),
         "articles_with_lists": int(lists["item"].nunique()),
         "articles_with_rules": int(lists.loc[from_rules, "item"].nunique()),
         "recommendations_from_rules": int(from_rules.sum()),
@@ -355,7 +389,9 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
                        articles=int(views["url"].nunique()))
     clock.laps["total"] = clock.total()
     return Run(settings, "local", acc, views, model.sessions, model.itemsets, model.rules, model.popular, lists,
-               titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder))
+               titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder),
+               sequences=None if model.sequences is None else model.sequences.rules, tuning=model.tuning,
+               sequence_articles=None if model.sequences is None else model.sequences.articles)
 
 
 def view_options_of(settings: Settings) -> dict[str, Any]:

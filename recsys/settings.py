@@ -180,7 +180,8 @@ class Mining(_Section):
 
 @dataclass(frozen=True)
 class Recommending(_Section):
-    """From rules to lists (:func:`recsys.recommend`)."""
+    """From the sessions to lists: trusted sequential pair rules (:mod:`recsys.sequences`, the
+    default) or the mined association rules (:func:`recsys.recommend`)."""
 
     k: int = setting(5, INT1, "articles per list (default: 5)")
     rank_by: str = setting("confidence", Kind(_measure, "MEASURE"),
@@ -190,7 +191,37 @@ class Recommending(_Section):
                                 "distinct networks (/24, /48) those readers need (default: 3; 0: no check)")
     lift_above_one: bool = setting(False, Kind(flag), "keep only rules with lift above 1")
     popular_days: float = setting(7, Kind(positive, "D"),
-                                  "fill short lists with the most read articles of the last D days (default: 7)")
+                                  "under --ranking rules, fill short lists with the most read articles of the "
+                                  "last D days (default: 7)")
+    ranking: str = setting("sequences", Kind(choice("sequences", "rules"), "HOW"),
+                           "what ranks the lists: sequences (default: trusted sequential pair rules, "
+                           "recsys.sequences) or rules (the mined association rules with --min-count, "
+                           "--min-networks, --rank-by)")
+    recent: int = setting(5, INT1, "the latest distinct articles of a reader whose rules add up (default: 5)")
+    steps: int = setting(10, INT1, "the farthest distance in reads at which 'b after a' counts (default: 10)")
+    backward: float = setting(0.1, Kind(fraction, "W"),
+                              "the weight of 'b read before a' in the rule a -> b (default: 0.1; --tune "
+                              "tries 0.5 too)")
+    half_life: float | None = setting(None, Kind(optional(positive), "D"),
+                                      "halve a session's weight every D days before the last one (default: "
+                                      "none; --tune tries 60, 30, 14)")
+    tier_min: float = setting(2, Kind(positive, "N"),
+                              "trusted co-readers that put a rule in the first tier, ranked before the "
+                              "rarer pairs (default: 2)")
+    anonymous_weight: float = setting(0.2, Kind(fraction, "W"),
+                                      "the weight of readers not seen --returning-days apart (default: 0.2)")
+    returning_days: float = setting(7, Kind(positive, "D"),
+                                    "days between a reader's first and last session that make them a "
+                                    "returning reader (default: 7)")
+    min_returning: float = setting(0.05, Kind(fraction, "F"),
+                                   "the share of sessions by returning readers below which every reader "
+                                   "weighs the same and nothing is checked (default: 0.05)")
+    admit_min: int = setting(1, Kind(count(0), "N"),
+                             "networks of returning readers that must have read an article before it is "
+                             "recommended (default: 1; 0: no check)")
+    max_rules: int = setting(100, INT1, "the best rules kept per article (default: 100)")
+    tune: bool = setting(True, Kind(flag), "pick --half-life and --backward each night on a time split of "
+                                           "the logs (the last fifth of the sessions)", flag="--no-tune")
 
 
 @dataclass(frozen=True)

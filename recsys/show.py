@@ -1,5 +1,10 @@
 """Why an article's list is what it is: ``python -m recsys.show OUT_DIR ARTICLE``.
 
+Under ``ranking = "sequences"`` (the default) each entry is explained by its sequential pair rule
+(``sequences.parquet``: score, tier, confidence, lift, the sessions and sources behind it), the
+popular fill by its trusted readers, and a short list by the articles read with it that no
+returning reader has read (not admitted). Under ``ranking = "rules"``, as follows.
+
 :func:`explain` reads what a run wrote into its folder (``related.json``, ``rules.parquet``,
 ``sessions.parquet``, ``views.parquet``, ``report.json``) and tells, for one article, each entry
 of its list with the rule behind it (confidence, lift, readers, networks) or, for the popular fill,
@@ -135,10 +140,17 @@ def explain(out: str | os.PathLike, article: str) -> dict[str, Any]:
     }
     entries = items.get(url) or []
     sessions = _sessions(folder / "sessions.parquet", url)
-    rules = _rules(folder / "rules.parquet", url)
     views = _parquet(folder / "views.parquet", ["ts", "visitor", "url"])
-    readers_recent = _recent_readers(views, param("popular_days"))
     result["views"] = None if views is None else int(pc.sum(pc.equal(views["url"], url)).as_py() or 0)
+    if param("ranking") == "sequences" and (folder / "sequences.parquet").exists():
+        result["ranking"] = "sequences"
+        result["title"] = _title_of(url, related)
+        fill = [e.get("url") for e in entries if e.get("source") != "rules"]
+        _explain_sequences(result, entries, _sequence_rules(folder / "sequences.parquet", url), sessions, param,
+                           _trusted_readers(folder / "sequences.parquet", fill))
+        return result
+    rules = _rules(folder / "rules.parquet", url)
+    readers_recent = _recent_readers(views, param("popular_days"))
     for rank, e in enumerate(entries, 1):
         entry = {"rank": rank, "url": e.get("url"), "title": e.get("title"), "source": e.get("source")}
         if e.get("source") == "rules":
@@ -152,6 +164,58 @@ def explain(out: str | os.PathLike, article: str) -> dict[str, Any]:
     result["title"] = _title_of(url, related)
     _why(result, entries, sessions, rules, param)
     return result
+
+
+def _sequence_rules(path: Path, url: str) -> pd.DataFrame:
+    """The sequential pair rules ``url -> X``, by consequent."""
+    table = pq.read_table(path, filters=[("antecedent", "==", url)])
+    return table.to_pandas().set_index("consequent")
+
+
+def _trusted_readers(path: Path, urls: list) -> pd.Series:
+    """The trusted readers of articles (the ``consequent_n`` of the rules leading to them)."""
+    if not urls:
+        return pd.Series(dtype=float)
+    table = pq.read_table(path, columns=["consequent", "consequent_n"], filters=[("consequent", "in", urls)])
+    return table.to_pandas().groupby("consequent")["consequent_n"].first()
+
+
+def _explain_sequences(result: dict, entries: list, rules: pd.DataFrame, sessions: dict | None, param,
+                       readers: pd.Series) -> None:
+    """Each entry's sequential rule (or the fill's trusted readers), and why the list is short."""
+    for rank, e in enumerate(entries, 1):
+        entry = {"rank": rank, "url": e.get("url"), "title": e.get("title"), "source": e.get("source")}
+        rule = rules.loc[e.get("url")] if e.get("url") in rules.index else None
+        if e.get("source") == "rules" and rule is not None:
+            entry.update({m: _plain(rule[m]) for m in ("score", "tier", "confidence", "lift", "count", "count_after",
+                                                       "sources", "evidence")})
+        elif e.get("source") != "rules":
+            entry.update(trusted_readers=_plain(readers.get(e.get("url"))))
+        result["entries"].append(entry)
+    why, k = result["why"], param("k")
+    from_rules = sum(e.get("source") == "rules" for e in entries)
+    if not result["published"]:
+        why.append(f"the last run was not published ({result['problem']}): these outputs are an earlier run's")
+    if sessions is not None:
+        result.update(baskets=sessions["baskets"], readers=sessions["readers"], total_baskets=sessions["total"])
+    if from_rules >= k:
+        return
+    if sessions is not None and not sessions["baskets"]:
+        why.append("it is not among the baskets of the run: nobody's session holds it")
+        return
+    refused = rules[~rules["admitted"]].sort_values("sources", ascending=False) if len(rules) else rules
+    why.append(f"it was read in a session with {len(rules):,} other articles"
+               + (f", of which {len(refused):,} no returning reader (seen --returning-days apart) has read: "
+                  "they are not recommended (--admit-min)" if len(refused) else "") + "; popular articles fill the rest")
+    if len(refused):
+        result["short"] = {"admit_min": [{"url": u, "sources": int(r["sources"]), "count": int(r["count"])}
+                                         for u, r in refused.head(EXAMPLES * 3).iterrows()]}
+
+
+def _plain(x):
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return None
+    return x.item() if hasattr(x, "item") else x
 
 
 def _sessions(path: Path, url: str) -> dict | None:
@@ -291,6 +355,17 @@ def _case(reason: str, c: dict) -> str:
     return f"{c['url']} ({c['readers']} readers, {c.get('networks', '?')} networks)"
 
 
+def _sequence_text(e: dict) -> str:
+    if e["source"] != "rules":
+        readers = "?" if e.get("trusted_readers") is None else f"{e['trusted_readers']:.1f}"
+        return f"popular fill ({readers} trusted readers)"
+    if e.get("score") is None:
+        return "rule: (not in sequences.parquet)"
+    return (f"rule: score {e['score']:.3f} (tier {e['tier']}), confidence {e['confidence']:.3f}, lift "
+            f"{e['lift']:.2f}; {e['count']:,} sessions read both, {e['count_after']:,} of them it after, "
+            f"{e['sources']:,} networks or readers")
+
+
 def _named(url: str, title: str | None) -> str:
     return f"{url} “{plain_text(title)}”" if title else url
 
@@ -305,7 +380,9 @@ def render(result: dict[str, Any]) -> str:
     if result["entries"]:
         out.append(f"readers also read (related.json of {result['generated']}):")
         for e in result["entries"]:
-            if e["source"] == "rules":
+            if result.get("ranking") == "sequences":
+                how = _sequence_text(e)
+            elif e["source"] == "rules":
                 extra = (f", {e['networks']:,} networks, {e['baskets']:,} baskets" if e.get("networks") is not None
                          else "")
                 how = f"rule: confidence {e['confidence']:.3f}, lift {e['lift']:.2f}, {e['readers']:,} readers{extra}"
@@ -317,7 +394,10 @@ def render(result: dict[str, Any]) -> str:
         out.append("no list in related.json")
     out += [f"- {w}" for w in result["why"]]
     short = result["short"]
-    if short:
+    if result.get("ranking") == "sequences":
+        for c in short.get("admit_min", [])[:EXAMPLES]:
+            out.append(f"  not admitted: {c['url']} ({c['count']} sessions, {c['sources']} networks or readers)")
+    elif short:
         from_rules = sum(e["source"] == "rules" for e in result["entries"])
         total = sum(len(v) for v in short.values()) + from_rules
         out.append(f"of the {total:,} articles read with it, " + (f"{from_rules} make the rules above; the others are"

@@ -11,6 +11,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -18,6 +19,8 @@ from recsys import RecsysError, related_json
 from recsys.blog import (
     BLOG_FORMATS, HEXO_PARTIAL, HUGO_PARTIAL, WIDGET_JS, WORDPRESS_PLUGIN, blog_data, export_blog, related_csv,
 )
+from recsys.export import WIDGET_HISTORY, json_text, next_json, safe_url
+from recsys.sequences import sequence_rules
 from recsys.titles import load_titles, plain_text
 
 DATA = Path(__file__).parent / "data" / "blog"
@@ -376,3 +379,77 @@ def test_the_committed_widget_is_the_shipped_one():
     assert committed == WIDGET_JS, (
         "widget/related.js must be the package's recsys/templates/related.js (a symbolic link to it)")
     assert "innerHTML" not in WIDGET_JS and "eval(" not in WIDGET_JS
+
+
+def test_the_widget_remembers_as_many_articles_as_documented():
+    assert f"var MAX_HISTORY = {WIDGET_HISTORY};" in WIDGET_JS
+    assert "sendBeacon" not in WIDGET_JS and "XMLHttpRequest" not in WIDGET_JS and WIDGET_JS.count("fetch(") == 1
+
+
+# next.json ---------------------------------------------------------------------------------------
+HOSTILE_URL = '/archives/9" onmouseover="alert(1)'
+
+
+def next_sessions(n: int = 400, articles: int = 30, seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    urls = [f"/archives/{i}" for i in range(articles)] + [HOSTILE_URL, "//evil.example/archives/1"]
+    baskets = [tuple(dict.fromkeys(urls[i] for i in rng.integers(0, len(urls), rng.integers(2, 7))))
+               for _ in range(n)]
+    return pd.DataFrame({"visitor": [f"v{i % 150}" for i in range(n)], "items": baskets,
+                         "start": pd.Timestamp("2024-03-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 30, n), "D")})
+
+
+def test_next_json_holds_the_rules_rank_uses_escaped_and_nothing_unsafe():
+    model = sequence_rules(next_sessions())
+    titles = {"/archives/1": "One </script><script>alert(1)</script>", "/archives/2": "Two & co"}
+    doc = next_json(model, k=4, recent=3, max_rules=6, titles=titles,
+                    generated=datetime(2024, 3, 31, tzinfo=timezone.utc))
+    assert (doc["k"], doc["recent"], doc["max_rules"], doc["history"]) == (4, 3, 6, WIDGET_HISTORY)
+    assert HOSTILE_URL not in doc["articles"] and all(safe_url(u) for u in doc["articles"])
+    assert doc["titles"][doc["articles"].index("/archives/1")] == "One"  # plain text: no script
+    # each article's pairs are the best max_rules admitted rules of the model, minus those naming unsafe URLs
+    rules = model.rules[model.rules["admitted"]].groupby("antecedent").head(6)
+    rules = rules[rules["antecedent"].map(safe_url) & rules["consequent"].map(safe_url)]
+    got = [(doc["articles"][i], doc["articles"][b], sc, t) for i, tiers in enumerate(doc["rules"])
+           for t in (1, 2) for b, sc in zip(tiers[t - 1][::2], tiers[t - 1][1::2])]
+    assert sorted(got) == sorted(zip(rules["antecedent"], rules["consequent"], rules["score"], rules["tier"]))
+    assert max(len(t1) + len(t2) for t1, t2 in doc["rules"]) == 2 * 6 < 2 * model.rules.groupby("antecedent").size().max()
+    # popularity and the fill follow the trusted readers, ties by URL
+    readers = model.articles.set_index("url")["readers"]
+    by_popularity = sorted(doc["articles"], key=lambda u: doc["popularity"][doc["articles"].index(u)])
+    assert [readers[u] for u in by_popularity] == sorted((readers[u] for u in by_popularity), reverse=True)
+    assert [doc["articles"][i] for i in doc["fill"]] == [u for u in by_popularity
+                                                         if model.articles.set_index("url")["admitted"][u]][:4 + 64]
+    text = json_text(doc, compact=True)
+    assert "<" not in text and ">" not in text and "&" not in text and "\\u003c/script\\u003e" not in text
+    assert json.loads(text) == doc and "\n" not in text.rstrip("\n")
+
+
+def test_next_json_size_stays_within_its_stated_bound():
+    model = sequence_rules(next_sessions(n=3000, articles=300, seed=2))
+    for cap in (5, 20):
+        doc = next_json(model, max_rules=cap)
+        size = len(json_text(doc, compact=True).encode())
+        pairs = sum(len(t) // 2 for tiers in doc["rules"] for t in tiers)
+        assert pairs <= len(doc["articles"]) * cap
+        bound = len(doc["articles"]) * cap * 28 + sum(len(u) + 24 for u in doc["articles"]) + 4 * (68 + 100)
+        assert pairs > 0.9 * len(doc["articles"]) * cap and size <= bound  # the bound README.md states
+
+
+def test_export_blog_writes_next_json_checked_again(tmp_path):
+    hostile = {"version": 1, "k": 2, "recent": 5, "params": {"article_pattern": "openresty"},
+               "articles": ["/archives/1", "javascript:alert(1)", "/archives/2", "/archives/3"],
+               "titles": ["<b>One</b>", None, {"x": 1}, "Three"],
+               "popularity": [3, 0, 1, 2], "fill": [1, 2, 2, "x", 0, 99],
+               "rules": [[[1, 0.9, 2, 0.5, 3, "NaN"], [3, 0.1, 7, 0.3]], [[0, 1.0], []], [[0, True, 3, 0.2], []], 5]}
+    written = export_blog(DOC, tmp_path, formats=["widget"], following=hostile)
+    assert [str(p.relative_to(tmp_path)) for p in written] == [
+        "widget/related.json", "widget/related.js", "widget/next.json"]
+    got = json.loads((tmp_path / "widget/next.json").read_text())
+    assert got["articles"] == ["/archives/1", "/archives/2", "/archives/3"]
+    assert got["titles"] == ["One", None, "Three"] and got["popularity"] == [2, 0, 1] and got["fill"] == [1, 0]
+    assert got["rules"] == [[[1, 0.5], [2, 0.1]], [[2, 0.2], []], [[], []]]
+    export_blog(DOC, tmp_path / "none", formats=["widget", "hugo"])  # without next.json: none written
+    assert not (tmp_path / "none/widget/next.json").exists()
+    with pytest.raises(RecsysError, match="not a next.json document"):
+        export_blog(DOC, tmp_path, formats=["widget"], following={"version": 2})

@@ -3,6 +3,12 @@ a local http.server: the list in order with titles, hostile related.json running
 linking nothing unsafe, a missing or broken file showing nothing without an uncaught error, one
 fetch per browsing session, and no layout shift when the box's height is reserved.
 
+Personal lists: on a blog trained from synthetic page views (recsys.train), the widget's ranking of
+1,000 random reading histories from next.json is Model.lists_next's, entry for entry; reading pages
+one after another shows the article's list first, then the Python lists of the history, never what
+was read; the history is bounded and deduplicated in localStorage, and nothing but the pages and
+the two JSON files is requested.
+
 Needs the Python package playwright and Debian's chromium (never ``playwright install``); skipped
 without them, failed under RECSYS_REQUIRE_INTEGRATION=1.
 """
@@ -16,9 +22,13 @@ from collections import Counter
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+import recsys
 from recsys.blog import export_blog
+from recsys.export import WIDGET_HISTORY, next_json, related_json
 
 from integration import need, need_program
 
@@ -75,7 +85,7 @@ FORMS = {"version": 1, "items": {
 }}
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Article</title>
+<html lang="en"><head><meta charset="utf-8"><title>Article</title><link rel="icon" href="data:,">
 <script>
   window.__cls = 0;
   new PerformanceObserver(function (list) {{
@@ -100,16 +110,71 @@ PAGE = """<!doctype html>
 
 
 def write_page(root: Path, path: str, *, src: str | None = None, min_height: str = "20em",
-               pattern: str | None = None) -> None:
+               pattern: str | None = None, extra: str = "", inside: str = "") -> None:
     page = root / path.strip("/") / "index.html"
     page.parent.mkdir(parents=True, exist_ok=True)
-    attributes = (f' data-src="{src}"' if src else "") + (f' data-pattern="{pattern}"' if pattern else "")
-    page.write_text(PAGE.format(min_height=min_height, attributes=attributes))
+    attributes = (f' data-src="{src}"' if src else "") + (f' data-pattern="{pattern}"' if pattern else "") + extra
+    text = PAGE.format(min_height=min_height, attributes=attributes)
+    page.write_text(text.replace("<div data-recsys-related" + attributes + "></div>",
+                                 "<div data-recsys-related" + attributes + ">" + inside + "</div>"))
+
+
+# a blog of 200 articles trained from synthetic page views: what the personal lists are compared with
+SIM = "^/sim/\\d+$"
+SIM_SETTINGS = recsys.Settings.from_mapping(k=5, recent=5, max_rules=12, min_networks=0)
+STATIC = '<nav id="static"><ol><li><a href="/sim/1">A static list</a></li></ol></nav>'
+
+
+def synthetic_views(seed: int = 14, articles: int = 200, visitors: int = 700) -> pd.DataFrame:
+    """Readers with topics, some returning on other days, reading in a topic's rough order."""
+    rng = np.random.default_rng(seed)
+    topic = rng.integers(0, 8, articles)
+    weight = 1 / np.arange(1, articles + 1)  # a long tail: rare pairs, tier 2
+    rows = []
+    for v in range(visitors):
+        likes = rng.integers(0, 8)
+        ip = f"10.{v % 40}.{v % 7}.{v % 200}"
+        days = rng.choice(30, size=rng.integers(1, 4), replace=False)
+        for day in days:
+            p = weight * np.where(topic == likes, 6.0, 1.0)
+            n = int(rng.integers(1, 7))
+            read = rng.choice(articles, size=min(n, articles), replace=False, p=p / p.sum())
+            read = sorted(read, key=lambda a: (a % 3, rng.random()))  # a rough reading order
+            for i, a in enumerate(read):
+                rows.append((pd.Timestamp("2024-03-01", tz="UTC") + pd.Timedelta(days=int(day), minutes=3 * i),
+                             f"u{v}", f"/sim/{a}", ip))
+    return pd.DataFrame(rows, columns=["ts", "visitor", "url", "ip"])
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def model():
+    return recsys.train(synthetic_views(), SIM_SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def sim_titles(model):
+    urls = model.sequences.articles["url"].tolist()
+    return pd.Series({u: f"Title <{u}> & more" for u in urls[::2]})  # half the articles have titles
+
+
+def python_lists(model, histories) -> list[list[str]]:
+    lists = model.lists_next(SIM_SETTINGS, histories)
+    by = {c: g.sort_values("rank")["url"].tolist() for c, g in lists.groupby("context")}
+    return [by.get(i, []) for i in range(len(histories))]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, model, sim_titles):
     root = tmp_path_factory.mktemp("site")
+    r = SIM_SETTINGS.recommending
+    export_blog(related_json(model.lists(SIM_SETTINGS), article_pattern=SIM, titles=sim_titles), root / "simdata",
+                formats=["widget"], article_pattern=SIM, following=next_json(model.sequences, k=r.k, recent=r.recent,
+                                                        max_rules=r.max_rules, article_pattern=SIM, titles=sim_titles))
+    for url in model.sequences.articles["url"]:
+        write_page(root, url + "/", src="/simdata/widget/related.json", pattern=SIM)
+    write_page(root, "/sim/off/1/", src="/simdata/widget/related.json", pattern="^/sim/off/\\d+$",
+               extra=' data-personal="off"')
+    write_page(root, "/sim/static/1/", src="/missing/related.json", pattern="^/sim/static/\\d+$", inside=STATIC)
     export_blog(GOOD, root, formats=["widget"])  # /widget/related.js and /widget/related.json
     (root / "hostile").mkdir()
     (root / "hostile" / "related.json").write_text(json.dumps(HOSTILE))
@@ -230,12 +295,15 @@ def test_the_current_path_is_normalized_like_the_exporter(page, server):
 
 def test_one_fetch_per_browsing_session(page, server):
     base, hits, _ = server
-    before = hits["/widget/related.json"]
+    before = Counter(hits)
     assert open_article(page, base, "/archives/1/") == "shown"
-    assert open_article(page, base, "/archives/2/") == "shown"
-    assert links(page) == [["/archives/1", "One"]]
+    # this blog has no next.json (a 404, asked once): the article's list, without what was read
+    assert open_article(page, base, "/archives/2/") == "empty"  # its list is /archives/1, read
     assert open_article(page, base, "/archives/1/") == "shown"
-    assert hits["/widget/related.json"] - before == 1  # served with no-store: sessionStorage saved the rest
+    assert links(page) == [["/archives/3", "/archives/3"], ["/archives/4", "Four"]]  # /archives/2 was read
+    assert hits["/widget/related.json"] - before["/widget/related.json"] == 1  # no-store: sessionStorage saved the rest
+    assert hits["/widget/next.json"] - before["/widget/next.json"] == 1
+    assert page.errors == [] and page.warnings == []
 
 
 def test_hostile_data_runs_nothing_and_links_nothing_unsafe(page, server):
@@ -311,3 +379,127 @@ def test_either_trailing_slash_form_finds_the_list(page, server, path, expected)
     assert open_article(page, base, path) == "shown"
     assert links(page) == expected  # the page itself, in either form, is not linked
     assert page.errors == [] and page.warnings == []
+
+
+# personal lists ------------------------------------------------------------------------------------------
+def sim_urls(model) -> list[str]:
+    return model.sequences.articles["url"].tolist()
+
+
+def random_histories(model, n: int, seed: int = 0) -> list[list[str]]:
+    """Reading histories of 1 to WIDGET_HISTORY articles, with repeats and articles next.json lacks."""
+    rng = np.random.default_rng(seed)
+    urls = sim_urls(model) + ["/sim/9998", "/sim/9999"]
+    out = []
+    for _ in range(n):
+        length = int(rng.integers(1, WIDGET_HISTORY + 1)) if rng.random() < 0.3 else int(rng.integers(1, 8))
+        out.append([urls[i] for i in rng.integers(0, len(urls), length)])
+        if rng.random() < 0.03:  # nothing next.json knows: the popular fill alone
+            out[-1] = ["/sim/9999"] * length
+    return out
+
+
+def history(page) -> list[str] | None:
+    return page.evaluate("() => JSON.parse(localStorage.getItem('recsys-history'))")
+
+
+def test_the_browser_ranks_1000_histories_as_python(page, server, model, sim_titles):
+    base, *_ = server
+    histories = random_histories(model, 1000)
+    expected = python_lists(model, histories)
+    page.goto(base + "/sim/1/")
+    got = page.evaluate("""async (histories) => {
+        const doc = await (await fetch('/simdata/widget/next.json')).json();
+        return histories.map(h => window.recsysRelated.personal(doc, h));
+    }""", histories)
+    assert [[e["url"] for e in g] for g in got] == expected
+    titles = sim_titles.to_dict()
+    assert all(e.get("title") == titles.get(e["url"]) for g in got for e in g)
+    assert all(not set(g) & set(h) for g, h in zip(expected, histories))  # nothing read is listed
+    # what the comparison covers: the cap, both tiers, exact ties broken by popularity, the fill
+    lists = model.lists_next(SIM_SETTINGS, histories)
+    rules = lists[lists["source"] == "rules"]
+    tied = rules.groupby("context")["score"].apply(lambda s: s.duplicated().any())
+    assert model.sequences.rules.groupby("antecedent").size().max() > SIM_SETTINGS.recommending.max_rules
+    assert set(rules["tier"]) == {1, 2} and tied.sum() >= 10 and (lists["source"] == "popular").sum() >= 10
+
+
+def test_reading_pages_shows_the_article_list_then_the_python_list_of_the_history(page, server, model):
+    base, hits, _ = server
+    requests = []
+    page.on("request", lambda r: requests.append((r.method, r.url, r.post_data)))
+    before = Counter(hits)
+    path = ["/sim/3", "/sim/10", "/sim/3", "/sim/25", "/sim/7", "/sim/40", "/sim/10", "/sim/52"]
+    article = related_json(model.lists(SIM_SETTINGS), article_pattern=SIM)["items"]
+    read: list[str] = []
+    for n, url in enumerate(path):
+        read = [u for u in read if u != url] + [url]
+        assert open_article(page, base, url + "/") == "shown"
+        kind = page.get_attribute("[data-recsys-related]", "data-recsys-list")
+        shown = [href for href, _ in links(page)]
+        if n == 0:  # a first visit: the article's own list, as related.json has it
+            assert kind == "article" and shown == [e["url"] for e in article[url]]
+        else:
+            assert kind == "personal" and shown == python_lists(model, [read])[0]
+        assert not set(shown) & set(read)
+        assert history(page) == read  # deduplicated, the latest last
+    assert page.errors == [] and page.warnings == []
+    # nothing sent: only GETs of the pages, the script and the two files, each file once
+    assert {m for m, _, _ in requests} == {"GET"} and all(d is None for _, _, d in requests)
+    paths = Counter(r[1][len(base):] for r in requests)
+    assert set(paths) == {u + "/" for u in path} | {"/widget/related.js", "/simdata/widget/related.json",
+                                                     "/simdata/widget/next.json"}
+    assert paths["/simdata/widget/related.json"] == 1 and paths["/simdata/widget/next.json"] == 1
+    assert hits["/simdata/widget/next.json"] - before["/simdata/widget/next.json"] == 1
+
+
+def test_the_history_is_bounded_deduplicated_and_cleaned(page, server, model):
+    base, *_ = server
+    page.goto(base + "/sim/1/")
+    urls = [f"/sim/{i}" for i in range(100, 170)]
+    junk = [5, None, "//evil.example/sim/1", "/sim/x", "/about", "/sim/" + "1" * 600, "/sim/120"]
+    page.evaluate("h => localStorage.setItem('recsys-history', JSON.stringify(h))", urls + junk)
+    assert open_article(page, base, "/sim/2/") == "shown"
+    expected = [u for u in urls if u != "/sim/120"] + ["/sim/120", "/sim/2"]
+    assert history(page) == expected[-WIDGET_HISTORY:] and len(history(page)) == WIDGET_HISTORY
+    assert open_article(page, base, "/sim/130/") == "shown"  # opened again: moved to the end, not repeated
+    assert history(page) == [u for u in expected if u != "/sim/130"][-WIDGET_HISTORY + 1:] + ["/sim/130"]
+    page.evaluate("() => localStorage.setItem('recsys-history', '{not json')")
+    assert open_article(page, base, "/sim/4/") == "shown"
+    assert history(page) == ["/sim/4"] and page.get_attribute("[data-recsys-related]", "data-recsys-list") == "article"
+    page.evaluate("() => localStorage.removeItem('recsys-history')")  # how a reader clears it (README)
+    assert open_article(page, base, "/sim/5/") == "shown" and history(page) == ["/sim/5"]
+    assert page.errors == []
+
+
+def test_without_local_storage_the_article_list_shows(browser, server, model):
+    base, *_ = server
+    context = browser.new_context()
+    context.add_init_script("Object.defineProperty(window, 'localStorage', "
+                            "{get() { throw new DOMException('denied', 'SecurityError'); }})")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        article = related_json(model.lists(SIM_SETTINGS), article_pattern=SIM)["items"]
+        for url in ("/sim/3", "/sim/10"):
+            assert open_article(page, base, url + "/") == "shown"
+            assert page.get_attribute("[data-recsys-related]", "data-recsys-list") == "article"
+            assert [href for href, _ in links(page)] == [e["url"] for e in article[url]]
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_personal_off_remembers_nothing(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/sim/3/") == "shown"
+    open_article(page, base, "/sim/off/1/")
+    assert history(page) == ["/sim/3"]
+
+
+def test_when_no_list_can_be_shown_the_static_list_stays(page, server):
+    base, *_ = server
+    assert open_article(page, base, "/sim/static/1/") == "error"
+    assert page.eval_on_selector("[data-recsys-related]", "box => box.innerHTML") == STATIC
+    assert page.errors == []

@@ -89,11 +89,12 @@ def test_rules_beat_popularity_on_the_sample(sample_views):
 def test_the_evaluation_trains_with_the_settings_it_is_given(sample_views):
     from recsys import Settings
 
-    base = evaluate(sample_views, k=5, methods=["rules"], progress=False)
-    strict = evaluate(sample_views, k=5, methods=["rules"], settings=Settings.from_mapping(min_count=8),
+    # min_count is a threshold of the mined rules' lists (ranking="rules")
+    base = evaluate(sample_views, k=5, methods=["rules"], ranking="rules", progress=False)
+    strict = evaluate(sample_views, k=5, methods=["rules"], settings=Settings.from_mapping(min_count=8, ranking="rules"),
                       progress=False)
     assert strict.loc[0, "min_count"] == 8 and strict.loc[0, "coverage"] < base.loc[0, "coverage"]
-    again = evaluate(sample_views, k=5, methods=["rules"], min_count=8, progress=False)
+    again = evaluate(sample_views, k=5, methods=["rules"], min_count=8, ranking="rules", progress=False)
     pd.testing.assert_frame_equal(again, strict)
 
 

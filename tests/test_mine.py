@@ -32,19 +32,32 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     code, out = run(tmp_path)
     assert code == 0
     assert sorted(p.name for p in out.iterdir() if p.name != ".recsys.lock") == [
-        "itemsets.parquet", "related.json", "report.json", "rules.csv", "rules.parquet", "sessions.parquet",
-        "views.parquet"]
+        "itemsets.parquet", "next.json", "related.json", "report.json", "rules.csv", "rules.parquet",
+        "sequences.parquet", "sessions.parquet", "views.parquet"]
     doc = json.loads((out / "related.json").read_text())
     assert doc["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", doc["generated"])
     assert doc["params"]["min_support"] == 3 and doc["params"]["k"] == 5
     assert len(doc["items"]) == 120
+    sequences = pd.read_parquet(out / "sequences.parquet").set_index(["antecedent", "consequent"])
     for item, entries in doc["items"].items():
         assert re.match(r"^/archives/\d+$", item) and 1 <= len(entries) <= 5
         assert item not in {e["url"] for e in entries}
         assert set(entries[0]) == {"url", "score", "confidence", "lift", "count", "source"}
         rules_part = [e for e in entries if e["source"] == "rules"]
-        assert [e["score"] for e in rules_part] == sorted((e["score"] for e in rules_part), reverse=True)
-        assert all(e["count"] >= 3 for e in rules_part)
+        # ranked by the rule's tier (sequences.parquet), then score
+        ranks = [(int(sequences.loc[(item, e["url"]), "tier"]), -e["score"]) for e in rules_part]
+        assert ranks == sorted(ranks)
+        assert all(e["count"] >= 1 for e in rules_part)  # sequential rules: no reader threshold, tiers
+    # next.json: the widget's rules, each article's best max_rules (100) of sequences.parquet, compact
+    text = (out / "next.json").read_text()
+    following = json.loads(text)
+    assert text.count("\n") == 1 and " " not in text
+    assert (following["version"], following["k"], following["recent"], following["max_rules"]) == (1, 5, 5, 100)
+    published = sequences[sequences["admitted"]].reset_index()
+    for i, (a, tiers) in enumerate(zip(following["articles"], following["rules"])):
+        best = published[published["antecedent"] == a].head(100)
+        assert [(following["articles"][b], sc, t) for t in (1, 2) for b, sc in zip(tiers[t - 1][::2], tiers[t - 1][1::2])
+                ] == list(zip(best["consequent"], best["score"], best["tier"]))
     report = json.loads((out / "report.json").read_text())
     assert report["accounting"]["views"] == report["counts"]["views"] == 6150
     assert {r["method"] for r in report["evaluation"]} == {"rules", "popular"}
@@ -52,7 +65,7 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     assert rules_hr["rules"] > rules_hr["popular"]
     assert set(report["timings"]) >= {"read", "sessions", "itemsets", "rules", "recommend", "evaluate", "write", "total"}
     assert report["publication"] == {
-        "published": True, "forced": False, "problem": None, "check": None, "articles_with_rules": 117,
+        "published": True, "forced": False, "problem": None, "check": None, "articles_with_rules": 120,
         "published_articles_with_rules": None, "published_generated": None, "min_lists_kept": 0.5, "kept": []}
     printed = capsys.readouterr().out
     assert "readers of the 10 most read articles also read:" in printed and "HR@5" in printed
@@ -62,7 +75,7 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
     code, out = run(tmp_path)
     raw_ids = set(pd.read_parquet(out / "views.parquet").visitor)
     assert not any(UUID.fullmatch(str(v)) for v in raw_ids)  # salted hashes, not cookies
-    for name in ("related.json", "rules.csv", "report.json"):
+    for name in ("related.json", "next.json", "rules.csv", "report.json"):
         text = (out / name).read_text()
         assert not UUID.search(text), name
         assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b", text), name
@@ -82,11 +95,11 @@ def test_no_visitor_id_or_address_is_published(tmp_path):
 
 def test_a_crash_never_leaves_half_a_file(tmp_path, monkeypatch):
     code, out = run(tmp_path)
-    before = (out / "related.json").read_bytes()
+    before = (out / "related.json").read_bytes(), (out / "next.json").read_bytes()
 
-    monkeypatch.setattr("recsys.pipeline.write_related", lambda path, doc: _crash(path))
+    monkeypatch.setattr("recsys.pipeline.write_related", lambda path, doc, **how: _crash(path))
     assert run(tmp_path, "--k", "3")[0] == 130
-    assert (out / "related.json").read_bytes() == before
+    assert ((out / "related.json").read_bytes(), (out / "next.json").read_bytes()) == before
     assert not list(out.glob(".*.tmp"))
 
 
@@ -292,9 +305,9 @@ def test_a_run_without_page_views_keeps_the_published_outputs(tmp_path, capsys, 
     assert report["counts"]["views"] == 0 and report["evaluation"] is None and report["evaluation_skipped"]
     kept = report["publication"]
     assert kept["published"] is False and kept["forced"] is False and cause in kept["problem"] + kept["check"]
-    assert kept["kept"] == ["related.json", "rules.csv", "rules.parquet", "itemsets.parquet", "sessions.parquet",
-                            "views.parquet", "blog"]
-    assert kept["published_articles_with_rules"] == 117 and kept["articles_with_rules"] == 0
+    assert kept["kept"] == ["related.json", "next.json", "rules.csv", "rules.parquet", "sequences.parquet",
+                            "itemsets.parquet", "sessions.parquet", "views.parquet", "blog"]
+    assert kept["published_articles_with_rules"] == 120 and kept["articles_with_rules"] == 0
     assert kept["published_generated"] == json.loads(before["related.json"])["generated"]
 
 
@@ -311,26 +324,27 @@ def test_force_publishes_what_the_guard_refuses(tmp_path, capsys):
 
 
 def test_far_fewer_lists_than_published_is_refused_by_a_threshold(tmp_path, capsys):
-    assert run(tmp_path, "--no-evaluate")[0] == 0
+    # under the mined rules' thresholds (--ranking rules) one day of the sample gives 4 lists
+    assert run(tmp_path, "--no-evaluate", "--ranking", "rules")[0] == 0
     out = tmp_path / "out"
     before = published(out)
     capsys.readouterr()
     one_day = [SAMPLE / "access.log.3.gz"]  # a rotated family left out: one day of logs
-    assert run(tmp_path, "--no-evaluate", logs=one_day)[0] == 1
+    assert run(tmp_path, "--no-evaluate", "--ranking", "rules", logs=one_day)[0] == 1
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "lists from rules for 4 articles where the published related.json has 117" in err[0]
     assert "--min-lists-kept 0.5" in err[0] and published(out) == before
-    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0.03", logs=one_day)[0] == 0  # 4 >= 0.03 * 117
+    assert run(tmp_path, "--no-evaluate", "--ranking", "rules", "--min-lists-kept", "0.03", logs=one_day)[0] == 0
     assert len(json.loads((out / "related.json").read_text())["items"]) > 0
     # compared with what is published now (4): the whole sample is more, and 0 turns the comparison off
-    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0")[0] == 0
+    assert run(tmp_path, "--no-evaluate", "--ranking", "rules", "--min-lists-kept", "0")[0] == 0
 
 
 def test_the_first_run_is_judged_on_its_own(tmp_path, capsys):
     code, out = run(tmp_path, "--no-evaluate", logs=[SAMPLE / "access.log.3.gz"])
     assert code == 0 and json.loads((out / "report.json").read_text())["publication"]["published_articles_with_rules"] is None
     capsys.readouterr()
-    code, out = run(tmp_path / "other", "--no-evaluate", "--min-count", "1000")  # first run, no list from rules
+    code, out = run(tmp_path / "other", "--no-evaluate", "--ranking", "rules", "--min-count", "1000")  # no list from rules
     assert code == 1 and not (out / "related.json").exists()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "rules has --min-count 1000 readers from --min-networks 3 networks" in err[0]
@@ -339,7 +353,7 @@ def test_the_first_run_is_judged_on_its_own(tmp_path, capsys):
 
 
 def test_no_rules_says_what_a_rule_needs(tmp_path, capsys):
-    code, out = run(tmp_path, "--no-evaluate", "--min-support", "0.5")
+    code, out = run(tmp_path, "--no-evaluate", "--ranking", "rules", "--min-support", "0.5")
     assert code == 1 and not (out / "related.json").exists()
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("recsys: not published: no rules from 6,150 page views in 2,900 baskets")

@@ -18,8 +18,8 @@ def views():
 def test_max_antecedent_len_reaches_the_miner_and_changes_the_lists(views):
     """The knob issue 12 added: one Settings field; the rules lose their two-article antecedents,
     and so the lists for readers who have read two articles change (per-article lists use
-    one-article antecedents only, so they stay)."""
-    every = recsys.Settings()
+    one-article antecedents only, so they stay). The lists of the mined rules: ranking="rules"."""
+    every = recsys.Settings.from_mapping(ranking="rules", tune=False)
     short = every.replace(max_antecedent_len=1)
     a, b = recsys.train(views, every), recsys.train(views, short)
     assert a.itemsets.equals(b.itemsets)
@@ -42,3 +42,20 @@ def test_the_memo_shares_what_settings_have_in_common(views):
     assert again.timings["sessions"] == again.timings["itemsets"] == 0.0  # from the memo
     assert again.sessions is first.sessions and again.itemsets is first.itemsets
     assert len(again.rules) < len(first.rules) and (again.rules["confidence"] >= 0.2).all()
+
+
+def test_the_lists_rank_by_the_sequences_unless_ranking_is_rules(views):
+    """Under the default ranking the lists are recsys.sequences.rank of the model's sequences (the
+    mined rules change nothing in them); ranking="rules" lists from the mined rules."""
+    from recsys.sequences import rank
+
+    settings = recsys.Settings.from_mapping(tune=False)
+    model = recsys.train(views, settings)
+    pd.testing.assert_frame_equal(model.lists(settings), rank(model.sequences))
+    other = recsys.train(views, settings.replace(min_support=10))
+    pd.testing.assert_frame_equal(model.lists(settings), other.lists(settings))
+    by_rules = settings.replace(ranking="rules")
+    assert list(model.lists(by_rules).columns) == list(recsys.recommend(model.rules).columns)
+    assert recsys.train(views, by_rules).sequences is None
+    with pytest.raises(ValueError, match="needs the model's sequences"):
+        recsys.train(views, by_rules).lists(settings)

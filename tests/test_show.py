@@ -39,7 +39,8 @@ def feed_titles() -> dict[str, str]:
 def sample_run(tmp_path_factory):
     """The sample mined as the demo mines it, and the folder it wrote."""
     out = tmp_path_factory.mktemp("out")
-    run = recsys.run(str(SAMPLE), Settings.from_mapping(evaluate=False, titles=str(SAMPLE / "feed.xml")),
+    run = recsys.run(str(SAMPLE), Settings.from_mapping(evaluate=False, titles=str(SAMPLE / "feed.xml"),
+                                                        ranking="rules"),
                      cache=tmp_path_factory.mktemp("cache"))
     assert run.write(out).published
     return run, out
@@ -190,7 +191,7 @@ def office_log(path: Path, *, form: str = "/posts/{}/") -> None:
 def test_rules_short_of_readers_or_networks_are_named(tmp_path, given):
     office_log(tmp_path / "access.log")
     settings = Settings.from_mapping(article_pattern="hugo", min_support=2, min_count=3, min_networks=3,
-                                     evaluate=False)
+                                     evaluate=False, ranking="rules")
     run = recsys.run(str(tmp_path / "access.log"), settings, cache=tmp_path / "cache")
     assert run.write(tmp_path / "out", force=True).published  # no rule passes: the guard needs --force
     result = explain(tmp_path / "out", given)
@@ -207,3 +208,41 @@ def test_rules_short_of_readers_or_networks_are_named(tmp_path, given):
            "(4 readers, 1 networks)" in text
     assert "1 behind a rule of fewer than 3 readers (--min-count 3): /posts/c/ (2 readers, 2 networks)" in text
     assert "1 read with it in fewer than 2 baskets (--min-support 2): /posts/d/ (1 baskets)" in text
+
+
+# the default ranking: sequential pair rules ----------------------------------------------------------------
+def test_each_entry_has_its_sequential_rule_counted_from_the_sessions(tmp_path):
+    """Under ranking="sequences" each entry of the most read article's list shows its rule: the
+    sessions holding both (and those reading it after), the networks or readers behind it, counted
+    here by brute force over the run's sessions; the fill shows its trusted readers."""
+    run = recsys.run(str(SAMPLE), Settings.from_mapping(evaluate=False), cache=tmp_path / "cache")
+    assert run.write(tmp_path / "out").published
+    item = run.popular.index[0]
+    result = explain(tmp_path / "out", item)
+    related = json.loads((tmp_path / "out" / "related.json").read_text())["items"][item]
+    assert result["ranking"] == "sequences" and [e["url"] for e in result["entries"]] == [e["url"] for e in related]
+    sessions = run.sessions.assign(network=run.sessions["network"].astype(object),
+                                   visitor=run.sessions["visitor"].astype(str))
+    for e in result["entries"]:
+        assert e["source"] == "rules"
+        both = sessions[[item in s and e["url"] in s for s in sessions["items"]]]
+        after = sum(s.index(e["url"]) > s.index(item) for s in both["items"])
+        who = both["network"].where(both["network"].notna(), "v:" + both["visitor"])
+        assert (e["count"], e["count_after"], e["sources"]) == (len(both), after, who.nunique())
+        assert e["tier"] in (1, 2) and e["score"] > 0
+    scores = [e["score"] for e in result["entries"]]
+    tiers = [e["tier"] for e in result["entries"]]
+    assert sorted(zip(tiers, [-s for s in scores])) == list(zip(tiers, [-s for s in scores]))  # tier, then score
+    text = render(result)
+    first = result["entries"][0]
+    assert (f"1. {first['url']}" in text and f"rule: score {first['score']:.3f} (tier {first['tier']})" in text
+            and f"{first['count']:,} sessions read both, {first['count_after']:,} of them it after" in text)
+    # a list filled with popular articles: their trusted readers, and why the list is short
+    lists = run.lists
+    filled = lists.loc[lists["source"] == "popular", "item"].iloc[0]
+    result = explain(tmp_path / "out", filled)
+    fills = [e for e in result["entries"] if e["source"] == "popular"]
+    readers = run.sequences.drop_duplicates("consequent").set_index("consequent")["consequent_n"]
+    assert fills and all(e["trusted_readers"] == pytest.approx(readers[e["url"]]) for e in fills)
+    assert "popular fill (" in render(result) and "trusted readers)" in render(result)
+    assert any("other articles" in w for w in result["why"])

@@ -72,6 +72,11 @@ def assert_same(local, result):
     for col in [c for c in a.columns if c not in ("antecedents", "consequents")]:
         np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=1e-9, err_msg=col)
     assert result.popular.equals(local.popular)
+    # the sequential pair rules, made on the driver from the collected sessions, and their tuning
+    assert (result.sequences is None) == (local.sequences is None)
+    if local.sequences is not None:
+        pd.testing.assert_frame_equal(result.sequences, local.sequences)
+        assert result.tuning.record() == local.tuning.record()
     # hence the same lists and counts
     pd.testing.assert_frame_equal(result.lists, local.lists)
     assert result.counts == local.counts
@@ -104,7 +109,10 @@ def test_the_command_writes_the_same_files(spark, tmp_path):
     assert spark_doc["items"] == local["items"] and spark_doc["params"] == local["params"]
     names = lambda d: sorted(p.name for p in (tmp_path / d).iterdir() if not p.name.startswith("."))
     assert names("spark") == names("local")
-    for name in ("itemsets.parquet", "rules.parquet", "sessions.parquet", "views.parquet"):
+    following = [json.loads((tmp_path / d / "next.json").read_text()) for d in ("local", "spark")]
+    assert [{k: v for k, v in f.items() if k != "generated"} for f in following] == [
+        {k: v for k, v in following[0].items() if k != "generated"}] * 2  # the widget ranks the same
+    for name in ("itemsets.parquet", "rules.parquet", "sequences.parquet", "sessions.parquet", "views.parquet"):
         a, b = pd.read_parquet(tmp_path / "local" / name), pd.read_parquet(tmp_path / "spark" / name)
         assert a.shape == b.shape and sorted(a.columns) == sorted(b.columns), name
     v_local = pd.read_parquet(tmp_path / "local" / "views.parquet")
