@@ -212,8 +212,7 @@ def _no_sequence_rules(counts: Mapping, params: Mapping) -> tuple[str, str]:
                 "(0: no check)")
     return (f"none of the lists from {rules:,} sequential rules has a trusted rule, read together from {tier} "
             "sources (networks, or readers without one)",
-            f"{more}, or lower {tier.split()[0]} (the lists from rarer pairs are in the result: --force publishes "
-            "them)")
+            f"{more}, or lower {tier.split()[0]}")
 
 
 def _fewer(new: int, old: int, min_lists_kept: float, what: str = "lists from rules") -> tuple[str, str] | None:
