@@ -6,8 +6,12 @@ will ever give recommendations: a run makes no rule for days, and says only that
 ones before it when it is short) with the settings of the nightly job, through the same
 functions (:func:`recsys.read_logs`, :func:`recsys.page_views`, :func:`recsys.train`), and
 tells: the log format, the share of article views that carry a visitor id, the cookie handshakes,
-the crawlers, the views per day, and for the article pair read together most often, how many
-distinct readers and networks it has and how many more it needs before it can become a rule.
+the crawlers, the views per day, and for the article pair read together most often what it lacks.
+Under the default ranking (``ranking = "sequences"``, :mod:`recsys.sequences`) any pair read in one
+session is a rule: the check says how many more trusted co-readers (``tier_min``, from distinct
+sources) it needs to be trusted, and which of its articles no returning reader has read yet (the
+admission, ``admit_min``). Under ``ranking = "rules"`` it says how many distinct readers and
+networks it has and how many more it needs before it can become a rule.
 
 What it finds broken (no line in a log format it knows, no visitor id on any article view, no
 request matching the article pattern) comes as ``problems``, each with its fix; what only looks
@@ -43,6 +47,7 @@ from .logs import read_logs
 from .model import train
 from .pipeline import view_options_of
 from .recommend import audience
+from .sequences import Sequences
 from .settings import Settings, SettingsError, read_toml
 from .urls import ARTICLE_PATTERNS, article_regex
 from .views import page_views
@@ -154,11 +159,22 @@ def check(paths, settings: Settings | None = None, *, lines: int = DEFAULT_LINES
         ``malformed``, ``first`` and ``last`` (the times of the lines), ``accounting``,
         ``article_views`` (article requests that pass every rule but the visitor's),
         ``with_visitor`` (those carrying a visitor id), ``visitor_share``, ``views``,
-        ``handshakes``, ``bots``, ``views_per_day``, ``readers``, ``networks``, ``pair`` (the most
-        co-read pair, the one read together by the most readers: ``articles``, ``baskets``,
-        ``readers``, ``networks`` and ``needs``, what it lacks to become a rule; None when no two
-        articles were read together), ``needs`` (the thresholds), ``articles_with_rules`` (from
-        these lines alone), ``problems`` (each a dict of ``problem`` and ``fix``) and ``warnings``.
+        ``handshakes``, ``bots``, ``views_per_day``, ``readers``, ``networks``, ``ranking``,
+        ``pair`` (the most co-read pair, None when no two articles were read together),
+        ``needs`` (the thresholds), ``articles_with_rules`` (from these lines alone),
+        ``problems`` (each a dict of ``problem`` and ``fix``) and ``warnings``.
+
+        Under ``ranking = "sequences"`` the pair is the one of the most trusted co-readers:
+        ``articles``, ``sessions``, ``sources`` (distinct networks, or readers without one),
+        ``co_readers`` (their credibility-weighted sum, what ``tier_min`` is compared with),
+        ``tier`` and ``needs``: ``co_readers`` (how many more it needs to be trusted) and
+        ``admission`` (its articles no returning reader has read yet); ``needs`` is
+        ``co_readers`` (``tier_min``) and ``returning_networks`` (``admit_min``, 0 when the
+        lines hold too few returning readers for the check, ``credibility`` False);
+        ``articles_with_trusted_rules`` counts the lists the publication guard counts.
+        Under ``ranking = "rules"`` it is the pair read together by the most readers:
+        ``articles``, ``baskets``, ``readers``, ``networks`` and ``needs``, what it lacks to
+        become a rule; ``needs`` is ``baskets``, ``readers``, ``networks``.
 
     >>> result = check("data/sample/", lines=2000)
     >>> result["problems"], result["lines"], result["format"]
@@ -232,20 +248,46 @@ def _format_problem(settings: Settings, line: str) -> dict[str, str]:
 
 
 def _co_reading(out: dict, views: pd.DataFrame, settings: Settings) -> None:
-    """The readers; the pair read together by the most readers (then networks, baskets) and what it
-    lacks; the articles rules would cover."""
+    """The readers; the most co-read pair and what it lacks; the articles rules would cover."""
     model = train(views, settings)
     sessions = model.sessions
     out["readers"] = int(views["visitor"].nunique())
     out["networks"] = int(sessions["network"].dropna().nunique())
     rec = settings.recommending
+    out["ranking"] = rec.ranking
+    lists = model.lists(settings)
+    from_rules = lists["source"] == "rules"
+    out["articles_with_rules"] = int(lists.loc[from_rules, "item"].nunique())
+    if model.sequences is not None:
+        seq = model.sequences
+        out["credibility"] = bool(seq.params["credibility"])
+        out["needs"] = {"co_readers": seq.params["tier_min"],
+                        "returning_networks": seq.params["admit_min"] if out["credibility"] else 0}
+        trusted = from_rules & (lists["count"].fillna(0) >= seq.params["tier_min"])  # as recsys.guard counts
+        out["articles_with_trusted_rules"] = int(lists.loc[trusted, "item"].nunique())
+        out["pair"] = _best_sequence_pair(seq)
+        return
     out["needs"] = {"baskets": min_count(settings.mining.min_support, len(sessions)), "readers": rec.min_count,
                     "networks": rec.min_networks}
-    lists = model.lists(settings)
-    out["articles_with_rules"] = int(lists.loc[lists["source"] == "rules", "item"].nunique())
     out["pair"] = _best_pair(sessions)
     if out["pair"] is not None:
         out["pair"]["needs"] = {k: max(0, out["needs"][k] - out["pair"][k]) for k in out["needs"]}
+
+
+def _best_sequence_pair(seq: Sequences) -> dict | None:
+    """The pair of the most trusted co-readers (ties: sources, sessions, URLs) and what it lacks:
+    the co-readers to reach the first tier, and the admission of its articles."""
+    rules = seq.rules[seq.rules["antecedent"] < seq.rules["consequent"]]  # evidence is symmetric
+    if not len(rules):
+        return None
+    top = rules.sort_values(["evidence", "sources", "count", "antecedent", "consequent"],
+                            ascending=[False, False, False, True, True], kind="stable").iloc[0]
+    articles = [top["antecedent"], top["consequent"]]
+    admitted = dict(zip(seq.articles["url"], seq.articles["admitted"]))
+    lacking = 0 if top["tier"] == 1 else max(1, int(np.ceil(seq.params["tier_min"] - top["evidence"] - 1e-9)))
+    return {"articles": articles, "sessions": int(top["count"]), "sources": int(top["sources"]),
+            "co_readers": round(float(top["evidence"]), 2), "tier": int(top["tier"]),
+            "needs": {"co_readers": lacking, "admission": [u for u in articles if not admitted[u]]}}
 
 
 def _best_pair(sessions: pd.DataFrame, first: int = 100) -> dict | None:
@@ -344,13 +386,19 @@ def _warnings(out: dict, acc: Accounting, requests: pd.DataFrame, views: pd.Data
         if age.total_seconds() > 86400:
             w.append(f"the newest line is from {last} ({age.total_seconds() / 86400:.1f} days ago): is nginx still "
                      f"writing to {out['files'][-1]['path']}?")
+    rec = settings.recommending
+    sequential = rec.ranking == "sequences"
     if not views.empty and requests["ip"].isna().all():
-        w.append("the log has no client address: readers' networks cannot be counted, and a rule needs "
-                 f"{settings.recommending.min_networks}; give --min-networks 0 to the nightly job")
-    need_nets = settings.recommending.min_networks
-    if out["views"] and need_nets and 0 < out["networks"] < need_nets:
-        w.append(f"every reader comes from {out['networks']} network(s) (/24 or /48): a rule needs readers from "
-                 f"{need_nets} networks, so tests from one machine or one office never make one")
+        w.append("the log has no client address: readers' networks cannot be counted, so each reader is a source "
+                 "of its own" if sequential else
+                 "the log has no client address: readers' networks cannot be counted, and a rule needs "
+                 f"{rec.min_networks}; give --min-networks 0 to the nightly job")
+    need = rec.tier_min if sequential else rec.min_networks
+    if out["views"] and need and 0 < out["networks"] < need:
+        w.append(f"every reader comes from {out['networks']} network(s) (/24 or /48): "
+                 + (f"they count as {out['networks']} source(s), and a trusted rule needs co-readers from "
+                    f"--tier-min {need:g}" if sequential else f"a rule needs readers from {need} networks")
+                 + ", so tests from one machine or one office never make one")
     if out["views"] and out["pair"] is None:
         w.append("no two articles were read in one session yet: rules come from articles read together")
 
@@ -386,23 +434,51 @@ def report(result: dict[str, Any], settings: Settings | None = None) -> str:
             out += [f"  {day}  {n:>9,}" for day, n in result["views_per_day"].items()]
         else:
             out.append("page views: none")
-        needs = result["needs"]
-        out.append(f"a rule needs two articles read together in {needs['baskets']:,} baskets (--min-support), "
-                   f"by {needs['readers']} readers (--min-count) from {needs['networks']} networks (--min-networks)")
-        pair = result["pair"]
-        if pair:
-            missing = [f"{n} more {k}" for k, n in pair["needs"].items() if n]
-            out.append(f"the pair read together most: {pair['articles'][0]} and {pair['articles'][1]}: "
-                       f"{pair['baskets']:,} baskets, {pair['readers']:,} readers, {pair['networks']:,} networks; "
-                       + (f"it needs {', '.join(missing)}" if missing else "enough for a rule"))
-        out.append(f"articles with recommendations from rules, from these lines alone: "
-                   f"{result['articles_with_rules']:,}")
+        out += (_sequence_lines if result.get("ranking") == "sequences" else _rule_lines)(result, settings)
     for w in result["warnings"]:
         out.append(f"warning: {w}")
     if not result["problems"]:
-        out.append("ok: the logs can give recommendations" if result.get("articles_with_rules")
+        key = "articles_with_trusted_rules" if result.get("ranking") == "sequences" else "articles_with_rules"
+        out.append("ok: the logs can give recommendations" if result.get(key)
                    else "ok: the setup works; rules come as readers do")
     return "\n".join(out)
+
+
+def _rule_lines(result: dict[str, Any], settings: Settings) -> list[str]:
+    """What a mined rule needs (``ranking = "rules"``), and what the most co-read pair lacks."""
+    needs, pair = result["needs"], result["pair"]
+    out = [f"a rule needs two articles read together in {needs['baskets']:,} baskets (--min-support), "
+           f"by {needs['readers']} readers (--min-count) from {needs['networks']} networks (--min-networks)"]
+    if pair:
+        missing = [f"{n} more {k}" for k, n in pair["needs"].items() if n]
+        out.append(f"the pair read together most: {pair['articles'][0]} and {pair['articles'][1]}: "
+                   f"{pair['baskets']:,} baskets, {pair['readers']:,} readers, {pair['networks']:,} networks; "
+                   + (f"it needs {', '.join(missing)}" if missing else "enough for a rule"))
+    out.append(f"articles with recommendations from rules, from these lines alone: {result['articles_with_rules']:,}")
+    return out
+
+
+def _sequence_lines(result: dict[str, Any], settings: Settings) -> list[str]:
+    """What a trusted sequential rule needs (``ranking = "sequences"``), and what the most co-read
+    pair lacks."""
+    needs, pair, rec = result["needs"], result["pair"], settings.recommending
+    admission = (f"its article is recommended once returning readers (first and last sessions --returning-days "
+                 f"{rec.returning_days:g} days apart) from {needs['returning_networks']} networks (--admit-min) have "
+                 "read it" if result["credibility"] else
+                 f"too few of these sessions are by returning readers (--min-returning {rec.min_returning:g}) for "
+                 "the admission check: every reader weighs the same")
+    out = [f"a rule is two articles read in one session; it is trusted with {needs['co_readers']:g} co-readers "
+           f"(--tier-min) from distinct networks, or readers without one (weighed by credibility for its rank, counted "
+           f"for the publication guard); {admission}"]
+    if pair:
+        missing = ([f"{pair['needs']['co_readers']} more co-reader(s) to be trusted"] if pair["needs"]["co_readers"]
+                   else []) + [f"a returning reader of {u}" for u in pair["needs"]["admission"]]
+        out.append(f"the pair read together most: {pair['articles'][0]} and {pair['articles'][1]}: "
+                   f"{pair['sessions']:,} sessions, {pair['sources']:,} networks or readers, {pair['co_readers']:g} "
+                   f"co-readers; " + (f"it needs {', '.join(missing)}" if missing else "a trusted rule"))
+    out.append(f"articles with recommendations from rules, from these lines alone: {result['articles_with_rules']:,} "
+               f"({result['articles_with_trusted_rules']:,} from trusted rules)")
+    return out
 
 
 def _when(iso: str | None) -> str:
@@ -412,7 +488,8 @@ def _when(iso: str | None) -> str:
 # the command line ----------------------------------------------------------------------------------------
 #: The settings the check takes from the command line (or --config), as the nightly job does.
 OPTIONS = ("log_format", "nginx_conf", "format_name", "cookie", "article_pattern", "trailing_slash", "keep_query",
-           "visitor", "gap", "min_support", "min_count", "min_networks")
+           "visitor", "gap", "ranking", "tier_min", "admit_min", "returning_days", "min_support", "min_count",
+           "min_networks")
 EXAMPLE = """\
 examples:
   python -m recsys.check /var/log/nginx/

@@ -52,9 +52,15 @@ MEANS = ("hr", "mrr", "precision", "recall", "ndcg")
 CONFIDENCE = 0.95
 BASELINES = ("popular", "cooccurrence", "sequential")
 #: The settings of the ``rules`` method that evaluation tables show (and :func:`tune` varies best):
-#: everything that shapes the lists after the page views. Their defaults are :class:`recsys.Settings`'.
+#: everything that shapes the lists after the page views: the sessions, the mined rules and their
+#: ranking (``ranking = "rules"``), then the ranking by sequential pair rules (the default) and its
+#: nightly tuning. Their defaults are :class:`recsys.Settings`'. (With ``tune`` on, ``half_life``
+#: and ``backward`` are where the tuning starts, not necessarily what it chose: give ``tune=False``
+#: to a grid over them.)
 TUNABLE = ("gap", "basket", "max_items", "algorithm", "min_support", "max_len", "min_confidence",
-           "max_antecedent_len", "rank_by", "min_count", "min_networks", "lift_above_one", "popular_days")
+           "max_antecedent_len", "rank_by", "min_count", "min_networks", "lift_above_one", "popular_days",
+           "ranking", "recent", "steps", "backward", "half_life", "tier_min", "anonymous_weight", "returning_days",
+           "min_returning", "admit_min", "max_rules", "tune")
 
 
 def split(views: pd.DataFrame, *, cutoff=None, test_days: float = 7, windows: int = 1) -> list[tuple[pd.Timestamp, pd.Timestamp]]:

@@ -5,6 +5,14 @@ file left out) still reads, mines and writes: without a guard it would replace e
 blog with an empty one and exit 0. :func:`judge` looks at a run's counts and at the
 ``related.json`` already published, and says whether to publish and, if not, what looks wrong
 and what to check. It reads nothing and writes nothing: the command line does both.
+
+What it counts follows the ranking. Under ``ranking = "rules"`` a list counts when it holds an
+entry from the mined rules (which passed ``--min-count`` and ``--min-networks``). Under
+``ranking = "sequences"`` (the default) any pair read in one session is a rule, so a list with
+an entry from rules proves little (one day of logs gives lists for most articles): a list counts
+when it holds an entry from a *trusted* rule, one whose two articles were read together from at
+least ``--tier-min`` sources (networks, or readers without one; the ``count`` of the entry), the
+same on the run's lists and on the published ``related.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 
-__all__ = ["Verdict", "judge", "articles_with_rules", "read_published", "MIN_LISTS_KEPT"]
+__all__ = ["Verdict", "judge", "articles_with_rules", "read_published", "counted", "MIN_LISTS_KEPT"]
 
 #: The default share of the published rules-based lists a new run must keep (``--min-lists-kept``).
 MIN_LISTS_KEPT = 0.5
@@ -36,9 +44,12 @@ class Verdict:
     check : str or None
         What to check or change.
     articles_with_rules : int
-        Articles whose new list holds at least one entry from rules.
+        Articles whose new list holds at least one entry from rules (under ``ranking =
+        "sequences"``: from a trusted rule).
     published_articles_with_rules : int or None
         The same count in the published ``related.json`` (None when nothing is published yet).
+    counted : str
+        What the two counts count (:func:`counted`).
     """
 
     publish: bool
@@ -46,24 +57,49 @@ class Verdict:
     check: str | None = None
     articles_with_rules: int = 0
     published_articles_with_rules: int | None = None
+    counted: str = "lists from rules"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def articles_with_rules(document: Mapping | None) -> int:
-    """The articles whose list in a ``related.json`` document holds an entry from rules.
+def articles_with_rules(document: Mapping | None, *, min_count: float | None = None) -> int:
+    """The articles whose list in a ``related.json`` document holds an entry from rules (with
+    ``min_count``: from a rule whose ``count``, its distinct co-readers, is at least that).
 
-    >>> articles_with_rules({"items": {"/a": [{"url": "/b", "source": "rules"}],
-    ...                                "/b": [{"url": "/a", "source": "popular"}]}})
-    1
+    >>> doc = {"items": {"/a": [{"url": "/b", "source": "rules", "count": 1}],
+    ...                  "/b": [{"url": "/a", "source": "popular"}, {"url": "/c", "source": "rules", "count": 2}]}}
+    >>> articles_with_rules(doc), articles_with_rules(doc, min_count=2)
+    (2, 1)
     """
     items = document.get("items") if isinstance(document, Mapping) else None
     if not isinstance(items, Mapping):
         return 0
-    return sum(isinstance(entries, list) and any(isinstance(e, Mapping) and e.get("source") == "rules"
-                                                  for e in entries)
-               for entries in items.values())
+    return sum(isinstance(entries, list) and any(_counts(e, min_count) for e in entries) for entries in items.values())
+
+
+def _counts(entry, min_count: float | None) -> bool:
+    if not isinstance(entry, Mapping) or entry.get("source") != "rules":
+        return False
+    if min_count is None:
+        return True
+    n = entry.get("count")
+    return isinstance(n, (int, float)) and not isinstance(n, bool) and n >= min_count
+
+
+def _sequential(params: Mapping) -> bool:
+    return params.get("ranking", "rules") == "sequences"
+
+
+def counted(params: Mapping) -> str:
+    """What the guard counts under these parameters (a run's ``params``).
+
+    >>> counted({"ranking": "rules"}), counted({"ranking": "sequences", "tier_min": 2})
+    ('lists from rules', 'lists from trusted rules (read together from --tier-min 2 sources)')
+    """
+    if not _sequential(params):
+        return "lists from rules"
+    return f"lists from trusted rules (read together from --tier-min {params.get('tier_min', 2):g} sources)"
 
 
 def read_published(path: str | os.PathLike) -> dict | None:
@@ -82,6 +118,8 @@ def judge(report: Mapping, published: Mapping | None, *, min_lists_kept: float =
     A result is refused when it has no page views, when no list holds an entry from rules, or
     when lists from rules cover fewer than ``min_lists_kept`` times the articles they cover in
     the published ``related.json``. Without a published document the result is judged on its own.
+    Under ``ranking = "sequences"`` (``params``) both rule counts are of trusted rules (see the
+    module's docstring): the run's is ``counts["articles_with_trusted_rules"]``.
 
     Parameters
     ----------
@@ -103,13 +141,16 @@ def judge(report: Mapping, published: Mapping | None, *, min_lists_kept: float =
     'no page views: all 9 article views have no visitor id'
     """
     counts, acc, params = report["counts"], report["accounting"], report.get("params", {})
-    new = int(counts.get("articles_with_rules", 0))
-    old = articles_with_rules(published) if published is not None else None
+    sequential = _sequential(params)
+    new = int(counts.get("articles_with_trusted_rules" if sequential else "articles_with_rules") or 0)
+    min_count = float(params.get("tier_min", 2)) if sequential else None
+    old = articles_with_rules(published, min_count=min_count) if published is not None else None
+    what = counted(params)
     found = (_no_views(counts, acc, params) if not counts.get("views") else
-             _no_rules(counts, params) if not new else
-             _fewer(new, old, min_lists_kept) if old is not None else None)
+             (_no_sequence_rules if sequential else _no_rules)(counts, params) if not new else
+             _fewer(new, old, min_lists_kept, what) if old is not None else None)
     problem, check = found or (None, None)
-    return Verdict(found is None, problem, check, new, old)
+    return Verdict(found is None, problem, check, new, old, what)
 
 
 def _no_views(counts: Mapping, acc: Mapping, params: Mapping) -> tuple[str, str]:
@@ -153,9 +194,30 @@ def _no_rules(counts: Mapping, params: Mapping) -> tuple[str, str]:
             "lower --min-count or --min-networks, or give more days of logs")
 
 
-def _fewer(new: int, old: int, min_lists_kept: float) -> tuple[str, str] | None:
+def _no_sequence_rules(counts: Mapping, params: Mapping) -> tuple[str, str]:
+    """What a trusted sequential rule needs (``ranking = "sequences"``), by what is missing."""
+    views, sessions = int(counts.get("views", 0)), int(counts.get("sessions", 0))
+    rules, listed = int(counts.get("sequence_rules", 0)), int(counts.get("articles_with_rules", 0))
+    tier = f"--tier-min {params.get('tier_min', 2):g}"
+    more = "give more days of logs"
+    if not rules:
+        return (f"no rules from {views:,} page views in {sessions:,} sessions: no two articles were read in "
+                "one session",
+                f"a rule needs two articles read in one session (--gap {params.get('gap', '30min')}); {more}")
+    if not listed:
+        return (f"none of the {rules:,} sequential rules leads to an article read by returning readers from "
+                f"--admit-min {params.get('admit_min', 1)} networks",
+                f"{more} (a returning reader's first and last sessions are --returning-days "
+                f"{params.get('returning_days', 7):g} days apart), or lower --returning-days or --admit-min "
+                "(0: no check)")
+    return (f"none of the lists from {rules:,} sequential rules has a trusted rule, read together from {tier} "
+            "sources (networks, or readers without one)",
+            f"{more}, or lower {tier.split()[0]}")
+
+
+def _fewer(new: int, old: int, min_lists_kept: float, what: str = "lists from rules") -> tuple[str, str] | None:
     if new >= min_lists_kept * old:
         return None
-    return (f"lists from rules for {new:,} articles where the published related.json has {old:,} "
+    return (f"{what} for {new:,} articles where the published related.json has {old:,} "
             f"(fewer than --min-lists-kept {min_lists_kept:g} of them)",
             "check that LOGS hold every log (a rotated file left out?) and what changed in the options")

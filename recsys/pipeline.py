@@ -85,7 +85,7 @@ class Publication:
         return {
             "published": self.published, "forced": self.forced, "problem": v.problem, "check": v.check,
             "articles_with_rules": v.articles_with_rules,
-            "published_articles_with_rules": v.published_articles_with_rules,
+            "published_articles_with_rules": v.published_articles_with_rules, "counted": v.counted,
             "published_generated": published.get("generated") if published else None,
             "min_lists_kept": settings.output.min_lists_kept, "kept": self.kept,
         }
@@ -314,6 +314,10 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
     if sessions is None:
         sessions, sessions_2 = len(model.sessions), int((model.sessions["items"].map(len) >= 2).sum())
     from_rules = lists["source"] == "rules"
+    trusted = None  # what the guard counts under ranking = "sequences": lists from trusted rules (recsys.guard)
+    if model.sequences is not None:
+        trusted = int(lists.loc[from_rules & (lists["count"].fillna(0) >= model.sequences.params["tier_min"]),
+                                "item"].nunique())
     return {
         "lines": accounting.lines, "views": accounting.views, "visitors": visitors, "articles": articles,
         "sessions": sessions, "sessions_with_2_or_more": int(sessions_2),
@@ -321,6 +325,7 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
         "sequence_rules": 0 if model.sequences is None else len(model.sequences.rules),
         "articles_with_lists": int(lists["item"].nunique()),
         "articles_with_rules": int(lists.loc[from_rules, "item"].nunique()),
+        "articles_with_trusted_rules": trusted,
         "recommendations_from_rules": int(from_rules.sum()),
         "recommendations_popular": int((lists["source"] == "popular").sum()),
     }

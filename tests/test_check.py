@@ -98,6 +98,9 @@ def test_the_whole_sample_counts_as_the_nightly_job_does(tmp_path):
     assert result["accounting"]["dropped"] == acc.dropped and result["views"] == acc.views == 6150
     assert result["accounting"]["malformed_kinds"] == acc.malformed_kinds
     assert result["articles_with_rules"] == job.counts["articles_with_rules"]
+    assert result["articles_with_trusted_rules"] == job.counts["articles_with_trusted_rules"] == 120
+    assert result["ranking"] == "sequences" and result["credibility"] is True
+    assert result["needs"] == {"co_readers": 2, "returning_networks": 1}
     assert result["readers"] == job.counts["visitors"]
     assert result["handshakes"] == acc.dropped["handshake"] and result["bots"] == acc.dropped["bot"]
     assert result["with_visitor"] == result["article_views"] == acc.views + acc.dropped["robots_txt"] + acc.dropped[
@@ -202,25 +205,74 @@ def test_an_article_pattern_matching_nothing_shows_the_pages_read_most():
     assert problem["fix"].startswith("give --article-pattern openresty")
 
 
-def test_readers_from_one_network_never_make_a_rule(tmp_path):
-    """Four readers on one office network read two articles together: a rule needs three networks."""
-    lines = []
-    for i in range(4):
-        for j, article in enumerate((1, 2)):
-            lines.append(f'198.51.100.{10 + i} - - [01/Mar/2024:10:{i:02d}:{j:02d} +0000] "GET /archives/{article} '
-                         f'HTTP/1.1" 200 512 "-" "Mozilla/5.0 (X11; Linux x86_64) Firefox/{120 + i}.0" '
-                         f'"0000000{i}-0000-4000-8000-000000000000"')
+def log_line(ip, when, article, visitor, browser=120):
+    return (f'{ip} - - [{when} +0000] "GET /archives/{article} HTTP/1.1" 200 512 "-" '
+            f'"Mozilla/5.0 (X11; Linux x86_64) Firefox/{browser}.0" "{visitor:08d}-0000-4000-8000-000000000000"')
+
+
+def one_office(tmp_path):
+    """Four readers on one office network read two articles together."""
+    lines = [log_line(f"198.51.100.{10 + i}", f"01/Mar/2024:10:{i:02d}:{j:02d}", article, i, 120 + i)
+             for i in range(4) for j, article in enumerate((1, 2))]
     (tmp_path / "access.log").write_text("\n".join(lines) + "\n")
-    result = check(tmp_path, now=datetime(2024, 3, 1, 12, tzinfo=timezone.utc))
+    return tmp_path
+
+
+def test_readers_from_one_network_never_make_a_trusted_rule(tmp_path):
+    """Under the default ranking the office's pair is a rule, but of one source: not a trusted one."""
+    when = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    result = check(one_office(tmp_path), now=when)
+    assert result["pair"] == {"articles": ["/archives/1", "/archives/2"], "sessions": 4, "sources": 1,
+                              "co_readers": 1.0, "tier": 2, "needs": {"co_readers": 1, "admission": []}}
+    assert result["problems"] == [] and result["articles_with_rules"] == 2 and result["articles_with_trusted_rules"] == 0
+    assert result["credibility"] is False and result["needs"] == {"co_readers": 2, "returning_networks": 0}
+    (warning,) = result["warnings"]
+    assert warning.startswith("every reader comes from 1 network(s) (/24 or /48): they count as 1 source(s), and a "
+                              "trusted rule needs co-readers from --tier-min 2")
+    text = check_module.report(result)
+    assert "4 sessions, 1 networks or readers, 1 co-readers; it needs 1 more co-reader(s) to be trusted" in text
+    assert "from these lines alone: 2 (0 from trusted rules)" in text and "--min-count" not in text
+    assert "too few of these sessions are by returning readers" in text
+    assert text.endswith("ok: the setup works; rules come as readers do")
+    loose = check(tmp_path, Settings.from_mapping(tier_min=1), now=when)
+    assert loose["pair"]["needs"] == {"co_readers": 0, "admission": []} and loose["pair"]["tier"] == 1
+    assert loose["articles_with_trusted_rules"] == 2 and loose["warnings"] == []
+    assert check_module.report(loose, Settings.from_mapping(tier_min=1)).endswith("ok: the logs can give recommendations")
+
+
+def test_readers_from_one_network_never_make_a_mined_rule(tmp_path):
+    """Under ranking = "rules" a rule needs three networks."""
+    when = datetime(2024, 3, 1, 12, tzinfo=timezone.utc)
+    result = check(one_office(tmp_path), Settings.from_mapping(ranking="rules"), now=when)
     assert result["pair"] == {"articles": ["/archives/1", "/archives/2"], "baskets": 4, "readers": 4,
                               "networks": 1, "needs": {"baskets": 0, "readers": 0, "networks": 2}}
     assert result["problems"] == [] and result["articles_with_rules"] == 0
     assert any("every reader comes from 1 network" in w for w in result["warnings"])
-    text = check_module.report(result)
+    text = check_module.report(result, Settings.from_mapping(ranking="rules"))
     assert "it needs 2 more networks" in text
-    loose = check(tmp_path, Settings.from_mapping(min_networks=1), now=datetime(2024, 3, 1, 12, tzinfo=timezone.utc))
+    loose = check(tmp_path, Settings.from_mapping(ranking="rules", min_networks=1), now=when)
     assert loose["pair"]["needs"] == {"baskets": 0, "readers": 0, "networks": 0}
     assert loose["articles_with_rules"] == 2 and loose["warnings"] == []
+
+
+def test_an_article_no_returning_reader_has_read_is_not_admitted(tmp_path):
+    """A returning reader (two sessions 8 days apart) read /archives/1; two one-off readers, from
+    other networks, read /archives/1 then /archives/2: no returning reader has read /archives/2."""
+    lines = [log_line("192.0.2.1", "01/Mar/2024:10:00:00", 1, 1), log_line("192.0.2.1", "09/Mar/2024:10:00:00", 1, 1),
+             log_line("198.51.100.7", "09/Mar/2024:11:00:00", 1, 2), log_line("198.51.100.7", "09/Mar/2024:11:01:00", 2, 2),
+             log_line("203.0.113.9", "09/Mar/2024:12:00:00", 1, 3), log_line("203.0.113.9", "09/Mar/2024:12:01:00", 2, 3)]
+    (tmp_path / "access.log").write_text("\n".join(lines) + "\n")
+    result = check(tmp_path, now=datetime(2024, 3, 9, 13, tzinfo=timezone.utc))
+    # 4 sessions, 2 by the returning reader: weights 1, 1, 0.2, 0.2 divided by their mean 0.6
+    assert result["credibility"] is True and result["needs"] == {"co_readers": 2, "returning_networks": 1}
+    assert result["pair"] == {"articles": ["/archives/1", "/archives/2"], "sessions": 2, "sources": 2,
+                              "co_readers": 0.67, "tier": 2, "needs": {"co_readers": 2, "admission": ["/archives/2"]}}
+    # /archives/2 -> /archives/1 is listed: its 2 sources make it count for the guard, though it ranks in tier 2
+    assert result["articles_with_rules"] == 1 and result["articles_with_trusted_rules"] == 1
+    text = check_module.report(result)
+    assert "it needs 2 more co-reader(s) to be trusted, a returning reader of /archives/2" in text
+    assert "recommended once returning readers (first and last sessions --returning-days 7 days apart) from 1 " \
+           "networks (--admit-min) have read it" in text
 
 
 def test_an_old_newest_line_is_a_warning(tmp_path):
@@ -244,6 +296,9 @@ def test_the_config_file_of_the_nightly_job_is_read(tmp_path, capsys):
     (tmp_path / "recsys.toml").write_text('logs = ["/var/log/nginx"]\nout = "/srv/out"\nvisitor = "ip+ua"\n'
                                           '[recommending]\nmin_networks = 1\n')
     assert main([str(tmp_path / "logs"), "--config", str(tmp_path / "recsys.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "a rule is two articles read in one session; it is trusted with 2 co-readers (--tier-min)" in out and "--min-count" not in out
+    assert main([str(tmp_path / "logs"), "--config", str(tmp_path / "recsys.toml"), "--ranking", "rules"]) == 0
     assert "needs two articles read together in 3 baskets (--min-support), by 3 readers (--min-count) from 1 " \
            "networks" in capsys.readouterr().out
 

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+import recsys
 import recsys.evaluation as ev
 from recsys import evaluate, read_page_views, tune
 
@@ -126,6 +127,26 @@ def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
     pd.testing.assert_frame_equal(by_gap[0], by_gap[1])
     assert by_gap[0][metrics].notna().all().all()
     assert t[t.method == "rules"][["min_support", "gap", "basket", "rank_by", "min_confidence"]].drop_duplicates().shape[0] == 32
+
+
+def test_a_grid_over_the_sequence_ranking_keeps_one_row_per_point(sample_views):
+    """Every setting that shapes the lists is a column of the table: points differing only in the
+    sequence ranking's settings stay apart (they were merged into one row, their cases summed)."""
+    import recsys.settings as settings_module
+
+    shaping = {name for owner, name, _ in settings_module.fields() if owner == "recommending"} - {"k"}
+    assert shaping <= set(ev.TUNABLE)
+    grid = {"backward": [0.1, 0.5], "half_life": [None, 7.0], "ranking": ["sequences", "rules"]}
+    t = tune(sample_views, grid=grid, settings=recsys.Settings.from_mapping(tune=False), baselines=["popular"],
+             max_cases=400, progress=False)
+    rules = t[t.method == "rules"]
+    assert len(rules) == 8 and len(rules[["backward", "half_life", "ranking"]].astype(str).drop_duplicates()) == 8
+    assert (t["cases"] == t.loc[t.method == "popular", "cases"].iloc[0]).all() and (rules["windows"] == 1).all()
+    assert not rules["tune"].any() and rules["half_life"].isna().sum() == 4
+    sequences = rules[rules.ranking == "sequences"].set_index(["backward", "half_life"], drop=False)
+    assert sequences["hr"].nunique() > 1  # the settings change the lists
+    # under ranking = "rules" they play no part: the same lists
+    assert rules.loc[rules.ranking == "rules", "hr"].nunique() == 1
 
 
 def test_bad_parameters(sample_views):

@@ -66,7 +66,9 @@ def test_the_whole_job_writes_every_output(tmp_path, capsys):
     assert set(report["timings"]) >= {"read", "sessions", "itemsets", "rules", "recommend", "evaluate", "write", "total"}
     assert report["publication"] == {
         "published": True, "forced": False, "problem": None, "check": None, "articles_with_rules": 120,
-        "published_articles_with_rules": None, "published_generated": None, "min_lists_kept": 0.5, "kept": []}
+        "published_articles_with_rules": None, "published_generated": None, "min_lists_kept": 0.5, "kept": [],
+        "counted": "lists from trusted rules (read together from --tier-min 2 sources)"}
+    assert report["counts"]["articles_with_rules"] == report["counts"]["articles_with_trusted_rules"] == 120
     printed = capsys.readouterr().out
     assert "readers of the 10 most read articles also read:" in printed and "HR@5" in printed
 
@@ -323,6 +325,26 @@ def test_force_publishes_what_the_guard_refuses(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("recsys: warning: published with --force although no page views")
 
 
+def test_far_fewer_trusted_lists_than_published_is_refused_by_a_threshold(tmp_path, capsys):
+    # under the default ranking one day of the sample gives lists from rules for 73 of its 81 articles,
+    # but lists from trusted rules (pairs read together from 2 sources or more) for 19: too few next to 120
+    assert run(tmp_path, "--no-evaluate")[0] == 0
+    out = tmp_path / "out"
+    before = published(out)
+    capsys.readouterr()
+    one_day = [SAMPLE / "access.log.3.gz"]
+    assert run(tmp_path, "--no-evaluate", logs=one_day)[0] == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and ("lists from trusted rules (read together from --tier-min 2 sources) for 19 articles "
+                              "where the published related.json has 120 (fewer than --min-lists-kept 0.5") in err[0]
+    assert published(out) == before
+    report = json.loads((out / "report.json").read_text())
+    assert report["counts"]["articles_with_rules"] == 73 and report["counts"]["articles_with_trusted_rules"] == 19
+    assert report["publication"]["articles_with_rules"] == 19
+    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0.15", logs=one_day)[0] == 0  # 19 >= 0.15 * 120
+    assert run(tmp_path, "--no-evaluate", "--min-lists-kept", "0.5")[0] == 0  # 120 >= 0.5 * 19
+
+
 def test_far_fewer_lists_than_published_is_refused_by_a_threshold(tmp_path, capsys):
     # under the mined rules' thresholds (--ranking rules) one day of the sample gives 4 lists
     assert run(tmp_path, "--no-evaluate", "--ranking", "rules")[0] == 0
@@ -350,6 +372,21 @@ def test_the_first_run_is_judged_on_its_own(tmp_path, capsys):
     assert len(err) == 1 and "rules has --min-count 1000 readers from --min-networks 3 networks" in err[0]
     publication = json.loads((out / "report.json").read_text())["publication"]
     assert publication["published"] is False and publication["kept"] == []
+    # under the default ranking: lists from rules, none from a trusted rule
+    code, out = run(tmp_path / "third", "--no-evaluate", "--tier-min", "1000")
+    assert code == 1 and not (out / "related.json").exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "none of the lists from 4,398 sequential rules has a trusted rule, read together " \
+        "from --tier-min 1000 sources" in err[0] and "or lower --tier-min" in err[0]
+
+
+def test_no_admitted_article_says_what_admission_needs(tmp_path, capsys):
+    code, out = run(tmp_path, "--no-evaluate", "--admit-min", "1000")
+    assert code == 1 and not (out / "related.json").exists()
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("recsys: not published: none of the 4,398 sequential rules leads to an "
+                                               "article read by returning readers from --admit-min 1000 networks")
+    assert "--returning-days 7 days apart" in err[0] and "--min-count" not in err[0]
 
 
 def test_no_rules_says_what_a_rule_needs(tmp_path, capsys):
