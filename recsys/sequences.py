@@ -101,6 +101,9 @@ class Sequences:
     articles: pd.DataFrame
     total: float
     params: dict = field(default_factory=dict)
+    #: each rule's forward(a, b) and forward(b, a), row by row: :func:`tune` re-scores them for
+    #: another ``backward`` without fitting again
+    directions: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
 
 # weights ------------------------------------------------------------------------------------------------
@@ -249,14 +252,15 @@ def sequence_rules(sessions: pd.DataFrame, *, steps: int = 10, backward: float =
     kf = _best_per_source(srcs[near], a[near], b[near], wf[near], m)
     forward = sp.coo_matrix((wf[near][kf], (a[near][kf], b[near][kf])), shape=shape).tocsr()
     after = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=shape).tocsr()
-    seq = (forward + backward * forward.T).tocsr()
     e = evidence.tocoo()
     ra, rb, ev = e.row, e.col, e.data
     na, nb = readers[ra], readers[rb]
     with np.errstate(divide="ignore", invalid="ignore"):
         conf = np.where(na > 0, ev / na, 0.0)
         lift = np.where(nb > 0, conf / (nb / total), 0.0) if total else np.zeros(len(ev))
-        seq_ev = np.asarray(seq[ra, rb]).ravel() if len(ra) else np.zeros(0)
+        fwd = np.asarray(forward[ra, rb]).ravel() if len(ra) else np.zeros(0)
+        bwd = np.asarray(forward[rb, ra]).ravel() if len(ra) else np.zeros(0)
+        seq_ev = fwd + backward * bwd
         score = np.where(na > 0, seq_ev / na, 0.0)
     rules = pd.DataFrame({
         "antecedent": labels[ra], "consequent": labels[rb],
@@ -268,13 +272,33 @@ def sequence_rules(sessions: pd.DataFrame, *, steps: int = 10, backward: float =
         "score": score, "tier": np.where(ev >= tier_min - 1e-9, 1, 2).astype(np.int8),
         "admitted": admitted[rb],
     }, columns=list(RULE_COLUMNS))
-    rules = rules.sort_values(["antecedent", "tier", "score", "consequent_n", "consequent"],
-                              ascending=[True, True, False, False, True], kind="stable").reset_index(drop=True)
+    rules, directions = _ranked(rules, fwd, bwd)
     articles = pd.DataFrame({"url": labels, "readers": readers, "sessions": n_sessions,
                              "returning_sources": returning_sources, "admitted": admitted})
     log.info("%d sequence rules between %d articles (%d admitted; credibility %s)", len(rules), len(labels),
              int(admitted.sum()), "on" if returning is not None else "off")
-    return Sequences(rules, articles, total, {**params, "credibility": returning is not None})
+    return Sequences(rules, articles, total, {**params, "credibility": returning is not None}, directions)
+
+
+def _ranked(rules: pd.DataFrame, fwd: np.ndarray, bwd: np.ndarray) -> tuple[pd.DataFrame, tuple]:
+    """The rules ranked within each antecedent (tier, score, the consequent's readers, its URL),
+    with their forward evidence in the same order."""
+    order = rules.sort_values(["antecedent", "tier", "score", "consequent_n", "consequent"],
+                              ascending=[True, True, False, False, True], kind="stable").index.to_numpy()
+    return rules.iloc[order].reset_index(drop=True), (fwd[order], bwd[order])
+
+
+def _rescored(model: Sequences, backward: float) -> Sequences:
+    """``model`` as :func:`sequence_rules` gives it with another ``backward`` (nothing else changes)."""
+    fwd, bwd = model.directions
+    rules = model.rules.copy()
+    seq_ev = fwd + backward * bwd
+    na = rules["antecedent_n"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(na > 0, seq_ev / na, 0.0)
+    rules["seq_evidence"], rules["score"] = seq_ev, score
+    rules, directions = _ranked(rules, fwd, bwd)
+    return Sequences(rules, model.articles, model.total, {**model.params, "backward": backward}, directions)
 
 
 # lists --------------------------------------------------------------------------------------------------
@@ -410,7 +434,7 @@ def _hit_rate(lists: pd.DataFrame, key: str, wanted, targets, k: int) -> float:
 
 
 def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2, min_cases: int = 200,
-         max_cases: int = 20000, seed: int = 0, k: int = 5, recent: int = 5, max_rules: int | None = 100,
+         max_cases: int = 5000, seed: int = 0, k: int = 5, recent: int = 5, max_rules: int | None = 100,
          **params) -> Tuning:
     """Pick ``grid``'s parameters on a time split of ``sessions``: the last ``share`` validate.
 
@@ -445,10 +469,12 @@ def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2
     distinct = list(dict.fromkeys(contexts))
     where = {c: i for i, c in enumerate(distinct)}
     lasts = sorted({c[-1] for c in contexts})
-    rows = []
+    rows, fitted = [], {}
     for combo in itertools.product(*grid.values()):
         point = {**base, **dict(zip(names, combo))}
-        model = sequence_rules(fit, **point)
+        same = tuple((n, v) for n, v in point.items() if n != "backward")  # a fit serves every backward
+        model = fitted[same] = (_rescored(fitted[same], point["backward"]) if same in fitted
+                                else sequence_rules(fit, **point))
         hr_c = _hit_rate(rank(model, distinct, k=k, recent=recent, max_rules=max_rules), "context",
                          [where[c] for c in contexts], targets, k)
         hr_a = _hit_rate(rank(model, None, k=k, max_rules=max_rules, items=lasts), "item",

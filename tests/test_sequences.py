@@ -206,3 +206,24 @@ def test_scripted_sessions_need_five_times_more_than_the_mined_rules(sample_view
     for target, today in ((readers.index[0], 20), (readers.index[len(readers) // 2], 4)):
         assert enters(sample_views, target, today, networks, "rules")
         assert not enters(sample_views, target, 5 * today, networks, "sequences")
+
+
+def test_tuning_rescores_one_fit_for_every_backward_exactly_as_a_new_fit(sample_views):
+    from recsys.sequences import _rescored
+
+    s = recsys.sessionize(sample_views)
+    for half_life in (None, 14.0):
+        once = sequence_rules(s, backward=0.1, half_life=half_life)
+        for backward in (0.5, 0.0, 1.0):
+            fresh = sequence_rules(s, backward=backward, half_life=half_life)
+            again = _rescored(once, backward)
+            pd.testing.assert_frame_equal(again.rules, fresh.rules, check_exact=True)
+            assert again.params == fresh.params
+            assert all(np.array_equal(x, y) for x, y in zip(again.directions, fresh.directions))
+    # the tuning's choice and table are those of fitting every point
+    grid = {"half_life": (None, 14.0), "backward": (0.1, 0.5)}
+    got = tune(s, grid=grid, min_cases=10)
+    for _, row in got.tried.iterrows():
+        point = {"half_life": None if pd.isna(row["half_life"]) else row["half_life"], "backward": row["backward"]}
+        alone = tune(s, grid={k: (v,) for k, v in point.items()}, min_cases=10)
+        assert alone.tried["objective"].iloc[0] == row["objective"]
