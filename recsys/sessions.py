@@ -155,12 +155,25 @@ def sessionize(
     return sessions
 
 
+def _by_text(urls: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes ranking ``urls`` as text, and the texts: a categorical's categories are in the order
+    its reader met them, which must not decide the order of views at the same time."""
+    if not isinstance(urls.dtype, pd.CategoricalDtype):
+        codes, names = pd.factorize(urls, sort=True)
+        return codes, np.asarray(names, dtype=object)
+    names = np.asarray(urls.cat.categories.astype(str), dtype=object)
+    by_text = np.argsort(names, kind="stable")
+    rank = np.empty(len(names), np.int64)
+    rank[by_text] = np.arange(len(names))
+    return rank[urls.cat.codes.to_numpy()], names[by_text]
+
+
 def _sessionize(views: pd.DataFrame, gap: pd.Timedelta, basket: str,
                 max_items: int | None) -> tuple[pd.DataFrame, int, int]:
     """:func:`sessionize` (its parameters checked), and the baskets and views dropped as long."""
     v = views[["ts", "visitor", "url"] + (["ip"] if "ip" in views.columns else [])].dropna(subset=["ts", "visitor", "url"])
     visitor_codes, visitor_names = pd.factorize(v["visitor"], sort=False)
-    url_codes, url_names = pd.factorize(v["url"], sort=True)  # views at the same time: by URL
+    url_codes, url_names = _by_text(v["url"])  # views at the same time: by URL
     ts = v["ts"].dt.as_unit("ms").array.asi8 if len(v) else np.zeros(0, np.int64)
     order = _order(visitor_codes, ts, url_codes, len(url_names))  # ties in time: by URL, as any engine can do
     vis, t, url = visitor_codes[order], ts[order], url_codes[order]

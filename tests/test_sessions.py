@@ -188,3 +188,16 @@ def test_network_of_text_that_is_no_address_stays(texts):
         return str(ipaddress.ip_network(f"{addr}/{24 if addr.version == 4 else 48}", strict=False))
 
     assert network_of(pd.Series(texts, dtype=object)).tolist() == [expected(t) for t in texts]
+
+
+def test_views_at_the_same_time_are_ordered_by_url_whatever_the_order_of_the_categories():
+    # the same views read from 53 rotated files or from one file give categoricals whose categories
+    # are in another order (the order each reader met them): the sessions must not depend on it
+    t = pd.Timestamp("2024-03-01 10:00:00", tz="UTC")
+    views = pd.DataFrame({"ts": [t, t + pd.Timedelta(seconds=5), t + pd.Timedelta(seconds=5)],
+                          "visitor": ["v"] * 3, "url": ["/c", "/z", "/a"]})
+    orders = (["/c", "/z", "/a"], ["/a", "/c", "/z"], ["/z", "/a", "/c"])
+    got = [sessionize(views.assign(url=pd.Categorical(views["url"], categories=c)))["items"].tolist()
+           for c in orders]
+    assert got == [[("/c", "/a", "/z")]] * 3
+    assert sessionize(views)["items"].tolist() == got[0]
