@@ -283,15 +283,14 @@ class Run:
                         .drop(columns=["network"]), folder / "sessions.parquet")
         write_table(self.itemsets, folder / "itemsets.parquet")
         write_table(self.rules, [folder / "rules.parquet", folder / "rules.csv"])  # the sets sorted once
-        if self.sequences is not None:
-            write_table(self.sequences, folder / "sequences.parquet")
-        elif (folder / "sequences.parquet").exists():  # an earlier run's would explain lists it did not make
-            (folder / "sequences.parquet").unlink()
         following = self.next()
-        if following is not None:
-            write_related(folder / "next.json", following, compact=True)
-        elif (folder / "next.json").exists():  # an earlier run's would rank by rules no longer published
-            (folder / "next.json").unlink()
+        # without the sequence ranking an earlier run's files would explain and rank lists not published
+        for name, content, write in (("sequences.parquet", self.sequences, write_table),
+                                     ("next.json", following, lambda doc, path: write_related(path, doc, compact=True))):
+            if content is not None:
+                write(content, folder / name)
+            else:
+                (folder / name).unlink(missing_ok=True)
         write_related(folder / "related.json", document)
         if self.settings.output.export:
             export_blog(document, folder / "blog", formats=self.settings.output.export,
