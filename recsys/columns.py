@@ -21,7 +21,7 @@ from .formats import LogFormat, unescape
 
 __all__ = [
     "SCHEMA", "DICT", "standardize", "client_of", "ADDRESS_CHAINS", "REQUEST_LINE", "REQUEST_TARGET", "MONTHS",
-    "TIME_TEMPLATES", "MAX_SECONDS", "local_seconds", "apply_per_value", "bool_rows", "is_count",
+    "TIME_TEMPLATES", "MAX_SECONDS", "local_seconds", "apply_per_value", "bool_rows", "is_count", "one_chunk",
 ]
 
 #: Dictionary-encoded strings: the type of every string column of the requests.
@@ -62,6 +62,34 @@ def apply_per_value(arr: pa.Array, fn: Callable[[pa.Array], pa.Array], *, encode
         return values.take(arr.indices)
     enc = pc.dictionary_encode(values.cast(pa.string()))
     return pa.DictionaryArray.from_arrays(enc.indices.take(arr.indices), enc.dictionary)
+
+
+def one_chunk(table: pa.Table) -> pa.Table:
+    """``table`` with every column in one chunk, the chunks of a dictionary column sharing one
+    dictionary (values in the order they first appear): ``table.unify_dictionaries().combine_chunks()``,
+    made of ``dictionary_encode`` and ``take``. That method, and combining chunks of different
+    dictionaries (the same unifier), crashed pyarrow 26 with a segmentation fault now and then on
+    valid tables (about one run of tests/test_cache.py in four, never the same test twice).
+
+    >>> a = pa.chunked_array([pa.array(["x", "y", "x"]).dictionary_encode(), pa.array(["z", "x"]).dictionary_encode()])
+    >>> col = one_chunk(pa.table({"c": a}))["c"]
+    >>> col.num_chunks, col.chunk(0).dictionary.to_pylist(), col.chunk(0).indices.to_pylist()
+    (1, ['x', 'y', 'z'], [0, 1, 0, 2, 0])
+    """
+    columns = []
+    for col in table.columns:
+        if col.num_chunks == 1:
+            columns.append(col.chunk(0))
+        elif not pa.types.is_dictionary(col.type) or col.num_chunks == 0:
+            columns.append(col.combine_chunks())
+        else:
+            merged = pc.dictionary_encode(pa.concat_arrays([c.dictionary for c in col.chunks]))
+            codes, at, indices = merged.indices, 0, []
+            for c in col.chunks:  # each chunk's codes, through where its values went
+                indices.append(codes.slice(at, len(c.dictionary)).take(c.indices).cast(col.type.index_type))
+                at += len(c.dictionary)
+            columns.append(pa.DictionaryArray.from_arrays(pa.concat_arrays(indices), merged.dictionary))
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def is_count(values: pa.Array) -> pa.Array:

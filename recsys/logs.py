@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from .accounting import Accounting
 from .blocks import FileBlock, LogFile, Segment, family_blocks
-from .columns import SCHEMA, standardize
+from .columns import SCHEMA, one_chunk, standardize
 from .detection import first_presets, fixed_formats
 from .errors import RecsysError
 from .files import Chunk, in_background, log_files
@@ -350,7 +350,7 @@ def _in_log_order(parts: list[_Part]) -> pa.Table:
     if len(full) <= 1:
         return full[0].table if full else (parts[0].table if parts else SCHEMA.empty_table())
     order = np.argsort(np.concatenate([p.rows()[p.keep] for p in full]), kind="stable")
-    table = _concat_tables([p.table for p in full]).combine_chunks()
+    table = _concat_tables([p.table for p in full])
     return table.take(pa.array(order))
 
 
@@ -372,7 +372,7 @@ def _concat_tables(tables: list[pa.Table]) -> pa.Table:
                     col = pc.cast(col, want)
                 t = t.set_column(i, f.name, col)
         aligned.append(t)
-    return pa.concat_tables(aligned, promote_options="default").unify_dictionaries()
+    return one_chunk(pa.concat_tables(aligned, promote_options="default"))
 
 
 def to_pandas(table: pa.Table) -> pd.DataFrame:

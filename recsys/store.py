@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 
 from .accounting import Accounting
 from .atomic import atomic_write
-from .columns import DICT
+from .columns import DICT, one_chunk
 from .errors import RecsysError
 from .views import VIEW_COLUMNS, as_candidates
 
@@ -201,8 +201,8 @@ def compact(table: pa.Table) -> pa.Table:
     (what ``remove_unused_categories`` does to a frame): a slice of a block's candidates as one
     file's own."""
     columns = []
-    for col in table.columns:
-        arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+    for arr in one_chunk(table).columns:
+        arr = arr.chunk(0)
         if pa.types.is_dictionary(arr.type):
             codes = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
             used = np.unique(codes[codes >= 0])
@@ -214,25 +214,24 @@ def compact(table: pa.Table) -> pa.Table:
 
 def concat_tables(tables: list[pa.Table]) -> pa.Table:
     """Candidate tables one after the other, as one chunk (dictionaries unified: values in the
-    order they first appear)."""
+    order they first appear; :func:`recsys.columns.one_chunk`)."""
     if not tables:
         return CANDIDATES.empty_table()
     if len(tables) == 1:
         return tables[0]
-    return pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+    return one_chunk(pa.concat_tables(tables))
 
 
 def candidates_frame(tables: list[pa.Table]) -> pd.DataFrame:
     """The candidate views of several files, one after the other, as one frame
     (:func:`recsys.views.concat_candidates` of their frames: categories in the order they first appear).
 
-    The tables are concatenated as they are and their dictionaries unified (once per distinct value):
-    a month of entries becomes a frame without a pass over its rows in Python or pandas.
+    The tables are concatenated and their dictionaries unified (:func:`concat_tables`): a month of
+    entries becomes a frame without a pass over its rows in Python or pandas.
     """
     if not tables:
         return as_candidates(pd.DataFrame({c: [] for c in VIEW_COLUMNS}))
-    table = pa.concat_tables(tables).unify_dictionaries() if len(tables) > 1 else tables[0]
-    return as_candidates(table.to_pandas())
+    return as_candidates(concat_tables(tables).to_pandas())
 
 
 def digest(data: bytes | dict) -> str:

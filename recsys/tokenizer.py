@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from .columns import DICT, TIME_TEMPLATES, apply_per_value, bool_rows, is_count, local_seconds
+from .columns import DICT, TIME_TEMPLATES, apply_per_value, bool_rows, is_count, local_seconds, one_chunk
 from .files import Chunk
 from .formats import COUNT, HIGH_CARDINALITY, LogFormat
 
@@ -151,7 +151,7 @@ def _read_fields(buffer, fmt: LogFormat) -> tuple[pa.Table, list[str]] | None:
         )
     except pa.ArrowInvalid:  # e.g. a quote left open at the end of the block
         return None
-    return table.unify_dictionaries().combine_chunks(), invalid
+    return one_chunk(table), invalid
 
 
 def _joined_lines(table: pa.Table, invalid: list[str], fmt: LogFormat, kept: _Without) -> list[tuple[int, int, str]] | None:

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 import recsys
 from recsys import cache as cache_module
@@ -643,3 +646,27 @@ def test_no_cache_with_a_cache_folder_refreshes_that_folder_and_uses_its_salt(tm
     assert set(report["cache"].values()) == {"read"}, report["cache"]
     related = [json.loads((tmp_path / d / "related.json").read_text())["items"] for d in ("warm", "cold")]
     assert related[0] == related[1] and related[0]  # same salt, so the same visitors and lists
+
+
+# the tables of a month, one after the other -----------------------------------------------------------
+_value = st.one_of(st.none(), st.sampled_from(["/a", "/b", "/c", "", "é", "/a/"]), st.text(max_size=4))
+
+
+@given(st.lists(st.lists(_value, max_size=12), min_size=1, max_size=6))
+@hsettings(max_examples=200, deadline=None)
+def test_one_chunk_unifies_dictionaries_as_pyarrow_does(chunks):
+    """recsys.columns.one_chunk stands in for ``unify_dictionaries().combine_chunks()`` (which crashed
+    pyarrow now and then on the cache's tables): the same values, dictionary and codes."""
+    import pyarrow as pa
+
+    from recsys.columns import DICT, one_chunk
+
+    arrays = [pa.array(c, pa.string()).dictionary_encode().cast(DICT) for c in chunks]
+    numbers = [pa.array(range(len(c)), pa.int64()) for c in chunks]
+    table = pa.table({"url": pa.chunked_array(arrays, DICT), "n": pa.chunked_array(numbers, pa.int64())})
+    ours = one_chunk(table)
+    theirs = table.unify_dictionaries().combine_chunks()
+    assert ours.equals(theirs) and ours["url"].num_chunks == 1
+    a, b = ours["url"].chunk(0), theirs["url"].chunk(0)
+    assert a.dictionary.equals(b.dictionary) and a.indices.equals(b.indices)
+    ours["url"].validate(full=True)
