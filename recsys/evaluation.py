@@ -35,10 +35,9 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .model import Model, baskets, train
+from .model import Model, basket_key, baskets, cut_baskets, train, training_baskets, tuning_key
 from .progress import progress_bar
 from .recommend import popularity
-from .sessions import long_baskets, sessionize
 from .settings import Settings, check_sequence, defaults
 
 __all__ = ["evaluate", "tune", "split", "score_lists", "interval", "METRICS", "MEANS", "TUNABLE", "BASELINES"]
@@ -236,47 +235,11 @@ def _sequential(train_sessions: pd.DataFrame) -> dict[str, dict[str, float]]:
     return w
 
 
-def _cut(views: pd.DataFrame, low: pd.Timestamp, high: pd.Timestamp, *, gap: str, max_items: int | None,
-         known: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int, int]:
-    """The session baskets of ``views`` (all the views from ``low`` to before ``high``), cut with
-    ``gap``, those of more than ``max_items`` articles dropped: ``(kept, dropped, their views)``,
-    as :func:`recsys.train` keeps them.
-
-    ``known`` are baskets cut with the same gap from a wider span of views (the nightly job's, some
-    perhaps dropped): a visitor all of whose views here make up some of those baskets, lying
-    within the span, has those baskets here too (the views around them are more than ``gap``
-    away); only the other visitors' views (sessions across ``low`` or ``high``, dropped baskets)
-    are cut again. The baskets are the same as without ``known``, perhaps in another order.
-    """
-    valid = views.dropna(subset=["ts", "visitor", "url"])
-    if known is None or known.empty or low != low.floor("ms") or high != high.floor("ms"):  # baskets know ms
-        every = sessionize(valid, gap=gap, max_items=None)
-    else:
-        visitors = known["visitor"].astype("category")
-        names = visitors.cat.categories
-        here = valid["visitor"].astype("category")
-        code = names.get_indexer(here.cat.categories)[here.cat.codes.to_numpy()]  # -1: in no known basket
-        inside = ((known["start"] >= low) & (known["end"] < high)).to_numpy()
-        owner = visitors.cat.codes.to_numpy()[inside]
-        covered = np.bincount(owner, weights=known["n_views"].to_numpy()[inside], minlength=len(names))
-        again = np.bincount(code[code >= 0], minlength=len(names)) != covered
-        redone = sessionize(valid[(code < 0) | again[code]], gap=gap, max_items=None)
-        dtype = pd.CategoricalDtype(names.append(redone["visitor"].cat.categories.difference(names)))
-        kept = known[inside][~again[owner]]
-        every = pd.concat([kept.assign(visitor=kept["visitor"].astype(dtype)),
-                           redone.assign(visitor=redone["visitor"].astype(dtype))], ignore_index=True)
-        every = every.sort_values("start", kind="stable", ignore_index=True)
-    long = long_baskets(every, max_items)
-    kept = every[~long].reset_index(drop=True)
-    kept["session"] = range(len(kept))
-    return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())
-
-
 class _Window:
     """One train/test split; what the settings evaluated on it share is trained once (the memo).
 
     ``model`` (with its ``settings``), trained on all the views, lends its session baskets: those
-    of the training split and of the test are mostly among them (:func:`_cut`).
+    of the training split and of the test are mostly among them (:func:`recsys.model.cut_baskets`).
     """
 
     def __init__(self, views: pd.DataFrame, cutoff: pd.Timestamp, end: pd.Timestamp, *,
@@ -284,16 +247,19 @@ class _Window:
                  settings: Settings | None = None) -> None:
         self.train = views[views["ts"] < cutoff]
         self.memo: dict = {}
-        s = (settings or Settings()).sessions
+        settings = settings or Settings()
+        s = settings.sessions
         known = model.sessions if model is not None and s.basket == "session" else None
         if known is not None:  # the training split's baskets, under the key train's memo reads them by
-            self.memo[("sessions", ("session", s.gap, s.max_items))] = _cut(
-                self.train, views["ts"].min(), cutoff, gap=s.gap, max_items=s.max_items, known=known)
+            self.memo[("sessions", basket_key(settings))] = training_baskets(views, cutoff, settings, known=known)
+        if model is not None and model.tuning is not None and model.tuning.until == cutoff:
+            # the model was tuned on these baskets (recsys.train's tune_before): its choice is theirs
+            self.memo[tuning_key(settings, basket_key(settings))] = model.tuning
         # the test sessions are cut with the default gap, whatever gap the training uses (and
         # without the addresses: the test needs no networks)
         gap = Settings().sessions.gap
         same_gap = known is not None and pd.Timedelta(s.gap) == pd.Timedelta(gap)
-        test, _, _ = _cut(views.loc[(views["ts"] >= cutoff) & (views["ts"] < end), ["ts", "visitor", "url"]],
+        test, _, _ = cut_baskets(views.loc[(views["ts"] >= cutoff) & (views["ts"] < end), ["ts", "visitor", "url"]],
                           cutoff, end, gap=gap, max_items=None, known=known if same_gap else None)
         self.test_cases = int(np.maximum(test["items"].map(len).to_numpy(np.int64) - 1, 0).sum())
         test = _sample(test, max_cases, seed)
@@ -312,9 +278,12 @@ class _Window:
     def rules_lists(self, settings: Settings) -> list[list[str]]:
         """The lists of recsys's rules under ``settings``, trained as the nightly job trains
         (made once per distinct context)."""
-        model = train(self.train, settings, memo=self.memo)
+        sequential = settings.recommending.ranking == "sequences"  # lists in which mined rules play no part
+        model = train(self.train, settings, memo=self.memo, mine_rules=not sequential)
         distinct = list(dict.fromkeys(self.contexts))
-        recs = replace(model, rules=_applicable(model.rules, distinct)).lists_next(settings, distinct)
+        if not sequential:
+            model = replace(model, rules=_applicable(model.rules, distinct))
+        recs = model.lists_next(settings, distinct, explain=False)
         lists: list[list[str]] = [[] for _ in distinct]
         for pos, url in zip(recs["context"].to_numpy(), recs["url"].to_numpy()):
             lists[pos].append(url)
@@ -380,7 +349,7 @@ def _run(views: pd.DataFrame, points: list[Settings], baselines: Sequence[str], 
     with progress_bar(total=work, desc="evaluating", enable=progress) as bar:
         for w, (cutoff_w, end_w) in enumerate(spans):
             window = _Window(views, cutoff_w, end_w, max_cases=max_cases, seed=seed, model=model,
-                             settings=points[0] if points else None)
+                             settings=points[0].replace(k=k) if points else None)
             sizes = {"window": w, "cases": len(window.targets), "test_cases": window.test_cases}
             for method in baselines:
                 metrics, scores = window.score(window.baseline_lists(method, k), k)

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, MutableMapping
 
+import numpy as np
 import pandas as pd
 
 from .itemsets import apriori, eclat
@@ -34,7 +35,8 @@ from .sequences import tune as tune_sequences
 from .sessions import long_baskets, sessionize
 from .settings import Settings
 
-__all__ = ["Model", "train", "baskets", "sequences_of"]
+__all__ = ["Model", "train", "baskets", "sequences_of", "training_baskets", "cut_baskets", "basket_key",
+           "tuning_key"]
 
 
 @dataclass
@@ -79,11 +81,13 @@ class Model:
             return rank(self.sequences, k=r.k, recent=r.recent, max_rules=r.max_rules, items=items)
         return recommend(self.rules, popular=self.popular, items=items, **_ranking(settings))
 
-    def lists_next(self, settings: Settings, contexts) -> pd.DataFrame:
-        """The lists for what readers have read so far (the ``context`` column numbers them)."""
+    def lists_next(self, settings: Settings, contexts, *, explain: bool = True) -> pd.DataFrame:
+        """The lists for what readers have read so far (the ``context`` column numbers them;
+        without ``explain``, the sequential ranking leaves out the measures and ``because``)."""
         if self._sequential(settings):
             r = settings.recommending
-            return rank(self.sequences, list(contexts), k=r.k, recent=r.recent, max_rules=r.max_rules)
+            return rank(self.sequences, list(contexts), k=r.k, recent=r.recent, max_rules=r.max_rules,
+                        explain=explain)
         return recommend_next(self.rules, contexts, popular=self.popular, **_ranking(settings))
 
     def _sequential(self, settings: Settings) -> bool:
@@ -114,7 +118,8 @@ def _memo(memo: MutableMapping | None, key: tuple, make, timings: dict, name: st
 
 
 def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: MutableMapping | None = None,
-          until: pd.Timestamp | None = None) -> Model:
+          until: pd.Timestamp | None = None, tune_before: pd.Timestamp | None = None,
+          mine_rules: bool = True) -> Model:
     """Sessions, itemsets, rules with their audience, and popular articles, from page views.
 
     Parameters
@@ -127,6 +132,14 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
         Shared between calls on the same views: what two settings have in common is computed once.
     until : timestamp, optional
         The end of the training period, for the popular articles (default: the last view).
+    tune_before : timestamp, optional
+        With ``tune``, pick the sequential rules' parameters on the baskets of the views before
+        this time (:func:`training_baskets`) rather than on all: the nightly job gives its
+        evaluation's cut-off, so that the one tuning serves the published model and the model the
+        evaluation trains on those days (:func:`recsys.evaluate` takes the choice from the model).
+    mine_rules : bool, default True
+        Mine the itemsets and association rules; without, they are empty: what the evaluation
+        trains when the lists are ranked by the sequential rules, in which they play no part.
 
     Returns
     -------
@@ -138,16 +151,22 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
     basket, (sessions, dropped, dropped_views) = _baskets(views, settings, memo, timings)
     mined = ("itemsets", basket, m.algorithm, m.min_support, m.max_len)
     miner = eclat if m.algorithm == "eclat" else apriori
-    itemsets = _memo(memo, mined, lambda: miner(sessions["items"], min_support=m.min_support, max_len=m.max_len),
+    baskets_mined = sessions if mine_rules else sessions.iloc[:0]  # none: the frames mining gives, empty
+    kept = memo if mine_rules else None
+    itemsets = _memo(kept, mined, lambda: miner(baskets_mined["items"], min_support=m.min_support, max_len=m.max_len),
                      timings, "itemsets")
-    rules = _memo(memo, ("rules", *mined[1:], m.min_confidence, m.max_antecedent_len),
+    rules = _memo(kept, ("rules", *mined[1:], m.min_confidence, m.max_antecedent_len),
                   lambda: audience(association_rules(itemsets, min_threshold=m.min_confidence,
-                                                     max_antecedent_len=m.max_antecedent_len), sessions),
+                                                     max_antecedent_len=m.max_antecedent_len), baskets_mined),
                   timings, "rules")
     days = settings.recommending.popular_days
     popular = _memo(memo, ("popular", days, until), lambda: popularity(views, days=days, until=until),
                     timings, "popular")
-    sequences, tuning = sequences_of(sessions, settings, memo=memo, key=basket, timings=timings)
+    tune_on = None
+    if tune_before is not None and settings.recommending.ranking == "sequences" and settings.recommending.tune:
+        tune_on = training_baskets(views, tune_before, settings, known=sessions)[0]
+    sequences, tuning = sequences_of(sessions, settings, memo=memo, key=basket, timings=timings,
+                                     tune_on=tune_on, until=tune_before)
     return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings, sequences, tuning)
 
 
@@ -158,10 +177,12 @@ def rule_params(settings: Settings) -> dict[str, Any]:
 
 
 def sequences_of(sessions: pd.DataFrame, settings: Settings, *, memo: MutableMapping | None = None,
-                 key: tuple = (), timings: dict | None = None) -> tuple[Sequences | None, Tuning | None]:
+                 key: tuple = (), timings: dict | None = None, tune_on: pd.DataFrame | None = None,
+                 until: pd.Timestamp | None = None) -> tuple[Sequences | None, Tuning | None]:
     """The sequential pair rules of the sessions (None unless ``ranking = "sequences"``), and with
     ``tune`` what the tuning chose: the grid of :data:`recsys.sequences.TUNE_GRID`, the settings'
-    own ``half_life`` and ``backward`` tried first (kept on ties and when the logs are too short).
+    own ``half_life`` and ``backward`` tried first (kept on ties and when the logs are too short),
+    tried on ``sessions`` or on ``tune_on``, the baskets of the views before ``until``.
     Both engines call it on the same sessions (Spark's collected to the driver)."""
     r = settings.recommending
     timings = {} if timings is None else timings
@@ -172,13 +193,40 @@ def sequences_of(sessions: pd.DataFrame, settings: Settings, *, memo: MutableMap
     if r.tune:
         grid = {"half_life": tuple(dict.fromkeys([r.half_life, None, 60.0, 30.0, 14.0])),
                 "backward": tuple(dict.fromkeys([r.backward, 0.1, 0.5]))}
-        tuning = _memo(memo, ("tuning", key, tuple(params.items()), r.k, r.recent, r.max_rules),
-                       lambda: tune_sequences(sessions, grid=grid, k=r.k, recent=r.recent, max_rules=r.max_rules,
-                                              **params), timings, "tuning")
+        on = sessions if tune_on is None else tune_on
+        memo_key = tuning_key(settings, key) if tune_on is None else ("tuning before", until, key)
+        tuning = _memo(memo, memo_key, lambda: tune_sequences(on, grid=grid, k=r.k, recent=r.recent,
+                                                              max_rules=r.max_rules, until=until, **params),
+                       timings, "tuning")
         params = {**params, **{n: tuning.params[n] for n in grid}}
     sequences = _memo(memo, ("sequences", key, tuple(params.items())), lambda: sequence_rules(sessions, **params),
                       timings, "sequences")
     return sequences, tuning
+
+
+def tuning_key(settings: Settings, key: tuple) -> tuple:
+    """Where a memo keeps the tuning of the baskets of ``key`` (:func:`basket_key`) under ``settings``."""
+    r = settings.recommending
+    return ("tuning", key, tuple(rule_params(settings).items()), r.k, r.recent, r.max_rules)
+
+
+def basket_key(settings: Settings) -> tuple:
+    """What the baskets depend on: a memo keeps the baskets of equal keys once."""
+    s = settings.sessions
+    # a visitor's basket is their whole history: the gap plays no part, so settings share it
+    return ("visitor", s.max_items) if s.basket == "visitor" else ("session", s.gap, s.max_items)
+
+
+def training_baskets(views: pd.DataFrame, cutoff: pd.Timestamp, settings: Settings, *,
+                     known: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int, int]:
+    """The baskets :func:`train` mines from the views before ``cutoff`` (an evaluation's training
+    days), taken from ``known`` (the baskets of all the views under the same settings) where they
+    lie within: ``(kept, dropped, their views)``."""
+    s = settings.sessions
+    before = views[views["ts"] < cutoff]
+    if known is None or s.basket != "session":
+        return _sessions(before, settings)
+    return cut_baskets(before, views["ts"].min(), cutoff, gap=s.gap, max_items=s.max_items, known=known)
 
 
 def baskets(views: pd.DataFrame, settings: Settings | None = None, *, memo: MutableMapping | None = None) -> pd.DataFrame:
@@ -188,9 +236,7 @@ def baskets(views: pd.DataFrame, settings: Settings | None = None, *, memo: Muta
 
 
 def _baskets(views, settings: Settings, memo, timings: dict) -> tuple[tuple, tuple[pd.DataFrame, int, int]]:
-    s = settings.sessions
-    # a visitor's basket is their whole history: the gap plays no part, so settings share it
-    key = ("visitor", s.max_items) if s.basket == "visitor" else ("session", s.gap, s.max_items)
+    key = basket_key(settings)
     return key, _memo(memo, ("sessions", key), lambda: _sessions(views, settings), timings, "sessions")
 
 
@@ -200,6 +246,42 @@ def _sessions(views: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, in
     long = long_baskets(every, s.max_items)
     if not long.any():
         return every, 0, 0
+    kept = every[~long].reset_index(drop=True)
+    kept["session"] = range(len(kept))
+    return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())
+
+
+def cut_baskets(views: pd.DataFrame, low: pd.Timestamp, high: pd.Timestamp, *, gap: str, max_items: int | None,
+         known: pd.DataFrame | None = None) -> tuple[pd.DataFrame, int, int]:
+    """The session baskets of ``views`` (all the views from ``low`` to before ``high``), cut with
+    ``gap``, those of more than ``max_items`` articles dropped: ``(kept, dropped, their views)``,
+    as :func:`recsys.train` keeps them.
+
+    ``known`` are baskets cut with the same gap from a wider span of views (the nightly job's, some
+    perhaps dropped): a visitor all of whose views here make up some of those baskets, lying
+    within the span, has those baskets here too (the views around them are more than ``gap``
+    away); only the other visitors' views (sessions across ``low`` or ``high``, dropped baskets)
+    are cut again. The baskets are the same as without ``known``, perhaps in another order.
+    """
+    valid = views.dropna(subset=["ts", "visitor", "url"])
+    if known is None or known.empty or low != low.floor("ms") or high != high.floor("ms"):  # baskets know ms
+        every = sessionize(valid, gap=gap, max_items=None)
+    else:
+        visitors = known["visitor"].astype("category")
+        names = visitors.cat.categories
+        here = valid["visitor"].astype("category")
+        code = names.get_indexer(here.cat.categories)[here.cat.codes.to_numpy()]  # -1: in no known basket
+        inside = ((known["start"] >= low) & (known["end"] < high)).to_numpy()
+        owner = visitors.cat.codes.to_numpy()[inside]
+        covered = np.bincount(owner, weights=known["n_views"].to_numpy()[inside], minlength=len(names))
+        again = np.bincount(code[code >= 0], minlength=len(names)) != covered
+        redone = sessionize(valid[(code < 0) | again[code]], gap=gap, max_items=None)
+        dtype = pd.CategoricalDtype(names.append(redone["visitor"].cat.categories.difference(names)))
+        kept = known[inside][~again[owner]]
+        every = pd.concat([kept.assign(visitor=kept["visitor"].astype(dtype)),
+                           redone.assign(visitor=redone["visitor"].astype(dtype))], ignore_index=True)
+        every = every.sort_values("start", kind="stable", ignore_index=True)
+    long = long_baskets(every, max_items)
     kept = every[~long].reset_index(drop=True)
     kept["session"] = range(len(kept))
     return kept, int(long.sum()), int(every.loc[long, "n_views"].sum())

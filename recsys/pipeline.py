@@ -32,7 +32,7 @@ from .atomic import atomic_write
 from .blog import export_blog
 from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
-from .evaluation import MEANS, evaluate
+from .evaluation import MEANS, evaluate, split
 from .export import _titles_of, next_json, pseudonymize, related_json, write_related, write_table
 from .guard import Verdict, judge, read_published
 from .model import Model, train
@@ -380,14 +380,18 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
                                   **view_options)
     acc.check()
     clock.lap("read")
+    cutoff, why = _evaluation_plan(views, settings)
     with progress_bar(total=1, desc="mining", enable=progress):
-        model = train(views, settings)
+        # one tuning a night: on the evaluation's training days, so that it serves both models
+        model = train(views, settings, tune_before=cutoff)
     for name, seconds in model.timings.items():
         clock.laps[name] = seconds
     clock.last = time.perf_counter()
     lists = model.lists(settings)
     clock.lap("recommend")
-    evaluation, why = _evaluation(views, settings, progress, model)
+    evaluation = None if cutoff is None else evaluate(
+        views, settings=settings, k=settings.recommending.k, cutoff=cutoff, methods=("rules", "popular"),
+        max_cases=settings.evaluation.max_cases or None, model=model, progress=progress)
     clock.lap("evaluate")
     counts = counts_of(acc, model, lists, visitors=int(views["visitor"].nunique()),
                        articles=int(views["url"].nunique()))
@@ -415,8 +419,8 @@ def _titles(settings: Settings) -> pd.Series | None:
     return titles
 
 
-def _evaluation(views: pd.DataFrame, settings: Settings, progress,
-                model: Model | None = None) -> tuple[pd.DataFrame | None, str | None]:
+def _evaluation_plan(views: pd.DataFrame, settings: Settings) -> tuple[pd.Timestamp | None, str | None]:
+    """The cut-off of the nightly evaluation (its last ``test_days`` test), or None and why it is skipped."""
     e = settings.evaluation
     if not e.evaluate:
         return None, "evaluate = false (--no-evaluate)"
@@ -426,9 +430,7 @@ def _evaluation(views: pd.DataFrame, settings: Settings, progress,
     if span < e.min_days:
         return None, (f"the page views span {span:.2f} days, {e.min_days - span:.2f} days short of the "
                       f"{e.min_days:g} an evaluation needs (a test of {e.test_days:g} days after as much training)")
-    table = evaluate(views, settings=settings, k=settings.recommending.k, test_days=e.test_days,
-                     methods=("rules", "popular"), max_cases=e.max_cases or None, model=model, progress=progress)
-    return table, None
+    return split(views, test_days=e.test_days)[0][0], None
 
 
 def _configured_formats(settings: Settings) -> list:

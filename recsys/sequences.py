@@ -117,15 +117,26 @@ def credibility(sessions: pd.DataFrame, *, anonymous_weight: float = 0.2, return
     >>> w.round(3).tolist(), returning.tolist()
     ([1.364, 1.364, 0.273], [True, True, False])
     """
+    return _weights(*_days(sessions), anonymous_weight=anonymous_weight, returning_days=returning_days,
+                    min_returning=min_returning, half_life=half_life)
+
+
+def _days(sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each session's span of its visitor's sessions and its age before the last session, in days."""
     start = pd.to_datetime(sessions["start"], utc=True)
     by = start.groupby(sessions["visitor"].astype(object).to_numpy())
     span = (by.transform("max") - by.transform("min")).dt.total_seconds().to_numpy() / 86400
+    age = (start.max() - start).dt.total_seconds().to_numpy() / 86400
+    return span, age
+
+
+def _weights(span: np.ndarray, age: np.ndarray, *, anonymous_weight: float, returning_days: float,
+             min_returning: float, half_life: float | None) -> tuple[np.ndarray, np.ndarray | None]:
     returning = span >= returning_days
     active = len(returning) > 0 and returning.mean() >= min_returning
-    w = np.where(returning, 1.0, anonymous_weight) if active else np.ones(len(sessions))
+    w = np.where(returning, 1.0, anonymous_weight) if active else np.ones(len(span))
     w = w / w.mean() if len(w) and w.mean() > 0 else w
     if half_life:
-        age = (start.max() - start).dt.total_seconds().to_numpy() / 86400
         w = w * 0.5 ** (age / half_life)
     return w, (returning if active else None)
 
@@ -138,14 +149,23 @@ def _sources(sessions: pd.DataFrame) -> np.ndarray:
     return pd.factorize(who.to_numpy())[0].astype(np.int64)
 
 
-def _best_per_source(src: np.ndarray, a: np.ndarray, b: np.ndarray, w: np.ndarray, m: int) -> np.ndarray:
-    """The positions keeping, for each (source, a, b), the largest weight."""
-    key = (src * m + a) * m + b
-    order = np.lexsort((-w, key))
-    ks = key[order]
-    first = np.ones(len(ks), bool)
-    first[1:] = ks[1:] != ks[:-1]
-    return order[first]
+class _Groups:
+    """Rows grouped by (source, a, b), to keep each group's largest weight: a source counts once
+    per article and once per pair. The grouping is made once for the fits that differ only in
+    their weights (the tuning's)."""
+
+    def __init__(self, src: np.ndarray, a: np.ndarray, b: np.ndarray, m: int) -> None:
+        key = (src * m + a) * m + b
+        self.order = np.argsort(key)
+        ks = key[self.order]
+        first = np.ones(len(ks), bool)
+        first[1:] = ks[1:] != ks[:-1]
+        self.starts = np.flatnonzero(first)
+        self.first = self.order[self.starts]  # a row of each group, in the order of the groups
+
+    def best(self, w: np.ndarray) -> np.ndarray:
+        """The largest of ``w`` in each group (in the order of :attr:`first`)."""
+        return np.maximum.reduceat(w[self.order], self.starts) if len(self.starts) else np.zeros(0)
 
 
 def _pair_positions(lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,62 +219,94 @@ def sequence_rules(sessions: pd.DataFrame, *, steps: int = 10, backward: float =
     0          b      3            2       1.000  0.700     1
     1          c      1            1       0.333  0.333     2
     """
-    _check("steps", steps, 1, integer=True)
-    _check("backward", backward, 0, 1)
-    if half_life is not None:
-        _check("half_life", half_life, 1e-9)
-    _check("anonymous_weight", anonymous_weight, 0, 1)
-    _check("returning_days", returning_days, 0)
-    _check("min_returning", min_returning, 0, 1)
-    _check("admit_min", admit_min, 0, integer=True)
-    _check("tier_min", tier_min, 0)
     params = dict(steps=steps, backward=backward, half_life=half_life, anonymous_weight=anonymous_weight,
                   returning_days=returning_days, min_returning=min_returning, admit_min=admit_min, tier_min=tier_min)
-    items = sessions["items"].to_numpy()
-    lens = np.fromiter(map(len, items), np.int64, len(items))
-    flat = np.fromiter(itertools.chain.from_iterable(items), object, int(lens.sum()))
-    codes, labels = pd.factorize(flat, sort=True)
-    labels = pd.Index(np.asarray(labels, dtype=object))
-    m = max(len(labels), 1)
-    session = np.repeat(np.arange(len(items)), lens)
-    position = np.arange(len(codes)) - np.repeat(np.cumsum(lens) - lens, lens)
-    w, returning = credibility(sessions, anonymous_weight=anonymous_weight, returning_days=returning_days,
-                               min_returning=min_returning, half_life=half_life)
-    src = _sources(sessions)
-    zeros = np.zeros(len(codes), np.int64)
+    _check_params(params)
+    return _fit(_Prepared(sessions, steps), **params)
+
+
+def _check_params(p: dict) -> None:
+    _check("steps", p["steps"], 1, integer=True)
+    _check("backward", p["backward"], 0, 1)
+    if p["half_life"] is not None:
+        _check("half_life", p["half_life"], 1e-9)
+    _check("anonymous_weight", p["anonymous_weight"], 0, 1)
+    _check("returning_days", p["returning_days"], 0)
+    _check("min_returning", p["min_returning"], 0, 1)
+    _check("admit_min", p["admit_min"], 0, integer=True)
+    _check("tier_min", p["tier_min"], 0)
+
+
+class _Prepared:
+    """What :func:`sequence_rules` computes from the sessions whatever the weights: the articles'
+    codes, the pairs read in a session and their grouping by source. The tuning fits several
+    weightings of the same sessions from one."""
+
+    def __init__(self, sessions: pd.DataFrame, steps: int) -> None:
+        items = sessions["items"].to_numpy()
+        lens = np.fromiter(map(len, items), np.int64, len(items))
+        flat = np.fromiter(itertools.chain.from_iterable(items), object, int(lens.sum()))
+        codes, labels = pd.factorize(flat, sort=True)
+        self.labels = labels = pd.Index(np.asarray(labels, dtype=object))
+        self.codes, self.steps = codes, steps
+        self.m = m = max(len(labels), 1)
+        self.session = session = np.repeat(np.arange(len(items)), lens)
+        position = np.arange(len(codes)) - np.repeat(np.cumsum(lens) - lens, lens)
+        self.src = src = _sources(sessions)
+        self.days = _days(sessions)
+        zeros = np.zeros(len(codes), np.int64)
+        self.per_article = _Groups(src[session], codes, zeros, m)  # a source once per article
+        self.everyone = _Groups(src, np.zeros(len(src), np.int64), np.zeros(len(src), np.int64), 1)
+        self.n_sessions = np.bincount(codes, minlength=len(labels))
+        # the pairs (i < j in a session): a read before b at distance d
+        i, j = _pair_positions(lens)
+        self.of, self.a, self.b = session[i], codes[i], codes[j]
+        self.d = (position[j] - position[i]).astype(float)
+        srcs = src[self.of]
+        both_a, both_b = np.concatenate([self.a, self.b]), np.concatenate([self.b, self.a])
+        self.pairs = _Groups(np.concatenate([srcs, srcs]), both_a, both_b, m)  # a source once per pair
+        self.pair_a, self.pair_b = both_a[self.pairs.first], both_b[self.pairs.first]
+        self.near = self.d <= steps
+        self.forward = _Groups(srcs[self.near], self.a[self.near], self.b[self.near], m)
+        shape = self.shape = (len(labels), len(labels))
+        self.count = sp.coo_matrix((np.ones(len(both_a)), (both_a, both_b)), shape=shape).tocsr()
+        self.sources = sp.coo_matrix((np.ones(len(self.pair_a)), (self.pair_a, self.pair_b)), shape=shape).tocsr()
+        self.after = sp.coo_matrix((np.ones(len(self.a)), (self.a, self.b)), shape=shape).tocsr()
+
+
+def _fit(prep: _Prepared, *, steps: int, backward: float, half_life: float | None,
+         anonymous_weight: float, returning_days: float, min_returning: float, admit_min: int,
+         tier_min: float) -> Sequences:
+    """:func:`sequence_rules` of the sessions ``prep`` was made of (with the same ``steps``)."""
+    params = dict(steps=steps, backward=backward, half_life=half_life, anonymous_weight=anonymous_weight,
+                  returning_days=returning_days, min_returning=min_returning, admit_min=admit_min, tier_min=tier_min)
+    labels, codes, session, m = prep.labels, prep.codes, prep.session, prep.m
+    w, returning = _weights(*prep.days, anonymous_weight=anonymous_weight, returning_days=returning_days,
+                            min_returning=min_returning, half_life=half_life)
     # the articles: trusted readers, sessions, returning sources, admission
-    keep = _best_per_source(src[session], codes, zeros, w[session], m)
-    readers = np.bincount(codes[keep], weights=w[session][keep], minlength=len(labels))
-    everyone = _best_per_source(src, np.zeros(len(src), np.int64), np.zeros(len(src), np.int64), w, 1)
-    total = float(w[everyone].sum())
-    n_sessions = np.bincount(codes, minlength=len(labels))
+    g = prep.per_article
+    readers = np.bincount(codes[g.first], weights=g.best(w[session]), minlength=len(labels))
+    total = float(prep.everyone.best(w).sum())
     if returning is not None:
         r = returning[session]
-        kept = _best_per_source(src[session][r], codes[r], zeros[r], np.ones(int(r.sum())), m)
-        returning_sources = np.bincount(codes[r][kept], minlength=len(labels))
+        theirs = codes[r]
+        returning_sources = np.bincount(theirs[_Groups(prep.src[session][r], theirs, np.zeros(len(theirs), np.int64),
+                                                       m).first], minlength=len(labels))
         admitted = returning_sources >= admit_min
     else:
         returning_sources = np.zeros(len(labels), np.int64)
         admitted = np.ones(len(labels), bool)
-    # the pairs (i < j in a session): a read before b at distance d
-    i, j = _pair_positions(lens)
-    of, a, b, d = session[i], codes[i], codes[j], (position[j] - position[i]).astype(float)
-    ws, srcs = w[of], src[of]
-    both_a, both_b = np.concatenate([a, b]), np.concatenate([b, a])
-    both_s, both_w = np.concatenate([srcs, srcs]), np.concatenate([ws, ws])
-    k = _best_per_source(both_s, both_a, both_b, both_w, m)
-    shape = (len(labels), len(labels))
-    evidence = sp.coo_matrix((both_w[k], (both_a[k], both_b[k])), shape=shape).tocsr()
-    count = sp.coo_matrix((np.ones(len(both_a)), (both_a, both_b)), shape=shape).tocsr()
-    sources = sp.coo_matrix((np.ones(len(k)), (both_a[k], both_b[k])), shape=shape).tocsr()
-    near = d <= steps
-    wf = ws / d
-    kf = _best_per_source(srcs[near], a[near], b[near], wf[near], m)
-    forward = sp.coo_matrix((wf[near][kf], (a[near][kf], b[near][kf])), shape=shape).tocsr()
-    after = sp.coo_matrix((np.ones(len(a)), (a, b)), shape=shape).tocsr()
+    ws = w[prep.of]
+    shape = prep.shape
+    evidence = sp.coo_matrix((prep.pairs.best(np.concatenate([ws, ws])), (prep.pair_a, prep.pair_b)),
+                             shape=shape).tocsr()
+    near, fg = prep.near, prep.forward
+    forward = sp.coo_matrix((fg.best((ws / prep.d)[near]), (prep.a[near][fg.first], prep.b[near][fg.first])),
+                            shape=shape).tocsr()
     e = evidence.tocoo()
     ra, rb, ev = e.row, e.col, e.data
     na, nb = readers[ra], readers[rb]
+    count, after, sources = prep.count, prep.after, prep.sources
     with np.errstate(divide="ignore", invalid="ignore"):
         conf = np.where(na > 0, ev / na, 0.0)
         lift = np.where(nb > 0, conf / (nb / total), 0.0) if total else np.zeros(len(ev))
@@ -273,7 +325,7 @@ def sequence_rules(sessions: pd.DataFrame, *, steps: int = 10, backward: float =
         "admitted": admitted[rb],
     }, columns=list(RULE_COLUMNS))
     rules, directions = _ranked(rules, fwd, bwd)
-    articles = pd.DataFrame({"url": labels, "readers": readers, "sessions": n_sessions,
+    articles = pd.DataFrame({"url": labels, "readers": readers, "sessions": prep.n_sessions,
                              "returning_sources": returning_sources, "admitted": admitted})
     log.info("%d sequence rules between %d articles (%d admitted; credibility %s)", len(rules), len(labels),
              int(admitted.sum()), "on" if returning is not None else "off")
@@ -303,7 +355,7 @@ def _rescored(model: Sequences, backward: float) -> Sequences:
 
 # lists --------------------------------------------------------------------------------------------------
 def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, max_rules: int | None = 100,
-         items=None, chunk: int = 2048) -> pd.DataFrame:
+         items=None, explain: bool = True, chunk: int = 2048) -> pd.DataFrame:
     """Ranked lists: one per article (``contexts`` None) or one per reading history.
 
     Parameters
@@ -318,6 +370,10 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
         Only each antecedent's best rules (by tier, then score) are used.
     items : iterable of str, optional
         The articles to make lists for (default: every article of the sessions).
+    explain : bool, default True
+        Give each entry the measures of the rule behind it and ``because``; without, those are
+        missing (the same lists, ranked the same, made faster: what the tuning and the evaluation
+        score).
 
     Returns
     -------
@@ -339,9 +395,10 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
     ai, bi = labels.get_indexer(rules["antecedent"]), labels.get_indexer(rules["consequent"])
     scores = sp.csr_matrix((rules["score"].to_numpy(float), (ai, bi)), shape=(m, m))
     trusted = sp.csr_matrix(((rules["tier"].to_numpy() == 1).astype(float), (ai, bi)), shape=(m, m))
-    row_of = dict(zip(zip(ai.tolist(), bi.tolist()), range(len(rules))))
-    measures = rules[["confidence", "lift", "sources"]].to_numpy(float).tolist()
-    rule_score = rules["score"].to_numpy(float).tolist()
+    if explain:
+        row_of = dict(zip(zip(ai.tolist(), bi.tolist()), range(len(rules))))
+        measures = rules[["confidence", "lift", "sources"]].to_numpy(float).tolist()
+        rule_score = rules["score"].to_numpy(float).tolist()
     readers = sequences.articles["readers"].to_numpy(float) + 1e-9 * sequences.articles["sessions"].to_numpy()
     fill = np.lexsort((np.arange(m), -readers))
     fill = fill[sequences.articles["admitted"].to_numpy(bool)[fill]][: k + 64]
@@ -357,23 +414,23 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
     rows: list[tuple] = []
     for lo in range(0, len(contexts), chunk):
         part = contexts[lo: lo + chunk]
-        qr, qc, qv, reads = [], [], [], []
+        qr, qc, qv, reads, rr, rc = [], [], [], [], [], []
         for t, c in enumerate(part):
             latest = list(dict.fromkeys(reversed(c)))[:recent]
             for j, u in enumerate(latest):
                 x = code.get(u, -1)
                 if x >= 0:
                     qr.append(t), qc.append(x), qv.append(1.0 / (1 + j))
-            reads.append({code[u] for u in c if u in code})
+            read = {code[u] for u in c if u in code}
+            reads.append(read)
+            rr.extend([t] * len(read)), rc.extend(read)
         q = sp.csr_matrix((qv, (qr, qc)), shape=(len(part), m))
         s = (q @ scores).toarray()
         tier1 = (q @ trusted).toarray() > 0
+        s[rr, rc] = 0  # what was read is never listed
+        picked = _best(s, tier1, readers, k)
         for t in range(len(part)):
-            read = reads[t]
-            if read:
-                s[t, list(read)] = 0
-            cand = np.flatnonzero(s[t] > 0)
-            chosen = cand[np.lexsort((cand, -readers[cand], -s[t, cand], ~tier1[t, cand]))][:k].tolist()
+            read, chosen = reads[t], picked[t]
             from_rules = len(chosen)
             for x in fill:
                 if len(chosen) >= k:
@@ -382,6 +439,11 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
                     chosen.append(int(x))
             ante = q.indices[q.indptr[t]:q.indptr[t + 1]]
             weight = q.data[q.indptr[t]:q.indptr[t + 1]]
+            if not explain:
+                rows.extend((keys[lo + t], r, names[x], float(s[t, x]) if r <= from_rules else np.nan, np.nan, np.nan,
+                             None, "rules" if r <= from_rules else "popular",
+                             (1 if tier1[t, x] else 2) if r <= from_rules else 3, "") for r, x in enumerate(chosen, 1))
+                continue
             for r, x in enumerate(chosen, 1):
                 if r > from_rules:
                     rows.append((keys[lo + t], r, names[x], np.nan, np.nan, np.nan, None, "popular", 3, ""))
@@ -399,21 +461,39 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
     return out
 
 
+def _best(s: np.ndarray, tier1: np.ndarray, readers: np.ndarray, k: int) -> list[list[int]]:
+    """Each row's best ``k`` columns with a positive score: by tier, score, readers, column."""
+    positive = s > 0
+    if s.shape[1] > k:  # only what ranks at least as high as a row's k-th by tier and score is sorted
+        key = np.where(positive, s + tier1 * (s.max() + 1), -1.0)  # in that order (ties may merge: kept)
+        kth = np.partition(key, s.shape[1] - k, axis=1)[:, s.shape[1] - k]
+        positive &= key >= kth[:, None]
+    rows, cols = np.nonzero(positive)
+    order = np.lexsort((cols, -readers[cols], -s[rows, cols], ~tier1[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    starts = np.searchsorted(rows, np.arange(len(s) + 1))
+    return [cols[a: min(a + k, b)].tolist() for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]
+
+
 # self-tuning --------------------------------------------------------------------------------------------
 @dataclass
 class Tuning:
     """What :func:`tune` chose, and why: ``params`` (every rule parameter), ``tried`` (one row per
     point: its values, ``hr_context``, ``hr_article``, ``objective``), ``cases`` (validation cases
-    scored) and ``why`` (a sentence for the report)."""
+    scored), ``why`` (a sentence for the report) and ``until`` (the sessions tuned on were those
+    of the views before it; None: all the model's)."""
 
     params: dict
     tried: pd.DataFrame
     cases: int
     why: str
+    until: pd.Timestamp | None = None
 
     def record(self) -> dict:
         """What report.json keeps of it."""
+        until = None if self.until is None else self.until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return {"chosen": {n: self.params[n] for n in TUNE_GRID}, "cases": self.cases, "why": self.why,
+                "sessions_before": until,
                 "tried": self.tried.astype(object).where(self.tried.notna(), None).to_dict("records")}
 
 
@@ -435,14 +515,16 @@ def _hit_rate(lists: pd.DataFrame, key: str, wanted, targets, k: int) -> float:
 
 def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2, min_cases: int = 200,
          max_cases: int = 5000, seed: int = 0, k: int = 5, recent: int = 5, max_rules: int | None = 100,
-         **params) -> Tuning:
+         until: pd.Timestamp | None = None, **params) -> Tuning:
     """Pick ``grid``'s parameters on a time split of ``sessions``: the last ``share`` validate.
 
     Every point of ``grid`` (default :data:`TUNE_GRID`) is fitted on the first sessions and scored
     by the hit rate at ``k`` of the lists of what each validation reader had read so far plus that
     of the per-article lists of the last article read, against the article read next (at most
     ``max_cases`` cases, drawn with ``seed``). The first best point wins, so put the values to
-    prefer first. With fewer than ``min_cases`` cases the first point is kept untried.
+    prefer first. With fewer than ``min_cases`` cases the first point is kept untried. ``until``
+    is only recorded: the ``sessions`` are those of the views before it (the nightly job tunes on
+    its evaluation's training days).
 
     >>> s = pd.DataFrame({"visitor": list("uvw"), "items": [("/a", "/b")] * 3,
     ...                   "start": pd.to_datetime(["2024-03-01", "2024-03-02", "2024-03-03"], utc=True)})
@@ -465,19 +547,24 @@ def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2
         why = (f"kept {_show(first)}: the last {share:.0%} of the sessions hold {len(targets):,} next-article "
                f"cases, fewer than the {min_cases:,} a choice needs")
         return Tuning({**base, **first}, pd.DataFrame(columns=[*names, "hr_context", "hr_article", "objective"]),
-                      len(targets), why)
+                      len(targets), why + _before(until), until)
     distinct = list(dict.fromkeys(contexts))
     where = {c: i for i, c in enumerate(distinct)}
     lasts = sorted({c[-1] for c in contexts})
-    rows, fitted = [], {}
+    rows, fitted, prepared = [], {}, {}
     for combo in itertools.product(*grid.values()):
         point = {**base, **dict(zip(names, combo))}
+        _check_params(point)
         same = tuple((n, v) for n, v in point.items() if n != "backward")  # a fit serves every backward
-        model = fitted[same] = (_rescored(fitted[same], point["backward"]) if same in fitted
-                                else sequence_rules(fit, **point))
-        hr_c = _hit_rate(rank(model, distinct, k=k, recent=recent, max_rules=max_rules), "context",
+        if same in fitted:
+            model = fitted[same] = _rescored(fitted[same], point["backward"])
+        else:  # the sessions' pairs and their grouping are prepared once for every weighting
+            if point["steps"] not in prepared:
+                prepared[point["steps"]] = _Prepared(fit, point["steps"])
+            model = fitted[same] = _fit(prepared[point["steps"]], **point)
+        hr_c = _hit_rate(rank(model, distinct, k=k, recent=recent, max_rules=max_rules, explain=False), "context",
                          [where[c] for c in contexts], targets, k)
-        hr_a = _hit_rate(rank(model, None, k=k, max_rules=max_rules, items=lasts), "item",
+        hr_a = _hit_rate(rank(model, None, k=k, max_rules=max_rules, items=lasts, explain=False), "item",
                          [c[-1] for c in contexts], targets, k)
         rows.append({**dict(zip(names, combo)), "hr_context": hr_c, "hr_article": hr_a, "objective": hr_c + hr_a})
     tried = pd.DataFrame(rows, columns=[*names, "hr_context", "hr_article", "objective"])
@@ -489,7 +576,12 @@ def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2
            f"trained on the first {1 - share:.0%}; {_show(first)} scored {start['hr_context']:.3f} + "
            f"{start['hr_article']:.3f}; {len(tried)} points tried")
     log.info("tuning: %s", why)
-    return Tuning({**base, **chosen}, tried, len(targets), why)
+    why += _before(until)
+    return Tuning({**base, **chosen}, tried, len(targets), why, until)
+
+
+def _before(until: pd.Timestamp | None) -> str:
+    return "" if until is None else f" (sessions before {until:%Y-%m-%d %H:%M} UTC, the evaluation's training days)"
 
 
 def _show(values: dict) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import recsys
 import recsys.evaluation as ev
 from recsys import evaluate, read_page_views, tune
+from recsys.model import cut_baskets
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -110,10 +111,10 @@ def test_tune_shares_sessions_itemsets_and_rules(sample_views, monkeypatch):
             return fn(*a, **kw)
         return wrapped
 
-    for module, name in ((ev, "sessionize"), (model, "sessionize"), (model, "eclat")):
+    for module, name in ((model, "sessionize"), (model, "eclat")):
         monkeypatch.setattr(module, name, counting(name, getattr(module, name)))
     grid = {"min_support": [2, 4], "min_confidence": [0.02, 0.1], "gap": ["15min", "30min"],
-            "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"]}
+            "basket": ["session", "visitor"], "rank_by": ["confidence", "lift"], "ranking": ["rules"]}
     t = tune(sample_views, grid=grid, progress=False)
     assert (t.method == "rules").sum() == 32 and set(t.method) == {"rules", "popular", "cooccurrence", "sequential"}
     # the test sessions, then (recsys.train's memo) training sessions once per gap for session
@@ -178,7 +179,7 @@ def test_the_sample_is_seeded_bounded_and_made_of_whole_readers(sample_views):
     assert not one[list(ev.MEANS)].equals(other[list(ev.MEANS)])
     assert (one["test_cases"] == 638).all() and (150 < one["cases"]).all() and (one["cases"] <= 200).all()
     (cutoff, _), = ev.split(sample_views, test_days=7)
-    test = ev.sessionize(sample_views[(sample_views.ts >= cutoff)][["ts", "visitor", "url"]], max_items=None)
+    test = recsys.sessionize(sample_views[(sample_views.ts >= cutoff)][["ts", "visitor", "url"]], max_items=None)
     for max_cases in (1, 37, 200, 637):
         sample = ev._sample(test, max_cases, seed=3)
         readers = set(sample["visitor"])
@@ -200,7 +201,7 @@ def test_max_cases_above_the_test_cases_is_the_full_evaluation(sample_views):
 
 def test_the_interval_of_a_sample_covers_the_value_on_every_case(sample_views, full_window):
     window, _, scores = full_window
-    test = ev.sessionize(sample_views[sample_views.ts >= window.train.ts.max()][["ts", "visitor", "url"]],
+    test = recsys.sessionize(sample_views[sample_views.ts >= window.train.ts.max()][["ts", "visitor", "url"]],
                          max_items=None)
     assert len(window.targets) == 638
     covered, widths = 0, []
@@ -258,9 +259,9 @@ def test_lists_once_per_distinct_context_and_popularity_once(sample_views, monke
     seen, calls = [], []
     lists_next, popularity = model.Model.lists_next, model.popularity
 
-    def recording(self, settings, contexts):
+    def recording(self, settings, contexts, **kw):
         seen.append(list(contexts))
-        return lists_next(self, settings, contexts)
+        return lists_next(self, settings, contexts, **kw)
 
     def counting(*a, **kw):
         calls.append(kw.get("days"))
@@ -333,15 +334,15 @@ def test_the_baskets_of_a_split_from_the_jobs_sessions_by_hand():
     assert model.dropped_long == 2  # c's, and d's six articles
     cut, end = pd.Timestamp(day + "12:00", tz="UTC"), views.ts.max() + pd.Timedelta("1ms")
     before = views[views.ts < cut]
-    lent = ev._cut(before, views.ts.min(), cut, gap="30min", max_items=4, known=model.sessions)
-    cut_again = ev._cut(before, views.ts.min(), cut, gap="30min", max_items=4)
+    lent = cut_baskets(before, views.ts.min(), cut, gap="30min", max_items=4, known=model.sessions)
+    cut_again = cut_baskets(before, views.ts.min(), cut, gap="30min", max_items=4)
     pd.testing.assert_frame_equal(_baskets(lent[0]), _baskets(cut_again[0]))
     assert lent[1:] == cut_again[1:] == (1, 6)  # c's; d's three articles before the cut are kept
     assert sorted(map(tuple, lent[0]["items"])) == sorted(
         [("/1", "/2"), ("/1",), ("/d0", "/d1", "/d2"), ("/1", "/2"), ("/3",), ("/4",)])
     after = views[views.ts >= cut]
-    lent = ev._cut(after, cut, end, gap="30min", max_items=None, known=model.sessions)[0]
-    pd.testing.assert_frame_equal(_baskets(lent), _baskets(ev._cut(after, cut, end, gap="30min", max_items=None)[0]))
+    lent = cut_baskets(after, cut, end, gap="30min", max_items=None, known=model.sessions)[0]
+    pd.testing.assert_frame_equal(_baskets(lent), _baskets(cut_baskets(after, cut, end, gap="30min", max_items=None)[0]))
 
 
 
@@ -358,8 +359,8 @@ def test_the_baskets_from_the_jobs_sessions_are_those_cut_again(rows, cut_minute
     cut = start + pd.Timedelta(minutes=cut_minute)
     for low, high in ((views.ts.min(), cut), (cut, views.ts.max() + pd.Timedelta("1ms"))):
         part = views[(views.ts >= low) & (views.ts < high)]
-        lent = ev._cut(part, low, high, gap=gap, max_items=max_items, known=model.sessions)
-        again = ev._cut(part, low, high, gap=gap, max_items=max_items)
+        lent = cut_baskets(part, low, high, gap=gap, max_items=max_items, known=model.sessions)
+        again = cut_baskets(part, low, high, gap=gap, max_items=max_items)
         pd.testing.assert_frame_equal(_baskets(lent[0]), _baskets(again[0]))
         assert lent[1:] == again[1:]
         assert lent[0]["session"].tolist() == list(range(len(lent[0])))
@@ -372,17 +373,71 @@ def test_the_evaluation_with_the_jobs_model_is_the_same_and_cuts_less(sample_vie
     settings = Settings()
     model = train(sample_views, settings)
     cut = []
-    sessionize = ev.sessionize
+    sessionize = model_module.sessionize
 
     def counting(views, **kw):
         cut.append(len(views))
         return sessionize(views, **kw)
 
     without = evaluate(sample_views, methods=["rules", "popular", "cooccurrence"], progress=False)
-    monkeypatch.setattr(ev, "sessionize", counting)
     monkeypatch.setattr(model_module, "sessionize", counting)
     lent = evaluate(sample_views, methods=["rules", "popular", "cooccurrence"], model=model, progress=False)
     pd.testing.assert_frame_equal(lent, without)
     assert sum(cut) < 0.1 * len(sample_views), cut  # only visitors across the cut-off are cut again
     with pytest.raises(ValueError, match="model holds 6,150 page views where views has 6,149"):
         evaluate(sample_views.iloc[1:], model=model, progress=False)
+
+
+def test_the_nightly_job_tunes_once_and_its_evaluation_is_unchanged(tmp_path, monkeypatch):
+    """One tuning a night, on the evaluation's training days: the evaluation takes the model's
+    choice instead of tuning again (the same table as an evaluation tuning on its own), and the
+    published lists are those of that choice fitted on every session."""
+    from recsys import Settings, run, train
+    from recsys import model as model_module
+
+    tunings = []
+    tune_sequences = model_module.tune_sequences
+
+    def counting(sessions, **kw):
+        tunings.append(len(sessions))
+        return tune_sequences(sessions, **kw)
+
+    monkeypatch.setattr(model_module, "tune_sequences", counting)
+    settings = Settings.from_mapping(max_cases=400)
+    result = run(ROOT / "data" / "sample", settings, cache=tmp_path / "cache")
+    views = result.views
+    (cutoff, _), = ev.split(views, test_days=settings.evaluation.test_days)
+    assert len(tunings) == 1 and result.tuning.until == cutoff
+    assert tunings[0] < len(result.sessions)  # the training days' baskets, not all
+    assert result.tuning.record()["sessions_before"].startswith(f"{cutoff:%Y-%m-%dT%H:%M:%S}")
+    assert "the evaluation's training days" in result.tuning.why
+    alone = evaluate(views, settings=settings, k=settings.recommending.k, methods=("rules", "popular"),
+                     max_cases=400, progress=False)  # no model: it tunes on the training days itself
+    assert len(tunings) == 2
+    pd.testing.assert_frame_equal(result.evaluation, alone)
+    chosen = {n: result.tuning.params[n] for n in ("half_life", "backward")}
+    fixed = settings.replace(tune=False, **chosen)
+    pd.testing.assert_frame_equal(result.lists, train(views, fixed).lists(fixed))
+    # without the evaluation, the tuning sees every session
+    off = run(ROOT / "data" / "sample", settings.replace(evaluate=False), cache=tmp_path / "cache")
+    assert off.tuning.until is None and tunings[-1] == len(off.sessions)
+
+
+def test_the_evaluation_of_lists_ranked_by_sequences_mines_no_itemsets(sample_views, monkeypatch):
+    """The mined rules play no part in lists ranked by the sequential rules: the evaluation does not
+    mine them, and its table is the one it gives when it does."""
+    from recsys import model as model_module
+
+    mined = []
+    eclat, train = model_module.eclat, ev.train
+
+    def counting(baskets, **kw):
+        mined.append(len(baskets))
+        return eclat(baskets, **kw)
+
+    monkeypatch.setattr(model_module, "eclat", counting)
+    skipped = evaluate(sample_views, methods=["rules", "popular"], progress=False)
+    assert not any(mined)
+    monkeypatch.setattr(ev, "train", lambda *a, **kw: train(*a, **{**kw, "mine_rules": True}))
+    pd.testing.assert_frame_equal(evaluate(sample_views, methods=["rules", "popular"], progress=False), skipped)
+    assert any(mined)
