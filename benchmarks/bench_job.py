@@ -184,7 +184,8 @@ def timed(label: str, fn, *args, **kwargs):
 
 
 # the run ----------------------------------------------------------------------------------------------
-STAGES = ["read", "sessions", "itemsets", "rules", "popular", "recommend", "evaluate", "write", "total"]
+STAGES = ["read", "sessions", "itemsets", "rules", "popular", "tuning", "sequences", "recommend", "evaluate", "write",
+          "total"]
 
 
 def main() -> int:
