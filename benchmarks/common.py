@@ -47,11 +47,11 @@ def pretouch(gib: float) -> None:
     to the host within seconds) makes a process pay for every page it touches that the machine has
     not touched lately: 1 GiB of numpy ones took 3.6 to 8.9 s in a fresh process here, and 0.15 s
     when the parent had touched and freed 2 GiB just before. Measured processes would otherwise be
-    compared by how much new memory they happened to touch first, not by their work."""
+    compared by how much new memory they happened to touch first, not by their work. The memory is
+    touched by a process of its own: a child started by a process that touched it would count it in
+    its own peak RSS (Linux keeps the high-water mark across fork and exec)."""
     if gib > 0:
-        import numpy as np
-
-        np.ones(int(gib * (1 << 30)) // 8)  # written (touched) by numpy, then freed
+        subprocess.run([sys.executable, "-c", f"import numpy; numpy.ones({int(gib * (1 << 30)) // 8})"], check=True)
 
 
 def measure(script: str, task: str, *args, repeat: int = 1, timeout: float = 3600) -> dict:
