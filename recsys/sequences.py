@@ -124,7 +124,7 @@ def credibility(sessions: pd.DataFrame, *, anonymous_weight: float = 0.2, return
 def _days(sessions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each session's span of its visitor's sessions and its age before the last session, in days."""
     start = pd.to_datetime(sessions["start"], utc=True)
-    by = start.groupby(sessions["visitor"].astype(object).to_numpy())
+    by = start.groupby(_codes(sessions["visitor"]))
     span = (by.transform("max") - by.transform("min")).dt.total_seconds().to_numpy() / 86400
     age = (start.max() - start).dt.total_seconds().to_numpy() / 86400
     return span, age
@@ -141,12 +141,21 @@ def _weights(span: np.ndarray, age: np.ndarray, *, anonymous_weight: float, retu
     return w, (returning if active else None)
 
 
+def _codes(values: pd.Series) -> np.ndarray:
+    """A code per value (equal values, equal codes; missing values -1), without a string per row."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy().astype(np.int64)
+    return pd.factorize(values)[0].astype(np.int64)
+
+
 def _sources(sessions: pd.DataFrame) -> np.ndarray:
-    who = "v:" + sessions["visitor"].astype(str)
+    """Each session's source, numbered in the order sources first appear: its network when known,
+    else its visitor (networks, written as addresses, and visitors never share a code)."""
+    who = _codes(sessions["visitor"])
     if "network" in sessions.columns:
-        net = sessions["network"].astype(object)
-        who = net.where(net.notna(), who)
-    return pd.factorize(who.to_numpy())[0].astype(np.int64)
+        net = _codes(sessions["network"])
+        who = np.where(net >= 0, net, net.max(initial=-1) + 1 + who)
+    return pd.factorize(who)[0].astype(np.int64)
 
 
 class _Groups:
