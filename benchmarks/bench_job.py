@@ -326,19 +326,19 @@ def render(res: dict) -> str:
                               "bytes per view"]), ""]
         ev = [(size, r["job"]["evaluation"]) for size, r in sizes.items() if r["job"]["evaluation"]]
         if ev:
-            known = {"method", "k", "cases", "hr", "mrr", "precision", "recall", "ndcg", "coverage", "popularity"}
             lines = []
             for size, rows_ in ev:
                 for e in rows_:
-                    extra = {k: v for k, v in e.items() if k not in known}
                     lines.append(f"  {size} {e['method']:>8}: HR@{e['k']} {e['hr']:.3f} on {e['cases']:,} test cases"
-                                 + (f" {extra}" if extra else ""))
+                                 + (f" of {e['test_cases']:,}" if "test_cases" in e else "")
+                                 + (f" (95% interval {e['hr_low']:.3f}-{e['hr_high']:.3f})" if "hr_low" in e else ""))
             out += ["The evaluation inside the job"] + lines + [""]
         agree = [[size, r["agreement"]["peer_articles"], r["agreement"]["recsys_articles"], r["agreement"]["both"],
                   f"{r['agreement']['overlap']:.0%}", f"{r['agreement']['same_first']:.0%}"]
                  for size, r in sizes.items() if "agreement" in r]
         if agree:
-            out += ["The peer's lists against recsys's lists from rules (top 5), on the articles both have",
+            out += ["The peer's lists (association rules) against recsys's lists (top 5, entries from rules: sequence "
+                    "rules under the default ranking), on the articles both have",
                     table(agree, ["log", "peer articles", "recsys articles", "both", "overlap@5", "same first"]),
                     ("  (overlap@5: the share of the shorter list found in the other; recsys wants 3 distinct"
                      " readers on 3 networks behind a rule, normalizes URLs and drops more robots)"), ""]
