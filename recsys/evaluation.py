@@ -252,9 +252,10 @@ class _Window:
         known = model.sessions if model is not None and s.basket == "session" else None
         if known is not None:  # the training split's baskets, under the key train's memo reads them by
             self.memo[("sessions", basket_key(settings))] = training_baskets(views, cutoff, settings, known=known)
-        if model is not None and model.tuning is not None and model.tuning.until == cutoff:
-            # the model was tuned on these baskets (recsys.train's tune_before): its choice is theirs
-            self.memo[tuning_key(settings, basket_key(settings))] = model.tuning
+        key = tuning_key(settings, basket_key(settings))
+        if model is not None and model.tuned_before == key and model.tuning.until == cutoff:
+            # the model was tuned on these baskets under these settings (train's tune_before)
+            self.memo[key] = model.tuning
         # the test sessions are cut with the default gap, whatever gap the training uses (and
         # without the addresses: the test needs no networks)
         gap = Settings().sessions.gap

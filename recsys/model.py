@@ -61,6 +61,9 @@ class Model:
         The trusted sequential pair rules that rank the lists (``ranking = "sequences"``).
     tuning : Tuning or None
         What the nightly tuning chose for them, and why (``tune``).
+    tuned_before : tuple or None
+        With ``train(..., tune_before=)``: the tuning's memo key (:func:`tuning_key`), by which
+        an evaluation of the same settings at that cut-off takes the choice instead of tuning again.
     """
 
     sessions: pd.DataFrame
@@ -72,6 +75,7 @@ class Model:
     timings: dict[str, float] = field(default_factory=dict)
     sequences: Sequences | None = None
     tuning: Tuning | None = None
+    tuned_before: tuple | None = None
 
     def lists(self, settings: Settings, *, items=None) -> pd.DataFrame:
         """The per-article lists under the recommending settings: ranked by the sequential pair
@@ -167,7 +171,8 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
         tune_on = training_baskets(views, tune_before, settings, known=sessions)[0]
     sequences, tuning = sequences_of(sessions, settings, memo=memo, key=basket, timings=timings,
                                      tune_on=tune_on, until=tune_before)
-    return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings, sequences, tuning)
+    return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings, sequences, tuning,
+                 None if tune_on is None else tuning_key(settings, basket))
 
 
 def rule_params(settings: Settings) -> dict[str, Any]:
@@ -194,7 +199,7 @@ def sequences_of(sessions: pd.DataFrame, settings: Settings, *, memo: MutableMap
         grid = {"half_life": tuple(dict.fromkeys([r.half_life, None, 60.0, 30.0, 14.0])),
                 "backward": tuple(dict.fromkeys([r.backward, 0.1, 0.5]))}
         on = sessions if tune_on is None else tune_on
-        memo_key = tuning_key(settings, key) if tune_on is None else ("tuning before", until, key)
+        memo_key = tuning_key(settings, key) if tune_on is None else ("before", until, *tuning_key(settings, key))
         tuning = _memo(memo, memo_key, lambda: tune_sequences(on, grid=grid, k=r.k, recent=r.recent,
                                                               max_rules=r.max_rules, until=until, **params),
                        timings, "tuning")

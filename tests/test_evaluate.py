@@ -441,3 +441,21 @@ def test_the_evaluation_of_lists_ranked_by_sequences_mines_no_itemsets(sample_vi
     monkeypatch.setattr(ev, "train", lambda *a, **kw: train(*a, **{**kw, "mine_rules": True}))
     pd.testing.assert_frame_equal(evaluate(sample_views, methods=["rules", "popular"], progress=False), skipped)
     assert any(mined)
+
+
+def test_an_evaluation_of_other_settings_tunes_its_own(sample_views, monkeypatch):
+    """The model's tuning is taken only by an evaluation of the settings it was tuned under."""
+    from recsys import Settings, train
+    from recsys import model as model_module
+
+    settings = Settings()
+    (cutoff, _), = ev.split(sample_views, test_days=7)
+    model = train(sample_views, settings, tune_before=cutoff)
+    tunings = []
+    tune_sequences = model_module.tune_sequences
+    monkeypatch.setattr(model_module, "tune_sequences", lambda s, **kw: tunings.append(kw) or tune_sequences(s, **kw))
+    evaluate(sample_views, settings=settings, methods=["rules"], model=model, progress=False)
+    assert tunings == []
+    other = settings.replace(tier_min=3.0)
+    evaluate(sample_views, settings=other, methods=["rules"], model=model, progress=False)  # tuned under settings
+    assert len(tunings) == 1 and tunings[0]["tier_min"] == 3.0
