@@ -42,6 +42,7 @@ from .accounting import Accounting
 from .errors import LogParseError, RecsysError
 from .files import family_of, log_files, open_log
 from .formats import PRESETS
+from .guard import listed_with_rules
 from .itemsets import eclat, min_count
 from .logs import read_logs
 from .model import train
@@ -256,15 +257,13 @@ def _co_reading(out: dict, views: pd.DataFrame, settings: Settings) -> None:
     rec = settings.recommending
     out["ranking"] = rec.ranking
     lists = model.lists(settings)
-    from_rules = lists["source"] == "rules"
-    out["articles_with_rules"] = int(lists.loc[from_rules, "item"].nunique())
+    out["articles_with_rules"] = listed_with_rules(lists)
     if model.sequences is not None:
         seq = model.sequences
         out["credibility"] = bool(seq.params["credibility"])
         out["needs"] = {"co_readers": seq.params["tier_min"],
                         "returning_networks": seq.params["admit_min"] if out["credibility"] else 0}
-        trusted = from_rules & (lists["count"].fillna(0) >= seq.params["tier_min"])  # as recsys.guard counts
-        out["articles_with_trusted_rules"] = int(lists.loc[trusted, "item"].nunique())
+        out["articles_with_trusted_rules"] = listed_with_rules(lists, min_count=seq.params["tier_min"])
         out["pair"] = _best_sequence_pair(seq)
         return
     out["needs"] = {"baskets": min_count(settings.mining.min_support, len(sessions)), "readers": rec.min_count,

@@ -38,6 +38,7 @@ import pandas as pd
 from .model import Model, basket_key, baskets, cut_baskets, train, training_baskets, tuning_key
 from .progress import progress_bar
 from .recommend import popularity
+from .sequences import next_cases
 from .settings import Settings, check_sequence, defaults
 
 __all__ = ["evaluate", "tune", "split", "score_lists", "interval", "METRICS", "MEANS", "TUNABLE", "BASELINES"]
@@ -92,17 +93,6 @@ def split(views: pd.DataFrame, *, cutoff=None, test_days: float = 7, windows: in
             "after at least as much training; lower test_days or windows"
         )
     return out
-
-
-def _test_cases(test_sessions: pd.DataFrame) -> tuple[list[tuple], list[str], list[frozenset]]:
-    """(context, next article, rest of the session) at every position of sessions of 2+ articles."""
-    contexts, targets, rests = [], [], []
-    for items in test_sessions["items"]:
-        for t in range(1, len(items)):
-            contexts.append(tuple(items[:t]))
-            targets.append(items[t])
-            rests.append(frozenset(items[t:]))
-    return contexts, targets, rests
 
 
 def _sample(test_sessions: pd.DataFrame, max_cases: int | None, seed: int) -> pd.DataFrame:
@@ -264,7 +254,7 @@ class _Window:
                           cutoff, end, gap=gap, max_items=None, known=known if same_gap else None)
         self.test_cases = int(np.maximum(test["items"].map(len).to_numpy(np.int64) - 1, 0).sum())
         test = _sample(test, max_cases, seed)
-        self.contexts, self.targets, self.rests = _test_cases(test)
+        self.contexts, self.targets, self.rests = next_cases(test)
         self.readers = np.repeat(test["visitor"].astype(object).to_numpy(),
                                  np.maximum(test["items"].map(len).to_numpy(np.int64) - 1, 0))
         # the popular baseline is what recsys.train fills lists with under the default popular_days:

@@ -190,14 +190,11 @@ def next_json(
     arts = sequences.articles
     urls = [str(u) for u in arts["url"]]
     m = len(urls)
-    readers = arts["readers"].to_numpy(float) + 1e-9 * arts["sessions"].to_numpy()  # as rank
-    order = np.lexsort((np.arange(m), -readers))
+    order = sequences.by_readers()[1]  # as rank orders them
     admitted = arts["admitted"].to_numpy(bool)
     safe = np.fromiter((safe_url(u, pattern) for u in urls), bool, m)
     fill = [int(x) for x in order[admitted[order]][: k + 64] if safe[x]]
-    rules = sequences.rules[sequences.rules["admitted"]]
-    if max_rules:
-        rules = rules.groupby("antecedent", sort=False).head(max_rules)
+    rules = sequences.usable(max_rules)
     labels = pd.Index(urls)
     ai, bi = labels.get_indexer(rules["antecedent"]), labels.get_indexer(rules["consequent"])
     ok = (ai >= 0) & (bi >= 0)

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Mapping
 
 
-__all__ = ["Verdict", "judge", "articles_with_rules", "read_published", "counted", "MIN_LISTS_KEPT"]
+__all__ = ["Verdict", "judge", "articles_with_rules", "listed_with_rules", "read_published", "counted",
+           "MIN_LISTS_KEPT"]
 
 #: The default share of the published rules-based lists a new run must keep (``--min-lists-kept``).
 MIN_LISTS_KEPT = 0.5
@@ -76,6 +77,21 @@ def articles_with_rules(document: Mapping | None, *, min_count: float | None = N
     if not isinstance(items, Mapping):
         return 0
     return sum(isinstance(entries, list) and any(_counts(e, min_count) for e in entries) for entries in items.values())
+
+
+def listed_with_rules(lists, *, min_count: float | None = None) -> int:
+    """:func:`articles_with_rules` of a run's lists (a frame with ``item``, ``source`` and ``count``,
+    :meth:`recsys.Model.lists`) rather than of a document: what the guard counts before publishing.
+
+    >>> import pandas as pd
+    >>> lists = pd.DataFrame({"item": ["/a", "/b", "/b"], "source": ["rules", "popular", "rules"], "count": [1, None, 2]})
+    >>> listed_with_rules(lists), listed_with_rules(lists, min_count=2)
+    (2, 1)
+    """
+    counted = lists["source"] == "rules"
+    if min_count is not None:
+        counted &= lists["count"].fillna(0) >= min_count
+    return int(lists.loc[counted, "item"].nunique())
 
 
 def _counts(entry, min_count: float | None) -> bool:

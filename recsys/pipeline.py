@@ -34,7 +34,7 @@ from .cache import cached_page_views, default_cache_dir, salt
 from .errors import RecsysError
 from .evaluation import MEANS, evaluate, split
 from .export import _titles_of, next_json, pseudonymize, related_json, write_related, write_table
-from .guard import Verdict, judge, read_published
+from .guard import Verdict, judge, listed_with_rules, read_published
 from .model import Model, train
 from .progress import progress_bar
 from .redact import redact_examples
@@ -119,11 +119,11 @@ class Run:
         Seconds per stage (``read``, ``sessions``, ``itemsets``, ``rules``, ``recommend``,
         ``evaluate``; ``write`` and ``total`` once written).
     generated : datetime
+    ordered : Sequences or None
+        The sequential pair rules that rank the lists and their articles (``ranking =
+        "sequences"``): what ``sequences.parquet`` and ``next.json`` are made of.
     sequences : pandas.DataFrame or None
-        The sequential pair rules that rank the lists, with their measures (``ranking =
-        "sequences"``; written to sequences.parquet).
-    sequence_articles : pandas.DataFrame or None
-        Their articles (:class:`recsys.Sequences`): with the rules, what ``next.json`` is made of.
+        Their rules, with their measures (``ordered.rules``; written to sequences.parquet).
     tuning : Tuning or None
         What the nightly tuning chose for them and why (report.json's ``tuning``).
     """
@@ -145,9 +145,8 @@ class Run:
     generated: datetime
     salt: bytes = field(repr=False, default=b"")
     engine_info: dict[str, Any] | None = None
-    sequences: pd.DataFrame | None = None
+    ordered: Sequences | None = None
     tuning: Any = None
-    sequence_articles: pd.DataFrame | None = None
     _clock: _Clock | None = field(default=None, repr=False)
 
     def related(self) -> dict:
@@ -155,13 +154,17 @@ class Run:
         return related_json(self.lists, article_pattern=self.settings.views.article_pattern, titles=self.titles,
                             params=self.settings.params(), generated=self.generated)
 
+    @property
+    def sequences(self) -> pd.DataFrame | None:
+        return None if self.ordered is None else self.ordered.rules
+
     def next(self) -> dict | None:
         """The ``next.json`` document (:func:`recsys.export.next_json`): what the widget ranks a
         reader's own history with; None unless the lists are ranked by the sequential rules."""
-        if self.sequences is None or self.sequence_articles is None:
+        if self.ordered is None:
             return None
         r = self.settings.recommending
-        return next_json(Sequences(self.sequences, self.sequence_articles, 0.0), k=r.k, recent=r.recent,
+        return next_json(self.ordered, k=r.k, recent=r.recent,
                          max_rules=r.max_rules, article_pattern=self.settings.views.article_pattern,
                          titles=self.titles, generated=self.generated)
 
@@ -313,17 +316,15 @@ def counts_of(accounting: Accounting, model: Model, lists: pd.DataFrame, *, visi
     if sessions is None:
         sessions, sessions_2 = len(model.sessions), int((model.sessions["items"].map(len) >= 2).sum())
     from_rules = lists["source"] == "rules"
-    trusted = None  # what the guard counts under ranking = "sequences": lists from trusted rules (recsys.guard)
-    if model.sequences is not None:
-        trusted = int(lists.loc[from_rules & (lists["count"].fillna(0) >= model.sequences.params["tier_min"]),
-                                "item"].nunique())
+    # what the guard counts under ranking = "sequences": lists from trusted rules
+    trusted = None if model.sequences is None else listed_with_rules(lists, min_count=model.sequences.params["tier_min"])
     return {
         "lines": accounting.lines, "views": accounting.views, "visitors": visitors, "articles": articles,
         "sessions": sessions, "sessions_with_2_or_more": int(sessions_2),
         "baskets_dropped_long": model.dropped_long, "itemsets": len(model.itemsets), "rules": len(model.rules),
         "sequence_rules": 0 if model.sequences is None else len(model.sequences.rules),
         "articles_with_lists": int(lists["item"].nunique()),
-        "articles_with_rules": int(lists.loc[from_rules, "item"].nunique()),
+        "articles_with_rules": listed_with_rules(lists),
         "articles_with_trusted_rules": trusted,
         "recommendations_from_rules": int(from_rules.sum()),
         "recommendations_popular": int((lists["source"] == "popular").sum()),
@@ -398,8 +399,7 @@ def run(logs, settings: Settings | None = None, *, engine: str = "local",
     clock.laps["total"] = clock.total()
     return Run(settings, "local", acc, views, model.sessions, model.itemsets, model.rules, model.popular, lists,
                titles, evaluation, why, counts, dict(clock.laps), datetime.now(timezone.utc), salt(folder),
-               sequences=None if model.sequences is None else model.sequences.rules, tuning=model.tuning,
-               sequence_articles=None if model.sequences is None else model.sequences.articles)
+               ordered=model.sequences, tuning=model.tuning)
 
 
 def view_options_of(settings: Settings) -> dict[str, Any]:

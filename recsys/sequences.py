@@ -105,6 +105,18 @@ class Sequences:
     #: another ``backward`` without fitting again
     directions: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
+    def usable(self, max_rules: int | None) -> pd.DataFrame:
+        """The rules the lists are made of: those leading to an admitted article, each antecedent's
+        ``max_rules`` best (all with None or 0)."""
+        rules = self.rules[self.rules["admitted"]]
+        return rules.groupby("antecedent", sort=False).head(max_rules) if max_rules else rules
+
+    def by_readers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each article's trusted readers as the lists weigh them (their sessions break ties), and the
+        articles' positions from the most read (ties by URL): the fill, and what breaks ties."""
+        readers = self.articles["readers"].to_numpy(float) + 1e-9 * self.articles["sessions"].to_numpy()
+        return readers, np.lexsort((np.arange(len(readers)), -readers))
+
 
 # weights ------------------------------------------------------------------------------------------------
 def credibility(sessions: pd.DataFrame, *, anonymous_weight: float = 0.2, returning_days: float = 7.0,
@@ -396,9 +408,7 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
     for name, value in (("k", k), ("recent", recent)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    rules = sequences.rules[sequences.rules["admitted"]]
-    if max_rules:
-        rules = rules.groupby("antecedent", sort=False).head(max_rules)
+    rules = sequences.usable(max_rules)
     labels = pd.Index(sequences.articles["url"])
     m = len(labels)
     ai, bi = labels.get_indexer(rules["antecedent"]), labels.get_indexer(rules["consequent"])
@@ -408,8 +418,7 @@ def rank(sequences: Sequences, contexts=None, *, k: int = 5, recent: int = 5, ma
         row_of = dict(zip(zip(ai.tolist(), bi.tolist()), range(len(rules))))
         measures = rules[["confidence", "lift", "sources"]].to_numpy(float).tolist()
         rule_score = rules["score"].to_numpy(float).tolist()
-    readers = sequences.articles["readers"].to_numpy(float) + 1e-9 * sequences.articles["sessions"].to_numpy()
-    fill = np.lexsort((np.arange(m), -readers))
+    readers, fill = sequences.by_readers()
     fill = fill[sequences.articles["admitted"].to_numpy(bool)[fill]][: k + 64]
     per_article = contexts is None
     if per_article:
@@ -506,13 +515,16 @@ class Tuning:
                 "tried": self.tried.astype(object).where(self.tried.notna(), None).to_dict("records")}
 
 
-def _cases(sessions: pd.DataFrame) -> tuple[list[tuple], list[str]]:
-    contexts, targets = [], []
+def next_cases(sessions: pd.DataFrame) -> tuple[list[tuple], list[str], list[frozenset]]:
+    """(what was read so far, the next article, the rest of the session) at every position of the
+    sessions of 2+ articles: the cases the tuning and the evaluation score."""
+    contexts, targets, rests = [], [], []
     for items in sessions["items"]:
         for t in range(1, len(items)):
             contexts.append(tuple(items[:t]))
             targets.append(items[t])
-    return contexts, targets
+            rests.append(frozenset(items[t:]))
+    return contexts, targets, rests
 
 
 def _hit_rate(lists: pd.DataFrame, key: str, wanted, targets, k: int) -> float:
@@ -547,7 +559,7 @@ def tune(sessions: pd.DataFrame, *, grid: dict | None = None, share: float = 0.2
     ordered = sessions.sort_values("start", kind="stable").reset_index(drop=True)
     cut = int(len(ordered) * (1 - share))
     fit, valid = ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
-    contexts, targets = _cases(valid)
+    contexts, targets, _ = next_cases(valid)
     if len(targets) > max_cases:
         pick = np.sort(np.random.default_rng(seed).choice(len(targets), max_cases, replace=False))
         contexts, targets = [contexts[i] for i in pick], [targets[i] for i in pick]

@@ -161,11 +161,8 @@ def _by_text(urls: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(urls.dtype, pd.CategoricalDtype):
         codes, names = pd.factorize(urls, sort=True)
         return codes, np.asarray(names, dtype=object)
-    names = np.asarray(urls.cat.categories.astype(str), dtype=object)
-    by_text = np.argsort(names, kind="stable")
-    rank = np.empty(len(names), np.int64)
-    rank[by_text] = np.arange(len(names))
-    return rank[urls.cat.codes.to_numpy()], names[by_text]
+    names, rank = np.unique(np.asarray(urls.cat.categories.astype(str), dtype=object), return_inverse=True)
+    return rank[urls.cat.codes.to_numpy()], names
 
 
 def _sessionize(views: pd.DataFrame, gap: pd.Timedelta, basket: str,

@@ -452,8 +452,7 @@ def run_spark(logs, settings, *, salt: bytes = b"", titles: pd.Series | None = N
                dict(clock.laps), datetime.now(timezone.utc), salt,
                engine_info={"master": spark.sparkContext.master, "version": spark.version,
                             "stages": laps.seconds, "driver": held},
-               sequences=None if ordered is None else ordered.rules, tuning=tuning,
-               sequence_articles=None if ordered is None else ordered.articles)
+               ordered=ordered, tuning=tuning)
 
 
 def _sequences(sessions, settings):

@@ -46,7 +46,7 @@ def test_only_the_first_k_count():
 
 def test_every_position_of_sessions_of_two_or_more_articles_is_a_case():
     s = pd.DataFrame({"items": [("/a", "/b", "/c"), ("/x",), ("/y", "/z")]})
-    contexts, targets, rests = ev._test_cases(s)
+    contexts, targets, rests = ev.next_cases(s)
     assert contexts == [("/a",), ("/a", "/b"), ("/y",)]
     assert targets == ["/b", "/c", "/z"]
     assert rests == [frozenset({"/b", "/c"}), frozenset({"/c"}), frozenset({"/z"})]
