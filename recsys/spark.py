@@ -41,11 +41,21 @@ log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 
 
+# Local mode: no web UI, so the status store it would show keeps little (by default it keeps the plans,
+# jobs and stages of the last thousand queries: some 40 MB of the 1 GB driver a run, which a notebook
+# that runs the job a few times fills up until a task cannot get memory to aggregate).
+_LOCAL = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
+          "spark.sql.ui.retainedExecutions": "20", "spark.ui.retainedJobs": "50",
+          "spark.ui.retainedStages": "50", "spark.ui.retainedTasks": "1000"}
+
+
 def spark_session(master: str | None = None, conf: dict[str, str] | None = None, app_name: str = "recsys"):
     """A Spark session for recsys: UTC, Arrow on, workers running this Python.
 
     ``master`` defaults to spark-submit's ``--master`` when run by spark-submit, else
-    ``local[*]``. Settings in ``conf`` win over recsys's defaults.
+    ``local[*]``. Settings in ``conf`` win over recsys's defaults; in local mode these turn off
+    the web UI and keep little of what it would show. A run's views and sessions stay cached in
+    Spark while they are used: ``spark.catalog.clearCache()`` frees them.
 
     Raises
     ------
@@ -69,7 +79,7 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
-        **({"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"} if local else {}),
+        **(_LOCAL if local else {}),
         **(conf or {}),
     }
     for key, value in settings.items():
