@@ -42,8 +42,8 @@ warnings.filterwarnings("ignore", message="PySpark does not yet fully support pa
 
 
 # Local mode: no web UI, so the status store it would show keeps little (by default it keeps the plans,
-# jobs and stages of the last thousand queries: some 40 MB of the 1 GB driver a run, which a notebook
-# that runs the job a few times fills up until a task cannot get memory to aggregate).
+# jobs and stages of the last thousand queries: 45-57 MB of the 1 GB driver a run on the sample, which a
+# notebook that runs the job a dozen times fills up until a task cannot get memory to aggregate).
 _LOCAL = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8",
           "spark.sql.ui.retainedExecutions": "20", "spark.ui.retainedJobs": "50",
           "spark.ui.retainedStages": "50", "spark.ui.retainedTasks": "1000"}
