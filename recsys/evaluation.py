@@ -35,7 +35,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from .model import Model, basket_key, baskets, cut_baskets, train, training_baskets, tuning_key
+from .model import Model, basket_key, baskets, cut_baskets, train, training_baskets
 from .progress import progress_bar
 from .recommend import popularity
 from .sequences import next_cases
@@ -236,16 +236,15 @@ class _Window:
                  max_cases: int | None = None, seed: int = 0, model: Model | None = None,
                  settings: Settings | None = None) -> None:
         self.train = views[views["ts"] < cutoff]
-        self.memo: dict = {}
+        # what the model computed on these training days (train's tune_before): their baskets and tuning
+        ready = model is not None and model.before is not None and model.before[0] == cutoff
+        self.memo: dict = dict(model.before[1]) if ready else {}
         settings = settings or Settings()
         s = settings.sessions
         known = model.sessions if model is not None and s.basket == "session" else None
-        if known is not None:  # the training split's baskets, under the key train's memo reads them by
-            self.memo[("sessions", basket_key(settings))] = training_baskets(views, cutoff, settings, known=known)
-        key = tuning_key(settings, basket_key(settings))
-        if model is not None and model.tuned_before == key and model.tuning.until == cutoff:
-            # the model was tuned on these baskets under these settings (train's tune_before)
-            self.memo[key] = model.tuning
+        key = ("sessions", basket_key(settings))  # the training split's baskets, as train's memo keys them
+        if known is not None and key not in self.memo:
+            self.memo[key] = training_baskets(views, cutoff, settings, known=known)
         # the test sessions are cut with the default gap, whatever gap the training uses (and
         # without the addresses: the test needs no networks)
         gap = Settings().sessions.gap

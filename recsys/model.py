@@ -61,9 +61,10 @@ class Model:
         The trusted sequential pair rules that rank the lists (``ranking = "sequences"``).
     tuning : Tuning or None
         What the nightly tuning chose for them, and why (``tune``).
-    tuned_before : tuple or None
-        With ``train(..., tune_before=)``: the tuning's memo key (:func:`tuning_key`), by which
-        an evaluation of the same settings at that cut-off takes the choice instead of tuning again.
+    before : (timestamp, dict) or None
+        With ``train(..., tune_before=t)``: ``t`` and what was computed on the views before it (their
+        baskets and the tuning), keyed as :func:`train`'s memo of those views keys them: an
+        evaluation with its cut-off at ``t`` starts from it (under other settings it finds nothing).
     """
 
     sessions: pd.DataFrame
@@ -75,7 +76,7 @@ class Model:
     timings: dict[str, float] = field(default_factory=dict)
     sequences: Sequences | None = None
     tuning: Tuning | None = None
-    tuned_before: tuple | None = None
+    before: tuple[pd.Timestamp, dict] | None = None
 
     def lists(self, settings: Settings, *, items=None) -> pd.DataFrame:
         """The per-article lists under the recommending settings: ranked by the sequential pair
@@ -166,13 +167,16 @@ def train(views: pd.DataFrame, settings: Settings | None = None, *, memo: Mutabl
     days = settings.recommending.popular_days
     popular = _memo(memo, ("popular", days, until), lambda: popularity(views, days=days, until=until),
                     timings, "popular")
-    tune_on = None
+    prior: dict = {}  # train's memo of the views before tune_before
     if tune_before is not None and settings.recommending.ranking == "sequences" and settings.recommending.tune:
-        tune_on = training_baskets(views, tune_before, settings, known=sessions)[0]
+        prior[("sessions", basket)] = training_baskets(views, tune_before, settings, known=sessions)
+    tune_on = prior[("sessions", basket)][0] if prior else None
     sequences, tuning = sequences_of(sessions, settings, memo=memo, key=basket, timings=timings,
                                      tune_on=tune_on, until=tune_before)
+    if prior:
+        prior[tuning_key(settings, basket)] = tuning
     return Model(sessions, dropped, dropped_views, itemsets, rules, popular, timings, sequences, tuning,
-                 None if tune_on is None else tuning_key(settings, basket))
+                 (tune_before, prior) if prior else None)
 
 
 def rule_params(settings: Settings) -> dict[str, Any]:
