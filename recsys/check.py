@@ -325,12 +325,12 @@ def _problems(out: dict, acc: Accounting, requests: pd.DataFrame, settings: Sett
         return
     d, v = acc.dropped, settings.views
     if out["article_views"] == 0 and d.get("not_article", 0):
-        top = _top_pages(requests, settings)
-        shown = ", ".join(f"{u} ({n:,})" for u, n in top.items()) or "none"
+        pages = _pages_read(requests, settings)
+        shown = ", ".join(f"{u} ({n:,})" for u, n in pages.head(5).items()) or "none"
         problems.append(_problem(
             f"none of the {d['not_article']:,} pages requested matches the article pattern {v.article_pattern!r}; "
             f"the pages read most: {shown}",
-            f"give --article-pattern {_suggest_pattern(list(top.index))} (or a preset: {', '.join(ARTICLE_PATTERNS)})"))
+            f"give --article-pattern {_suggest_pattern(list(pages.index[:5]), list(pages.index))} (or a preset: {', '.join(ARTICLE_PATTERNS)})"))
     elif v.visitor == "cookie" and out["article_views"] and out["with_visitor"] == 0:
         cookie = settings.reading.cookie
         other = _other_cookies(acc, cookie)
@@ -348,24 +348,48 @@ def _other_cookies(acc: Accounting, cookie: str) -> list[str]:
     return [c for c in found if c != f"$cookie_{cookie}"]
 
 
-def _top_pages(requests: pd.DataFrame, settings: Settings, n: int = 5) -> pd.Series:
-    """The pages people requested most (every URL taken for an article, readers by address and
-    user agent): what the article pattern should match."""
+def _pages_read(requests: pd.DataFrame, settings: Settings) -> pd.Series:
+    """How often people requested each page, most first (every URL taken for an article, readers
+    by address and user agent): what the article pattern should match."""
     anything = view_options_of(settings) | {"article_pattern": r"^/", "visitor": "ip+ua", "trailing_slash": "keep",
                                             "max_per_minute": None}
     pages = page_views(requests, **anything)["url"]
-    return pages.astype(str).value_counts().head(n)
+    return pages.astype(str).value_counts()
 
 
-def _suggest_pattern(urls: list[str]) -> str:
-    """A preset matching most of ``urls``, else a pattern for their most common first folder."""
+#: What blogs serve beside their articles, one level under the articles' folder: feeds, sitemaps and
+#: WordPress's scripts (``xmlrpc.php``, which pingback scanners fetch, ``wp-login.php``, ``wp-admin/``).
+MACHINERY = re.compile(r"(?i)^(?:wp-.*|(?:feed|rss|atom|comments)|.+\.(?:php\d?|xml|txt|cgi))$")
+
+
+def _suggest_pattern(urls: list[str], seen: list[str] = ()) -> str:
+    """A preset matching most of ``urls`` (the pages read most), else a pattern for their most
+    common first folder that leaves out the feeds and scripts (:data:`MACHINERY`) requested there
+    (``seen``: all the pages requested), in either trailing-slash form, as patterns are matched.
+
+    >>> _suggest_pattern(["/blog/on-cats/", "/blog/", "/about"], ["/blog/xmlrpc.php", "/blog/feed/", "/blog/wp-login.php"])
+    "'^/blog/(?!feed/?$|wp-|xmlrpc\\\\.php/?$)[^/]+/?$'"
+    >>> _suggest_pattern(["/notes/a.html", "/notes/b.html", "/"])
+    "'^/notes/[^/]+/?$'"
+    """
     best = max(ARTICLE_PATTERNS, key=lambda p: sum(bool(article_regex(p).search(u)) for u in urls))
     if sum(bool(article_regex(best).search(u)) for u in urls) * 2 > len(urls):
         return best
     folders = collections.Counter(u.split("/")[1] for u in urls if u.count("/") >= 2 and u.split("/")[1])
     if not folders:
         return "'REGEX'"
-    return f"'^/{re.escape(folders.most_common(1)[0][0])}/[^/]+/?$'"
+    folder = folders.most_common(1)[0][0]
+    names = dict.fromkeys(u.partition("?")[0].rstrip("/")[len(folder) + 2:] for u in [*urls, *seen]
+                          if u.startswith(f"/{folder}/"))
+    left_out = sorted({"wp-" if n.startswith("wp-") else _literal(n) + "/?$"
+                       for n in names if "/" not in n and MACHINERY.match(n)})
+    but = "(?!" + "|".join(left_out) + ")" if left_out else ""
+    return f"'^/{_literal(folder)}/{but}[^/]+/?$'"
+
+
+def _literal(text: str) -> str:
+    """``text`` in a regular expression, escaped where it must be only (``re.escape`` escapes ``-`` too)."""
+    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
 
 
 def _warnings(out: dict, acc: Accounting, requests: pd.DataFrame, views: pd.DataFrame, settings: Settings,
