@@ -39,6 +39,7 @@ YUVI = SHARED / "real" / "logs" / "yuvi-blog-2012"
 YUVI_SETTINGS = {"visitor": "ip+ua",
                  "article_pattern": r"^/blog/(?!wp-|feed|category/|tag/|page/|author/|comments)[^/]+/?$"}
 PEER = str(HERE / "peer_job.py")
+FAMILY_RUNS = 3  # the real blog's family and its one file: best of 3
 GB = 1 << 30
 MB = 1 << 20
 
@@ -267,10 +268,21 @@ def main() -> int:
             in_page_cache(YUVI, one)
             opts = cli_options(YUVI_SETTINGS)
             fam = {"files": len(list(YUVI.iterdir()))}
-            fam["family_job"] = timed("yuvi: cold job, 53 files", job, YUVI, tmp / "yuvi" / "fam", *opts)
-            fam["one_job"] = timed("yuvi: cold job, one file", job, one, tmp / "yuvi" / "one", *opts)
-            fam["family_read"] = timed("yuvi: read_page_views, 53 files", read_alone, YUVI, YUVI_SETTINGS)
-            fam["one_read"] = timed("yuvi: read_page_views, one file", read_alone, one, YUVI_SETTINGS)
+            # best of FAMILY_RUNS, taken in turns: a few seconds each, where this machine's page faults
+            # alone move a fresh process's system time by 0.2-2.6 s (see "How this machine skews")
+            runs: dict[str, list] = {k: [] for k in ("family_job", "one_job", "family_read", "one_read")}
+            for turn in range(FAMILY_RUNS):
+                runs["family_job"].append(timed(f"yuvi: cold job, 53 files ({turn + 1})", job, YUVI,
+                                                tmp / "yuvi" / "fam", *opts))
+                runs["one_job"].append(timed(f"yuvi: cold job, one file ({turn + 1})", job, one, tmp / "yuvi" / "one",
+                                             *opts))
+                runs["family_read"].append(timed(f"yuvi: read_page_views, 53 files ({turn + 1})", read_alone, YUVI,
+                                                 YUVI_SETTINGS))
+                runs["one_read"].append(timed(f"yuvi: read_page_views, one file ({turn + 1})", read_alone, one,
+                                              YUVI_SETTINGS))
+            for k, done in runs.items():  # the job's by its read stage, what the target compares
+                fam[k] = min(done, key=lambda r: r["timings"]["read"] if "timings" in r else r["seconds"])
+                fam[k]["all"] = [round(r["timings"]["read"] if "timings" in r else r["seconds"], 2) for r in done]
             fam["same_lists"] = fam["family_job"].pop("related") == fam["one_job"].pop("related")
             fam["lines"] = fam["one_job"]["counts"]["lines"]
             res["family"] = fam
@@ -359,7 +371,11 @@ def render(res: dict) -> str:
         rows = [["cold job, read stage", f"{f['family_job']['timings']['read']:.2f}", f"{f['one_job']['timings']['read']:.2f}"],
                 ["cold job, whole", f"{f['family_job']['seconds']:.2f}", f"{f['one_job']['seconds']:.2f}"],
                 ["read_page_views", f"{f['family_read']['seconds']:.2f}", f"{f['one_read']['seconds']:.2f}"]]
-        out += [f"The real blog (yuvi-blog-2012): {f['lines']:,} lines, {f['files']} rotated files or one file",
+        if "all" in f["family_job"]:
+            rows.append(["(each run: read stage)", " ".join(map(str, f["family_job"]["all"])),
+                         " ".join(map(str, f["one_job"]["all"]))])
+        out += [f"The real blog (yuvi-blog-2012): {f['lines']:,} lines, {f['files']} rotated files or one file"
+                + (f", best of {len(f['family_job']['all'])} runs each" if "all" in f["family_job"] else ""),
                 table(rows, ["seconds", f"{f['files']} files", "one file"]),
                 f"  the same lists: {'yes' if f['same_lists'] else 'NO'}", ""]
     if "spark" in res:
