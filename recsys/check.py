@@ -359,7 +359,8 @@ def _pages_read(requests: pd.DataFrame, settings: Settings) -> pd.Series:
 
 #: What blogs serve beside their articles, one level under the articles' folder: feeds, sitemaps and
 #: WordPress's scripts (``xmlrpc.php``, which pingback scanners fetch, ``wp-login.php``, ``wp-admin/``).
-MACHINERY = re.compile(r"(?i)^(?:wp-.*|(?:feed|rss|atom|comments)|.+\.(?:php\d?|xml|txt|cgi))$")
+#: Not every ``.php``: the articles of some blogs are ``.php`` pages.
+MACHINERY = re.compile(r"(?i)^(?:wp-.*|xmlrpc\.php|feed|rss|atom|comments|.+\.(?:xml|txt))$")
 
 
 def _suggest_pattern(urls: list[str], seen: list[str] = ()) -> str:

@@ -329,3 +329,7 @@ def test_a_suggested_pattern_leaves_out_the_feeds_and_scripts_seen_in_the_articl
     taken = [u for u in seen if is_article_url(u, regex)]
     assert taken == ["/posts/why-rust/", "/posts/on-vim/", "/posts/feed.json"]  # feed.json: not a kind it knows
     assert _suggest_pattern(["/archives/1", "/archives/2", "/"], ["/archives/xmlrpc.php"]) == "openresty"
+    # a blog whose articles are .php pages keeps them; its feed and WordPress's script are left out
+    old = ["/", "/notes/post.php?id=3", "/notes/post.php?id=4", "/notes/list.php"]
+    assert _suggest_pattern(old, [*old, "/notes/xmlrpc.php", "/notes/rss.xml"]) \
+        == r"'^/notes/(?!rss\.xml/?$|xmlrpc\.php/?$)[^/]+/?$'"
