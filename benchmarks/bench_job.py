@@ -270,19 +270,21 @@ def main() -> int:
             fam = {"files": len(list(YUVI.iterdir()))}
             # best of FAMILY_RUNS, taken in turns: a few seconds each, where this machine's page faults
             # alone move a fresh process's system time by 0.2-2.6 s (see "How this machine skews")
-            runs: dict[str, list] = {k: [] for k in ("family_job", "one_job", "family_read", "one_read")}
+            parts = {"family_job": ("cold job, 53 files", job, YUVI, tmp / "yuvi" / "fam", *opts),
+                     "one_job": ("cold job, one file", job, one, tmp / "yuvi" / "one", *opts),
+                     "family_read": ("read_page_views, 53 files", read_alone, YUVI, YUVI_SETTINGS),
+                     "one_read": ("read_page_views, one file", read_alone, one, YUVI_SETTINGS)}
+            runs: dict[str, list] = {k: [] for k in parts}
             for turn in range(FAMILY_RUNS):
-                runs["family_job"].append(timed(f"yuvi: cold job, 53 files ({turn + 1})", job, YUVI,
-                                                tmp / "yuvi" / "fam", *opts))
-                runs["one_job"].append(timed(f"yuvi: cold job, one file ({turn + 1})", job, one, tmp / "yuvi" / "one",
-                                             *opts))
-                runs["family_read"].append(timed(f"yuvi: read_page_views, 53 files ({turn + 1})", read_alone, YUVI,
-                                                 YUVI_SETTINGS))
-                runs["one_read"].append(timed(f"yuvi: read_page_views, one file ({turn + 1})", read_alone, one,
-                                              YUVI_SETTINGS))
-            for k, done in runs.items():  # the job's by its read stage, what the target compares
-                fam[k] = min(done, key=lambda r: r["timings"]["read"] if "timings" in r else r["seconds"])
-                fam[k]["all"] = [round(r["timings"]["read"] if "timings" in r else r["seconds"], 2) for r in done]
+                for k, (label, fn, *fn_args) in parts.items():
+                    runs[k].append(timed(f"yuvi: {label} ({turn + 1})", fn, *fn_args))
+
+            def compared(r: dict) -> float:  # a job by its read stage, what the target compares
+                return r["timings"]["read"] if "timings" in r else r["seconds"]
+
+            for k, done in runs.items():
+                fam[k] = min(done, key=compared)
+                fam[k]["all"] = [round(compared(r), 2) for r in done]
             fam["same_lists"] = fam["family_job"].pop("related") == fam["one_job"].pop("related")
             fam["lines"] = fam["one_job"]["counts"]["lines"]
             res["family"] = fam

@@ -41,7 +41,7 @@ from . import settings as settings_module
 from .accounting import Accounting
 from .errors import LogParseError, RecsysError
 from .files import family_of, log_files, open_log
-from .formats import PRESETS
+from .formats import PRESETS, re_literal
 from .guard import listed_with_rules
 from .itemsets import eclat, min_count
 from .logs import read_logs
@@ -330,7 +330,7 @@ def _problems(out: dict, acc: Accounting, requests: pd.DataFrame, settings: Sett
         problems.append(_problem(
             f"none of the {d['not_article']:,} pages requested matches the article pattern {v.article_pattern!r}; "
             f"the pages read most: {shown}",
-            f"give --article-pattern {_suggest_pattern(list(pages.index[:5]), list(pages.index))} (or a preset: {', '.join(ARTICLE_PATTERNS)})"))
+            f"give --article-pattern {_suggest_pattern(list(pages.index))} (or a preset: {', '.join(ARTICLE_PATTERNS)})"))
     elif v.visitor == "cookie" and out["article_views"] and out["with_visitor"] == 0:
         cookie = settings.reading.cookie
         other = _other_cookies(acc, cookie)
@@ -363,16 +363,17 @@ def _pages_read(requests: pd.DataFrame, settings: Settings) -> pd.Series:
 MACHINERY = re.compile(r"(?i)^(?:wp-.*|xmlrpc\.php|feed|rss|atom|comments|.+\.(?:xml|txt))$")
 
 
-def _suggest_pattern(urls: list[str], seen: list[str] = ()) -> str:
-    """A preset matching most of ``urls`` (the pages read most), else a pattern for their most
-    common first folder that leaves out the feeds and scripts (:data:`MACHINERY`) requested there
-    (``seen``: all the pages requested), in either trailing-slash form, as patterns are matched.
+def _suggest_pattern(pages: list[str], top: int = 5) -> str:
+    """A preset matching most of the ``top`` pages read most (``pages``: all those requested, most
+    first), else a pattern for their most common first folder that leaves out the feeds and scripts
+    (:data:`MACHINERY`) requested there, in either trailing-slash form, as patterns are matched.
 
-    >>> _suggest_pattern(["/blog/on-cats/", "/blog/", "/about"], ["/blog/xmlrpc.php", "/blog/feed/", "/blog/wp-login.php"])
+    >>> _suggest_pattern(["/blog/on-cats/", "/blog/", "/about", "/blog/xmlrpc.php", "/blog/feed/", "/blog/wp-login.php"], top=3)
     "'^/blog/(?!feed/?$|wp-|xmlrpc\\\\.php/?$)[^/]+/?$'"
     >>> _suggest_pattern(["/notes/a.html", "/notes/b.html", "/"])
     "'^/notes/[^/]+/?$'"
     """
+    urls = pages[:top]
     best = max(ARTICLE_PATTERNS, key=lambda p: sum(bool(article_regex(p).search(u)) for u in urls))
     if sum(bool(article_regex(best).search(u)) for u in urls) * 2 > len(urls):
         return best
@@ -380,17 +381,11 @@ def _suggest_pattern(urls: list[str], seen: list[str] = ()) -> str:
     if not folders:
         return "'REGEX'"
     folder = folders.most_common(1)[0][0]
-    names = dict.fromkeys(u.partition("?")[0].rstrip("/")[len(folder) + 2:] for u in [*urls, *seen]
-                          if u.startswith(f"/{folder}/"))
-    left_out = sorted({"wp-" if n.startswith("wp-") else _literal(n) + "/?$"
+    names = {u.partition("?")[0].rstrip("/")[len(folder) + 2:] for u in pages if u.startswith(f"/{folder}/")}
+    left_out = sorted({"wp-" if n.startswith("wp-") else re_literal(n) + "/?$"
                        for n in names if "/" not in n and MACHINERY.match(n)})
     but = "(?!" + "|".join(left_out) + ")" if left_out else ""
-    return f"'^/{_literal(folder)}/{but}[^/]+/?$'"
-
-
-def _literal(text: str) -> str:
-    """``text`` in a regular expression, escaped where it must be only (``re.escape`` escapes ``-`` too)."""
-    return re.sub(r"([.^$*+?{}\[\]\\|()])", r"\\\1", text)
+    return f"'^/{re_literal(folder)}/{but}[^/]+/?$'"
 
 
 def _warnings(out: dict, acc: Accounting, requests: pd.DataFrame, views: pd.DataFrame, settings: Settings,

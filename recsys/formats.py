@@ -103,7 +103,7 @@ _VAR = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 _REGEX_META = set("\\.^$|?*+()[]{}")
 
 
-def _re_literal(text: str) -> str:
+def re_literal(text: str) -> str:
     """Escape ``text`` for RE2, Java and Python alike (``re.escape`` also escapes spaces)."""
     return "".join("\\" + c if c in _REGEX_META else c for c in text)
 
@@ -310,7 +310,7 @@ class LogFormat:
         parts = []
         for i, (kind, text) in enumerate(items):
             if kind == "lit":
-                parts.append(_re_literal(text))
+                parts.append(re_literal(text))
             else:  # a variable repeated in the template is captured once
                 parts.append(self._value_regex(i, items, group=text not in seen))
                 seen.add(text)
@@ -396,7 +396,7 @@ class LogFormat:
         parts = []
         for i, (kind, text) in enumerate(items):
             if kind == "lit":
-                parts.append(_re_literal(text))
+                parts.append(re_literal(text))
             elif text == "time_local__date":
                 parts.append(f"(?P<{text}>{_TIME_LOCAL_DATE})")
             elif text == "time_local__zone":
